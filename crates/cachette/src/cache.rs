@@ -1,0 +1,637 @@
+//! The cache-aside engine.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use smallvec::SmallVec;
+use tracing::warn;
+
+use crate::breaker::Breaker;
+use crate::flight::{self, Flights, Role};
+use crate::pending::Pending;
+use crate::stats::{Outcome, Stats, StatsSnapshot};
+use crate::store::{AnyStore, Store, StoreError, Usage};
+use crate::{Generation, Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
+
+/// A payload and how it was obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched<T> {
+    pub value: T,
+    pub outcome: Outcome,
+}
+
+/// Whether an invalidation reached the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalidation {
+    /// The store has it: every reader from now on, in every instance, misses the old entries.
+    Applied,
+    /// The store could not be reached. This instance serves nothing from the store until a retry
+    /// gets through; other instances sharing the store can still serve the old entries until then.
+    Deferred,
+}
+
+/// Tunables. The defaults suit a store on the same network.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Longest wait for one store call on the request path before falling back to the source.
+    pub store_timeout: Duration,
+    /// Longest wait for an administrative call (clear, pattern deletion, usage).
+    pub admin_timeout: Duration,
+    /// Consecutive store failures that open the circuit breaker.
+    pub failure_threshold: u32,
+    /// How long the breaker stays open before one probe is let through.
+    pub open_for: Duration,
+    /// Payloads larger than this are served but not stored.
+    pub max_value_bytes: usize,
+    /// Payloads larger than this are stored lz4-compressed (when that makes them smaller).
+    pub compress_above: usize,
+    /// Least time between two retries of failed invalidations.
+    pub retry_interval: Duration,
+    /// When false, every lookup is a bypass and nothing is stored.
+    pub enabled: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            store_timeout: Duration::from_millis(250),
+            admin_timeout: Duration::from_secs(30),
+            failure_threshold: 5,
+            open_for: Duration::from_secs(2),
+            max_value_bytes: 1 << 20,
+            compress_above: 16 << 10,
+            retry_interval: Duration::from_millis(200),
+            enabled: true,
+        }
+    }
+}
+
+/// Builds a [`Cache`].
+pub struct CacheBuilder<S> {
+    store: S,
+    namespace: Namespace,
+    config: Config,
+}
+
+impl<S: Store> CacheBuilder<S> {
+    /// Sets every tunable at once.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the store call timeout on the request path.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store_timeout = timeout;
+        self
+    }
+
+    /// Turns the cache off (every lookup a bypass) or on.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.config.enabled = enabled;
+        self
+    }
+
+    /// The cache.
+    pub fn build(self) -> Cache<S> {
+        let breaker = Breaker::new(self.config.failure_threshold, self.config.open_for);
+        Cache {
+            inner: Arc::new(Inner {
+                remote: self.store.is_remote(),
+                store: self.store,
+                namespace: self.namespace,
+                config: self.config,
+                stats: Stats::default(),
+                flights: Flights::default(),
+                breaker,
+                pending: Pending::default(),
+            }),
+        }
+    }
+}
+
+/// A cache-aside layer over a [`Store`]. Cloning is cheap and shares everything.
+///
+/// Correctness rests on tag generations: every entry records the generations of its tags (and
+/// of the namespace epoch) as they were read *before* its value was fetched, and is valid only
+/// while they all still match. Invalidating a tag writes it a fresh random generation, one store
+/// operation whatever the number of entries.
+pub struct Cache<S = AnyStore> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Cache<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<S> {
+    store: S,
+    /// Copied from the store once: local stores are not put behind a timeout.
+    remote: bool,
+    namespace: Namespace,
+    config: Config,
+    stats: Stats,
+    flights: Flights,
+    breaker: Breaker,
+    pending: Pending,
+}
+
+/// What the store said about a key before any fetch.
+enum Lookup {
+    Hit {
+        payload: Bytes,
+        snapshot: Snapshot,
+    },
+    Miss {
+        snapshot: Snapshot,
+        stale: Option<Bytes>,
+    },
+    Bypass,
+}
+
+impl<S: Store> Cache<S> {
+    /// Starts a cache over `store`, writing under `namespace`.
+    pub fn builder(store: S, namespace: Namespace) -> CacheBuilder<S> {
+        CacheBuilder {
+            store,
+            namespace,
+            config: Config::default(),
+        }
+    }
+
+    /// The namespace every key and tag of this cache lives under.
+    pub fn namespace(&self) -> &Namespace {
+        &self.inner.namespace
+    }
+
+    /// Starts a key under this cache's namespace; see [`Namespace::key`].
+    pub fn key(&self, prefix: &str) -> KeyBuilder {
+        self.inner.namespace.key(prefix)
+    }
+
+    /// A tag under this cache's namespace; see [`Namespace::tag`].
+    pub fn tag(&self, name: &str) -> Tag {
+        self.inner.namespace.tag(name)
+    }
+
+    /// The store itself.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The tunables in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Returns the payload cached under `key`, or runs `fetch`, caches its payload (under `tags`,
+    /// for `policy`'s TTL) and returns it. The payload is handed back exactly as stored, so an
+    /// HTTP route can send cached JSON without decoding it.
+    ///
+    /// Any payload is a hit, empty or not. An entry is a hit only while the generations of
+    /// `tags` are those it was built under. Store failures and timeouts never reach the caller:
+    /// the lookup becomes a [`Outcome::Bypass`] and `fetch` answers.
+    ///
+    /// # Concurrent calls on the same key
+    /// Concurrent misses on one key that read the same tag generations run `fetch` once; the
+    /// others wait for its payload. A caller that read newer generations (an invalidation landed
+    /// in between) never joins a fetch started under older ones. If the running fetch fails or
+    /// is cancelled, each waiting caller runs its own.
+    ///
+    /// # Errors
+    /// The error of `fetch`, which is never cached. When a never-invalidated entry past its TTL
+    /// is still kept, it is served as [`Outcome::Stale`] instead.
+    pub async fn get_or_fetch_raw<F, Fut, E>(
+        &self,
+        key: &Key,
+        tags: &[Tag],
+        policy: &Policy,
+        fetch: F,
+    ) -> Result<Fetched<Bytes>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, E>>,
+    {
+        self.get_or_fetch_with(
+            key,
+            tags,
+            policy,
+            fetch,
+            |payload| Some(payload.clone()),
+            |payload| Some(payload.clone()),
+        )
+        .await
+    }
+
+    /// Like [`Cache::get_or_fetch_raw`] for a serde type, stored as JSON. A stored payload that
+    /// does not deserialize into `T` is a miss and is deleted.
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_fetch_raw`].
+    pub async fn get_or_fetch<T, F, Fut, E>(
+        &self,
+        key: &Key,
+        tags: &[Tag],
+        policy: &Policy,
+        fetch: F,
+    ) -> Result<Fetched<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.get_or_fetch_with(
+            key,
+            tags,
+            policy,
+            fetch,
+            |value| serde_json::to_vec(value).ok().map(Bytes::from),
+            |payload| serde_json::from_slice(payload).ok(),
+        )
+        .await
+    }
+
+    async fn get_or_fetch_with<T, F, Fut, E>(
+        &self,
+        key: &Key,
+        tags: &[Tag],
+        policy: &Policy,
+        fetch: F,
+        encode: impl Fn(&T) -> Option<Bytes>,
+        decode: impl Fn(&Bytes) -> Option<T>,
+    ) -> Result<Fetched<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let result = match self.lookup(key, tags).await {
+            Lookup::Hit { payload, snapshot } => match decode(&payload) {
+                Some(value) => Ok(Fetched {
+                    value,
+                    outcome: Outcome::Hit,
+                }),
+                None => {
+                    self.discard_corrupt(key).await;
+                    self.fill(key, snapshot, None, policy, fetch, &encode, &decode)
+                        .await
+                }
+            },
+            Lookup::Miss { snapshot, stale } => {
+                self.fill(key, snapshot, stale, policy, fetch, &encode, &decode)
+                    .await
+            }
+            Lookup::Bypass => fetch().await.map(|value| Fetched {
+                value,
+                outcome: Outcome::Bypass,
+            }),
+        };
+        if let Ok(fetched) = &result {
+            self.inner.stats.record(key.prefix(), fetched.outcome);
+        }
+        result
+    }
+
+    /// Reads the entry and the generations of its tags, and judges the entry.
+    async fn lookup(&self, key: &Key, tags: &[Tag]) -> Lookup {
+        let inner = &*self.inner;
+        if !inner.config.enabled || !self.flush_pending().await || !inner.breaker.allows() {
+            return Lookup::Bypass;
+        }
+        let generation_keys: SmallVec<[&str; 8]> = std::iter::once(inner.namespace.epoch())
+            .chain(tags)
+            .map(Tag::as_str)
+            .collect();
+        let read = match self
+            .call(inner.store.read(key.as_str(), &generation_keys))
+            .await
+        {
+            Ok(read) => read,
+            Err(_) => return Lookup::Bypass,
+        };
+        let current: Option<Snapshot> = read.generations.iter().copied().collect();
+        let mut stale = None;
+        if let (Some(bytes), Some(current)) = (&read.entry, &current) {
+            match envelope::decode(bytes).and_then(|e| Ok((e.payload(bytes)?, e))) {
+                Ok((payload, envelope)) if envelope.generations.matches(current) => {
+                    if now_ms() < envelope.fresh_until_ms {
+                        return Lookup::Hit {
+                            payload,
+                            snapshot: current.clone(),
+                        };
+                    }
+                    stale = Some(payload);
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    warn!(key = key.as_str(), %error, "deleting unreadable cache entry");
+                    self.discard_corrupt(key).await;
+                }
+            }
+        }
+        let snapshot = match current {
+            Some(current) => current,
+            // Never build under "no generation": create random ones first (invariant 4).
+            None => match self
+                .call(inner.store.ensure_generations(&generation_keys))
+                .await
+            {
+                Ok(generations) => generations.into_iter().collect(),
+                Err(_) => return Lookup::Bypass,
+            },
+        };
+        Lookup::Miss { snapshot, stale }
+    }
+
+    /// Runs the fetch for a miss (once per key and snapshot in this process) and stores its value.
+    #[allow(clippy::too_many_arguments)]
+    async fn fill<T, F, Fut, E>(
+        &self,
+        key: &Key,
+        snapshot: Snapshot,
+        stale: Option<Bytes>,
+        policy: &Policy,
+        fetch: F,
+        encode: &impl Fn(&T) -> Option<Bytes>,
+        decode: &impl Fn(&Bytes) -> Option<T>,
+    ) -> Result<Fetched<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let leader = match self.inner.flights.join(key.as_str(), &snapshot) {
+            Role::Leader(leader) => leader,
+            Role::Follower(receiver) => {
+                if let Some(value) = flight::wait(receiver).await.as_ref().and_then(decode) {
+                    self.inner.stats.coalesced();
+                    return Ok(Fetched {
+                        value,
+                        outcome: Outcome::Miss,
+                    });
+                }
+                // The leader failed or was cancelled: fetch without it.
+                return self.fetched_or_stale(fetch().await, stale, decode);
+            }
+        };
+        let value = match fetch().await {
+            Ok(value) => value,
+            Err(error) => return self.fetched_or_stale(Err(error), stale, decode),
+        };
+        if let Some(payload) = encode(&value) {
+            leader.publish(payload.clone());
+            self.store_entry(key, &snapshot, policy, payload).await;
+        }
+        // Only now leave the flight: a caller arriving meanwhile waits instead of fetching again.
+        drop(leader);
+        Ok(Fetched {
+            value,
+            outcome: Outcome::Miss,
+        })
+    }
+
+    fn fetched_or_stale<T, E>(
+        &self,
+        fetched: Result<T, E>,
+        stale: Option<Bytes>,
+        decode: &impl Fn(&Bytes) -> Option<T>,
+    ) -> Result<Fetched<T>, E> {
+        match fetched {
+            Ok(value) => Ok(Fetched {
+                value,
+                outcome: Outcome::Miss,
+            }),
+            Err(error) => match stale.as_ref().and_then(decode) {
+                Some(value) => Ok(Fetched {
+                    value,
+                    outcome: Outcome::Stale,
+                }),
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn store_entry(&self, key: &Key, snapshot: &Snapshot, policy: &Policy, payload: Bytes) {
+        let inner = &*self.inner;
+        if payload.len() > inner.config.max_value_bytes {
+            inner.stats.oversized();
+            return;
+        }
+        // While an invalidation is pending, the snapshot may be older than a committed write.
+        if inner.pending.any() || !inner.breaker.allows() {
+            return;
+        }
+        let fresh_for = policy.fresh_for();
+        let now = now_ms();
+        let bytes = envelope::encode(
+            &payload,
+            snapshot,
+            now,
+            now + millis(fresh_for),
+            inner.config.compress_above,
+        );
+        let ttl = fresh_for + policy.stale_if_error;
+        if self
+            .call(inner.store.set(key.as_str(), bytes, ttl))
+            .await
+            .is_ok()
+        {
+            inner.stats.set();
+        }
+    }
+
+    async fn discard_corrupt(&self, key: &Key) {
+        self.inner.stats.corrupt();
+        let _ = self.call(self.inner.store.delete(&[key.as_str()])).await;
+    }
+
+    /// Makes every entry that depends on any of `tags` stale, for every reader that starts after
+    /// this returns. One store operation per tag, whatever the number of entries.
+    ///
+    /// Call it after the write it covers has committed.
+    ///
+    /// # Concurrent calls on the same key
+    /// A fetch that began before this call and stores its value afterwards stores it under the
+    /// old generations: no later reader takes it. A reader that starts afterwards never joins a
+    /// fetch begun before.
+    ///
+    /// # Errors
+    /// None: when the store cannot be reached the invalidation is kept and retried (see
+    /// [`Invalidation::Deferred`]); meanwhile this instance serves nothing from the store.
+    pub async fn invalidate_tags(&self, tags: &[Tag]) -> Invalidation {
+        let inner = &*self.inner;
+        if !inner.config.enabled || tags.is_empty() {
+            return Invalidation::Applied;
+        }
+        inner.stats.invalidated(tags.len());
+        let keys: SmallVec<[&str; 8]> = tags.iter().map(Tag::as_str).collect();
+        if inner.breaker.allows() && self.call(inner.store.bump_generations(&keys)).await.is_ok() {
+            return Invalidation::Applied;
+        }
+        inner.pending.add(tags, inner.namespace.epoch());
+        warn!(
+            tags = keys.len(),
+            "cache invalidation deferred: store unreachable"
+        );
+        Invalidation::Deferred
+    }
+
+    /// Makes every entry of the namespace stale at once (one store operation).
+    pub async fn invalidate_all(&self) -> Invalidation {
+        self.invalidate_tags(std::slice::from_ref(self.inner.namespace.epoch()))
+            .await
+    }
+
+    /// Retries pending invalidations when one is due; returns whether none is left pending.
+    pub async fn flush_pending(&self) -> bool {
+        let inner = &*self.inner;
+        if !inner.pending.any() {
+            return true;
+        }
+        let Some(retry) = inner
+            .pending
+            .due(inner.config.retry_interval, inner.namespace.epoch())
+        else {
+            return false;
+        };
+        let keys: Vec<&str> = retry.tags.iter().map(Tag::as_str).collect();
+        if !inner.breaker.allows()
+            || self
+                .call(inner.store.bump_generations(&keys))
+                .await
+                .is_err()
+        {
+            return false;
+        }
+        !inner.pending.succeeded(&retry)
+    }
+
+    /// Whether an invalidation is waiting to reach the store.
+    pub fn has_pending_invalidations(&self) -> bool {
+        self.inner.pending.any()
+    }
+
+    /// Deletes every entry whose key (after the namespace prefix) matches the Redis glob
+    /// `pattern`, e.g. `admin:courses:*`, by `SCAN` and batched `UNLINK`; returns how many keys
+    /// it deleted. For administration: unlike [`Cache::invalidate_tags`] it does not stop a fetch
+    /// already under way from storing an older value afterwards.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or takes longer than the admin timeout.
+    pub async fn invalidate_pattern(&self, pattern: &str) -> Result<u64, StoreError> {
+        let pattern = format!("{}{pattern}", self.inner.namespace.prefix());
+        self.admin_call(self.inner.store.delete_matching(&pattern))
+            .await
+    }
+
+    /// Empties this cache's namespace (every schema version) and nothing else: first a
+    /// namespace-wide invalidation, so no entry is served from then on, then the deletion of its
+    /// keys; returns how many keys it deleted.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; the invalidation is then retried as pending.
+    pub async fn clear(&self) -> Result<u64, StoreError> {
+        if self.invalidate_all().await == Invalidation::Deferred {
+            return Err(StoreError::Backend(
+                "store unreachable; clear is pending".into(),
+            ));
+        }
+        let pattern = format!("{}*", self.inner.namespace.root());
+        self.admin_call(self.inner.store.delete_matching(&pattern))
+            .await
+    }
+
+    /// Keys and bytes of this cache's namespace in the store.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or takes longer than the admin timeout.
+    pub async fn usage(&self) -> Result<Usage, StoreError> {
+        let pattern = format!("{}*", self.inner.namespace.root());
+        self.admin_call(self.inner.store.usage(&pattern)).await
+    }
+
+    /// Up to `limit` keys of this cache's namespace, for inspection.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails or takes longer than the admin timeout.
+    pub async fn sample_keys(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        let pattern = format!("{}*", self.inner.namespace.root());
+        self.admin_call(self.inner.store.scan(&pattern, limit))
+            .await
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Whether the circuit breaker currently skips the store.
+    pub fn is_circuit_open(&self) -> bool {
+        self.inner.breaker.is_open()
+    }
+
+    /// One store call on the request path: bounded by the store timeout, counted by the breaker.
+    async fn call<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.bounded(self.inner.config.store_timeout, operation)
+            .await
+    }
+
+    async fn admin_call<T>(
+        &self,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.bounded(self.inner.config.admin_timeout, operation)
+            .await
+    }
+
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let inner = &*self.inner;
+        let result = if inner.remote {
+            tokio::time::timeout(limit, operation)
+                .await
+                .unwrap_or(Err(StoreError::Timeout))
+        } else {
+            operation.await
+        };
+        match &result {
+            Ok(_) => inner.breaker.success(),
+            Err(error) => {
+                inner.breaker.failure();
+                inner.stats.error();
+                warn!(%error, "cache store call failed");
+            }
+        }
+        result
+    }
+}
+
+impl Generation {
+    /// A fresh random generation. Random rather than counted, so that a generation lost by the
+    /// store is never reissued (invariant 4).
+    pub fn random() -> Self {
+        Generation(rand::random())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, millis)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

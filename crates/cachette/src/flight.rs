@@ -1,0 +1,85 @@
+//! Single-flight: concurrent misses on one key under one generation snapshot run one fetch.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::Snapshot;
+
+/// In-flight fetches by key and snapshot.
+///
+/// The snapshot is part of the identity: a reader that saw newer generations (because an
+/// invalidation landed in between) must not take a value fetched before that invalidation.
+#[derive(Default)]
+pub(crate) struct Flights {
+    /// A `parking_lot` mutex, never held across an await: it guards only map inserts and removals.
+    map: FlightMap,
+}
+
+type FlightKey = (String, Snapshot);
+type FlightMap =
+    Arc<Mutex<HashMap<FlightKey, watch::Receiver<Option<Bytes>>, foldhash::fast::RandomState>>>;
+
+pub(crate) enum Role {
+    /// Runs the fetch and publishes its payload.
+    Leader(Leader),
+    /// Waits for the leader's payload.
+    Follower(watch::Receiver<Option<Bytes>>),
+}
+
+/// The fetching caller. Dropping it (on success, error or cancellation) ends the flight; followers
+/// that got no payload then fetch for themselves.
+pub(crate) struct Leader {
+    map: FlightMap,
+    key: Option<FlightKey>,
+    sender: watch::Sender<Option<Bytes>>,
+}
+
+impl Leader {
+    pub(crate) fn publish(&self, payload: Bytes) {
+        self.sender.send_replace(Some(payload));
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.map.lock().remove(&key);
+        }
+    }
+}
+
+impl Flights {
+    pub(crate) fn join(&self, key: &str, snapshot: &Snapshot) -> Role {
+        let flight_key = (key.to_owned(), snapshot.clone());
+        let mut map = self.map.lock();
+        if let Some(receiver) = map.get(&flight_key) {
+            return Role::Follower(receiver.clone());
+        }
+        let (sender, receiver) = watch::channel(None);
+        map.insert(flight_key.clone(), receiver);
+        Role::Leader(Leader {
+            map: self.map.clone(),
+            key: Some(flight_key),
+            sender,
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+}
+
+/// Waits for the leader; `None` when it ended without a payload.
+pub(crate) async fn wait(mut receiver: watch::Receiver<Option<Bytes>>) -> Option<Bytes> {
+    let waited = receiver
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .map(|v| v.clone());
+    waited.flatten().or_else(|| receiver.borrow().clone())
+}

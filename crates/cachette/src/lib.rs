@@ -1,0 +1,72 @@
+//! # cachette
+//!
+//! Cache-aside for async Rust services: readable injective keys, per-kind TTL policies, tag
+//! invalidation that is race-free and O(1), single-flight against stampedes, graceful fallback
+//! when the store is down, and stats.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), std::io::Error> {
+//! use cachette::{Cache, MemoryStore, Namespace, Policy};
+//!
+//! let cache = Cache::builder(MemoryStore::default(), Namespace::new("demo", 1).unwrap()).build();
+//! let key = cache.key("courses").param("page", 1).build();
+//! let tags = [cache.tag("courses")];
+//! let page = cache
+//!     .get_or_fetch(&key, &tags, &Policy::SEARCH_RESULTS, || async {
+//!         Ok::<_, std::io::Error>(vec!["Rust".to_string()])
+//!     })
+//!     .await?;
+//! println!("{:?} ({})", page.value, page.outcome.as_str());
+//! cache.invalidate_tags(&tags).await; // after the write commits
+//! # Ok(()) }
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - Any stored value is a hit, `null`, `0`, `false`, `""` and `[]` included.
+//! - Once [`Cache::invalidate_tags`] returns, no reader that starts afterwards gets a value
+//!   fetched before it: entries carry the tag generations read before their fetch, and
+//!   single-flight groups callers by key *and* those generations.
+//! - Generations are random, so a generation lost by the store never comes back.
+//! - Store failures, timeouts and corrupt entries fall back to the fetch; a circuit breaker skips
+//!   a failing store for a while.
+//! - `clear` and pattern deletion touch only this cache's namespace, and use `SCAN`, never `KEYS`.
+//!
+//! ## Layout
+//!
+//! - [`key`]: `Namespace`, `Key`, `Tag` — readable, injective, namespaced names.
+//! - [`envelope`]: the stored bytes — header (generations, times, flags) and payload.
+//! - [`policy`]: `Policy`, TTL with jitter, and the named policies.
+//! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs), `AnyStore`.
+//! - `cache`: `Cache` — `get_or_fetch`, invalidation, fallback, administration.
+//! - `flight`: single-flight of concurrent misses.
+//! - `pending`: invalidations that failed and are being retried.
+//! - `breaker`: the circuit breaker in front of the store.
+//! - [`stats`]: counters, overall and per key prefix.
+
+mod breaker;
+mod cache;
+pub mod envelope;
+mod flight;
+pub mod key;
+mod pending;
+pub mod policy;
+pub mod stats;
+pub mod store;
+
+use smallvec::SmallVec;
+
+pub use cache::{Cache, CacheBuilder, Config, Fetched, Invalidation};
+pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
+pub use policy::Policy;
+pub use stats::{Lookups, Outcome, StatsSnapshot};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{AnyStore, MemoryStore, Store, StoreError, Usage};
+
+/// A tag's generation: a random token that changes on every invalidation of the tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Generation(pub u64);
+
+/// The generations one value was built under: the namespace epoch first, then its tags in order.
+pub type Snapshot = SmallVec<[Generation; 8]>;

@@ -1,0 +1,175 @@
+//! Where entries and tag generations live.
+//!
+//! A [`Store`] is a dumb, fast key-value backend; every cache rule (validity, single-flight,
+//! fallback) lives in [`Cache`](crate::Cache). The same test suite runs against every store.
+
+mod glob;
+pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+pub use self::glob::glob_match;
+pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use self::redis::RedisStore;
+use crate::Generation;
+
+/// How long a tag generation lives in a store. Entries live far shorter; should a generation
+/// expire or be evicted anyway, readers create a fresh random one and older entries just miss.
+pub const GENERATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// An entry and the current generations of the tags it depends on, read together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Read {
+    /// The stored bytes, if any.
+    pub entry: Option<Bytes>,
+    /// One per generation key asked for, in order; `None` where no generation exists yet.
+    pub generations: SmallVec<[Option<Generation>; 6]>,
+}
+
+/// How much of a store a pattern covers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Number of keys.
+    pub keys: u64,
+    /// Bytes they take, where the store can tell.
+    pub bytes: Option<u64>,
+}
+
+/// A store operation failed. The cache treats every such failure the same way: it falls back to
+/// the data source, so the kinds exist only for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unreachable or failing: {0}")]
+    Backend(String),
+    #[error("store operation timed out")]
+    Timeout,
+    #[error("store holds an unreadable generation under {0}")]
+    BadGeneration(String),
+}
+
+/// A key-value backend for [`Cache`](crate::Cache).
+///
+/// Patterns are Redis glob patterns (`*`, `?`, `[…]`, `\` escapes). Implementations must make a
+/// write visible to every read that starts after it returned (linearizable single keys): the
+/// no-stale-read guarantee rests on it.
+pub trait Store: Send + Sync + 'static {
+    /// Whether calls may block on a network; the cache bounds only those with its timeout.
+    fn is_remote(&self) -> bool {
+        true
+    }
+
+    /// Reads the entry under `key` and the generations under `generation_keys`, in one round trip.
+    fn read(
+        &self,
+        key: &str,
+        generation_keys: &[&str],
+    ) -> impl Future<Output = Result<Read, StoreError>> + Send;
+
+    /// Returns the current generation of each key, first creating a fresh random one for each key
+    /// that has none (atomically per key: two callers creating at once get the same one).
+    fn ensure_generations(
+        &self,
+        generation_keys: &[&str],
+    ) -> impl Future<Output = Result<Vec<Generation>, StoreError>> + Send;
+
+    /// Gives each key a fresh random generation: every entry built under the old one goes stale.
+    fn bump_generations(
+        &self,
+        generation_keys: &[&str],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores `value` under `key` for `ttl`.
+    fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes `keys`; returns how many existed.
+    fn delete(&self, keys: &[&str]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Up to `limit` keys matching `pattern`, in no particular order.
+    fn scan(
+        &self,
+        pattern: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Deletes every key matching `pattern`, in batches, without blocking the store; returns how
+    /// many it deleted.
+    fn delete_matching(
+        &self,
+        pattern: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// How many keys match `pattern` and, where the store can tell, how many bytes they take.
+    fn usage(&self, pattern: &str) -> impl Future<Output = Result<Usage, StoreError>> + Send;
+}
+
+/// A store chosen at run time (from configuration), with no dynamic dispatch on the hot path.
+pub enum AnyStore {
+    Memory(MemoryStore),
+    #[cfg(feature = "redis")]
+    Redis(RedisStore),
+}
+
+impl From<MemoryStore> for AnyStore {
+    fn from(store: MemoryStore) -> Self {
+        Self::Memory(store)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl From<RedisStore> for AnyStore {
+    fn from(store: RedisStore) -> Self {
+        Self::Redis(store)
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call,
+            #[cfg(feature = "redis")]
+            AnyStore::Redis($store) => $call,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    fn is_remote(&self) -> bool {
+        dispatch!(self, s => s.is_remote())
+    }
+    async fn read(&self, key: &str, generation_keys: &[&str]) -> Result<Read, StoreError> {
+        dispatch!(self, s => s.read(key, generation_keys).await)
+    }
+    async fn ensure_generations(&self, keys: &[&str]) -> Result<Vec<Generation>, StoreError> {
+        dispatch!(self, s => s.ensure_generations(keys).await)
+    }
+    async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
+        dispatch!(self, s => s.bump_generations(keys).await)
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set(key, value, ttl).await)
+    }
+    async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.delete(keys).await)
+    }
+    async fn scan(&self, pattern: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        dispatch!(self, s => s.scan(pattern, limit).await)
+    }
+    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.delete_matching(pattern).await)
+    }
+    async fn usage(&self, pattern: &str) -> Result<Usage, StoreError> {
+        dispatch!(self, s => s.usage(pattern).await)
+    }
+}

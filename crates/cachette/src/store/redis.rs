@@ -1,0 +1,284 @@
+//! The Redis store: one multiplexed connection that reconnects by itself.
+//!
+//! Every call is one round trip: reads are a single `MGET` of the entry and its generations;
+//! multi-key writes are pipelined. Pattern work uses `SCAN … MATCH … COUNT` and `UNLINK` in
+//! batches, never `KEYS`. Generation creation uses `SET … NX GET` (Redis 7 or later, or Valkey).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::Value;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::{GENERATION_TTL, Read, Store, StoreError, Usage};
+use crate::Generation;
+
+/// Keys asked for per `SCAN` step and deleted per `UNLINK`.
+const BATCH: usize = 1000;
+
+/// A store on a Redis server, addressed by a `redis://` or `rediss://` (TLS) URL.
+///
+/// Cloning is cheap and shares the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    /// A `ConnectionManager` rather than a pool: one multiplexed connection pipelines all
+    /// concurrent requests, and it reconnects in the background after a failure.
+    conn: ConnectionManager,
+}
+
+impl RedisStore {
+    /// A store on the server at `url`, connecting lazily on first use, with a 1 s connection
+    /// timeout and a 1 s response timeout. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when `url` is not a valid Redis URL. An unreachable server is not
+    /// an error here: calls fail (and the cache falls back) until it can be reached.
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        Self::with_timeouts(url, Duration::from_secs(1), Duration::from_secs(1))
+    }
+
+    /// Like [`RedisStore::new`] with the given connection and response timeouts.
+    ///
+    /// # Errors
+    /// As [`RedisStore::new`].
+    pub fn with_timeouts(
+        url: &str,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(backend)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(response_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(backend)?;
+        Ok(Self { conn })
+    }
+
+    /// Round-trips a `PING`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the server cannot be reached.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        redis::cmd("PING")
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(backend)
+    }
+
+    /// The underlying connection, for callers that need other commands.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        cmd.query_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)
+    }
+
+    async fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
+        pipe.query_async(&mut self.conn.clone())
+            .await
+            .map_err(backend)
+    }
+
+    /// One `SCAN` step: the next cursor (0 when done) and a batch of matching keys.
+    async fn scan_step(
+        &self,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<String>), StoreError> {
+        self.query(
+            redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(BATCH),
+        )
+        .await
+    }
+
+    /// Sum of `MEMORY USAGE` over `keys`; `None` where the server has no such command.
+    async fn memory_usage(&self, keys: &[String]) -> Option<u64> {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(0);
+        }
+        let sizes: Vec<Option<u64>> = self.query_pipe(&pipe).await.ok()?;
+        Some(sizes.into_iter().flatten().sum())
+    }
+}
+
+fn backend(error: redis::RedisError) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn parse_generation(value: &Value) -> Option<Generation> {
+    match value {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes)
+            .ok()?
+            .parse()
+            .ok()
+            .map(Generation),
+        _ => None,
+    }
+}
+
+fn ttl_secs(ttl: Duration) -> u64 {
+    ttl.as_secs().max(1)
+}
+
+impl Store for RedisStore {
+    async fn read(&self, key: &str, generation_keys: &[&str]) -> Result<Read, StoreError> {
+        let values: Vec<Value> = self
+            .query(redis::cmd("MGET").arg(key).arg(generation_keys))
+            .await?;
+        let mut values = values.into_iter();
+        let entry = match values.next() {
+            Some(Value::BulkString(bytes)) => Some(Bytes::from(bytes)),
+            _ => None,
+        };
+        Ok(Read {
+            entry,
+            generations: values.map(|v| parse_generation(&v)).collect(),
+        })
+    }
+
+    async fn ensure_generations(&self, keys: &[&str]) -> Result<Vec<Generation>, StoreError> {
+        let fresh: Vec<Generation> = keys.iter().map(|_| Generation::random()).collect();
+        let mut pipe = redis::pipe();
+        for (key, generation) in keys.iter().zip(&fresh) {
+            pipe.cmd("SET")
+                .arg(*key)
+                .arg(generation.0)
+                .arg("NX")
+                .arg("GET")
+                .arg("EX")
+                .arg(ttl_secs(GENERATION_TTL));
+        }
+        let previous: Vec<Value> = self.query_pipe(&pipe).await?;
+        let mut generations = Vec::with_capacity(keys.len());
+        let mut unreadable = Vec::new();
+        for ((key, fresh), previous) in keys.iter().zip(fresh).zip(&previous) {
+            match previous {
+                Value::Nil => generations.push(fresh),
+                other => match parse_generation(other) {
+                    Some(existing) => generations.push(existing),
+                    None => {
+                        // Not written by us: replace it, which also invalidates its entries.
+                        unreadable.push(*key);
+                        generations.push(fresh);
+                    }
+                },
+            }
+        }
+        if !unreadable.is_empty() {
+            let mut pipe = redis::pipe();
+            for (key, generation) in keys.iter().zip(&generations) {
+                if unreadable.contains(key) {
+                    pipe.cmd("SET")
+                        .arg(*key)
+                        .arg(generation.0)
+                        .arg("EX")
+                        .arg(ttl_secs(GENERATION_TTL))
+                        .ignore();
+                }
+            }
+            self.query_pipe::<()>(&pipe).await?;
+        }
+        Ok(generations)
+    }
+
+    async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(*key)
+                .arg(Generation::random().0)
+                .arg("EX")
+                .arg(ttl_secs(GENERATION_TTL))
+                .ignore();
+        }
+        self.query_pipe(&pipe).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.query(
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value.as_ref())
+                .arg("PX")
+                .arg(millis),
+        )
+        .await
+    }
+
+    async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for chunk in keys.chunks(BATCH) {
+            deleted += self.query::<u64>(redis::cmd("UNLINK").arg(chunk)).await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn scan(&self, pattern: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = self.scan_step(cursor, pattern).await?;
+            found.extend(keys);
+            if next == 0 || found.len() >= limit {
+                found.truncate(limit);
+                return Ok(found);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = self.scan_step(cursor, pattern).await?;
+            if !keys.is_empty() {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                deleted += self.delete(&keys).await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    async fn usage(&self, pattern: &str) -> Result<Usage, StoreError> {
+        let mut usage = Usage {
+            keys: 0,
+            bytes: Some(0),
+        };
+        let mut cursor = 0;
+        loop {
+            let (next, keys) = self.scan_step(cursor, pattern).await?;
+            usage.keys += keys.len() as u64;
+            if usage.bytes.is_some() && !keys.is_empty() {
+                let batch = self.memory_usage(&keys).await;
+                usage.bytes = usage.bytes.zip(batch).map(|(total, batch)| total + batch);
+            }
+            if next == 0 {
+                return Ok(usage);
+            }
+            cursor = next;
+        }
+    }
+}
