@@ -318,17 +318,22 @@ impl<S: Store> Cache<S> {
         };
         let current: Option<Snapshot> = read.generations.iter().copied().collect();
         let mut stale = None;
-        if let (Some(bytes), Some(current)) = (&read.entry, &current) {
+        if let Some(bytes) = &read.entry {
             match envelope::decode(bytes).and_then(|e| Ok((e.payload(bytes)?, e))) {
-                Ok((payload, envelope)) if envelope.generations.matches(current) => {
+                Ok((payload, envelope))
+                    if current
+                        .as_ref()
+                        .is_some_and(|c| envelope.generations.matches(c)) =>
+                {
                     if now_ms() < envelope.fresh_until_ms {
                         return Lookup::Hit {
                             payload,
-                            snapshot: current.clone(),
+                            snapshot: current.unwrap_or_default(),
                         };
                     }
                     stale = Some(payload);
                 }
+                // Built under generations that have changed since: superseded.
                 Ok(_) => {}
                 Err(error) => {
                     warn!(key = key.as_str(), %error, "deleting unreadable cache entry");

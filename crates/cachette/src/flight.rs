@@ -83,3 +83,39 @@ pub(crate) async fn wait(mut receiver: watch::Receiver<Option<Bytes>>) -> Option
         .map(|v| v.clone());
     waited.flatten().or_else(|| receiver.borrow().clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Generation;
+
+    #[tokio::test]
+    async fn followers_of_one_snapshot_get_the_leaders_payload_and_the_flight_ends_with_it() {
+        let flights = Flights::default();
+        let snapshot: Snapshot = [Generation(1)].into_iter().collect();
+        let Role::Leader(leader) = flights.join("k", &snapshot) else {
+            panic!("the first caller must lead");
+        };
+        let Role::Follower(follower) = flights.join("k", &snapshot) else {
+            panic!("the second caller must follow");
+        };
+        let newer: Snapshot = [Generation(2)].into_iter().collect();
+        assert!(matches!(flights.join("k", &newer), Role::Leader(_)));
+        leader.publish(Bytes::from_static(b"v"));
+        drop(leader);
+        assert_eq!(wait(follower).await.as_deref(), Some(&b"v"[..]));
+        assert_eq!(flights.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn followers_of_a_leader_that_ends_without_a_payload_get_none() {
+        let flights = Flights::default();
+        let snapshot = Snapshot::new();
+        let leader = flights.join("k", &snapshot);
+        let Role::Follower(follower) = flights.join("k", &snapshot) else {
+            panic!("the second caller must follow");
+        };
+        drop(leader);
+        assert_eq!(wait(follower).await, None);
+    }
+}

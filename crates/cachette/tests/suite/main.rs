@@ -1,0 +1,10 @@
+//! The cachette test suite: one binary, so it links once.
+//!
+//! Redis tests use `REDIS_URL` (default `redis://127.0.0.1:6379`); an unreachable server fails
+//! them, it never skips them. Every test writes under its own random namespace, so tests run in
+//! parallel and never touch each other's keys, nor anybody else's.
+
+mod redis_down;
+mod stores;
+mod stress;
+mod support;

@@ -1,0 +1,108 @@
+//! Helpers shared by the tests: store wrappers that fail or count on demand, unique namespaces.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cachette::store::Read;
+use cachette::{Generation, MemoryStore, Namespace, RedisStore, Store, StoreError, Usage};
+
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A namespace no other test (or run) uses.
+pub fn unique_namespace() -> Namespace {
+    Namespace::new(&format!("cachette-test-{:016x}", rand::random::<u64>()), 1).unwrap()
+}
+
+/// A Redis store on `REDIS_URL`, checked to be reachable: a missing server fails the test.
+pub async fn redis_store() -> RedisStore {
+    let store = RedisStore::new(&redis_url()).expect("REDIS_URL is a valid Redis URL");
+    store.ping().await.unwrap_or_else(|e| {
+        panic!(
+            "Redis is not reachable at {}: {e}. scripts/test installs and starts it.",
+            redis_url()
+        )
+    });
+    store
+}
+
+pub fn memory_store() -> MemoryStore {
+    MemoryStore::default()
+}
+
+/// Wraps a store: counts calls per operation and fails every call while `failing` is set.
+pub struct Flaky<S> {
+    pub inner: S,
+    pub failing: Arc<AtomicBool>,
+    pub calls: Arc<AtomicU64>,
+    pub bumps: Arc<AtomicU64>,
+    pub bumped_keys: Arc<AtomicU64>,
+    pub sets: Arc<AtomicU64>,
+}
+
+impl<S: Store> Flaky<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            failing: Arc::default(),
+            calls: Arc::default(),
+            bumps: Arc::default(),
+            bumped_keys: Arc::default(),
+            sets: Arc::default(),
+        }
+    }
+
+    fn enter(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::Backend("injected failure".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<S: Store> Store for Flaky<S> {
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
+    async fn read(&self, key: &str, generation_keys: &[&str]) -> Result<Read, StoreError> {
+        self.enter()?;
+        self.inner.read(key, generation_keys).await
+    }
+    async fn ensure_generations(&self, keys: &[&str]) -> Result<Vec<Generation>, StoreError> {
+        self.enter()?;
+        self.inner.ensure_generations(keys).await
+    }
+    async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
+        self.enter()?;
+        self.bumps.fetch_add(1, Ordering::SeqCst);
+        self.bumped_keys
+            .fetch_add(keys.len() as u64, Ordering::SeqCst);
+        self.inner.bump_generations(keys).await
+    }
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+        self.enter()?;
+        self.sets.fetch_add(1, Ordering::SeqCst);
+        self.inner.set(key, value, ttl).await
+    }
+    async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
+        self.enter()?;
+        self.inner.delete(keys).await
+    }
+    async fn scan(&self, pattern: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.enter()?;
+        self.inner.scan(pattern, limit).await
+    }
+    async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
+        self.enter()?;
+        self.inner.delete_matching(pattern).await
+    }
+    async fn usage(&self, pattern: &str) -> Result<Usage, StoreError> {
+        self.enter()?;
+        self.inner.usage(pattern).await
+    }
+}
