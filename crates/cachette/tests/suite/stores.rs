@@ -711,3 +711,25 @@ suite!(
     a_pending_invalidation_is_retried_and_then_the_cache_serves_again,
     repeated_store_failures_open_the_circuit,
 );
+
+#[tokio::test]
+async fn the_memory_store_stays_within_its_byte_budget() {
+    let budget = 1 << 20;
+    let cache = Cache::builder(cachette::MemoryStore::new(budget), unique_namespace()).build();
+    let value = "x".repeat(10_000);
+    for i in 0..1000 {
+        let key = cache.key("k").param("i", i).build();
+        cache
+            .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+                Ok::<_, Infallible>(value.clone())
+            })
+            .await
+            .unwrap();
+    }
+    let usage = cache.usage().await.unwrap();
+    assert!(
+        usage.bytes.unwrap() <= budget,
+        "{usage:?} over a budget of {budget}"
+    );
+    assert!(usage.keys > 10, "{usage:?}: the store kept almost nothing");
+}

@@ -1,0 +1,190 @@
+//! What a cache hit costs beside the store's own read.
+//!
+//! ```text
+//! cargo run --release -p cachette --example overhead -- [--json] [--redis-url URL]
+//! ```
+//!
+//! Measures, in one run, the median cost of a raw `get_or_fetch` hit of a ~2 KB value (one tag)
+//! on the memory store beside a plain moka `get` of the same value, and on the Redis store beside
+//! a plain `GET` on the same connection. Each figure is the median over many rounds of many
+//! calls; rounds of the compared operations alternate, so machine noise hits both alike.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cachette::{Cache, MemoryStore, Namespace, Policy, RedisStore, Store};
+
+const MEMORY_ROUNDS: usize = 101;
+const MEMORY_CALLS: u32 = 20_000;
+const REDIS_ROUNDS: usize = 41;
+const REDIS_CALLS: u32 = 250;
+
+fn main() {
+    let mut json = false;
+    let mut redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--json" => json = true,
+            "--redis-url" => redis_url = args.next().expect("--redis-url takes a URL"),
+            other => {
+                eprintln!("unknown argument {other:?}; usage: overhead [--json] [--redis-url URL]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let figures = runtime.block_on(measure(&redis_url));
+    if json {
+        println!(
+            "{{\"memory_hit_ns\":{:.1},\"moka_get_ns\":{:.1},\"memory_ratio\":{:.2},\"redis_hit_us\":{:.2},\"redis_get_us\":{:.2},\"redis_ratio\":{:.3}}}",
+            figures.memory_hit_ns,
+            figures.moka_get_ns,
+            figures.memory_hit_ns / figures.moka_get_ns,
+            figures.redis_hit_us,
+            figures.redis_get_us,
+            figures.redis_hit_us / figures.redis_get_us,
+        );
+    } else {
+        println!("value: {} bytes, one tag", value().len());
+        println!(
+            "memory store hit  {:>9.1} ns   moka get   {:>9.1} ns   ratio {:.2} (target <= 3)",
+            figures.memory_hit_ns,
+            figures.moka_get_ns,
+            figures.memory_hit_ns / figures.moka_get_ns
+        );
+        println!(
+            "redis store hit   {:>9.2} us   redis GET  {:>9.2} us   ratio {:.3} (target <= 1.3)",
+            figures.redis_hit_us,
+            figures.redis_get_us,
+            figures.redis_hit_us / figures.redis_get_us
+        );
+    }
+}
+
+struct Figures {
+    memory_hit_ns: f64,
+    moka_get_ns: f64,
+    redis_hit_us: f64,
+    redis_get_us: f64,
+}
+
+/// A ~2 KB JSON body, like a page of courses.
+fn value() -> Bytes {
+    let items: Vec<String> = (0..25)
+        .map(|i| format!(r#"{{"id":"course-{i:04}","name":"Course number {i}","state":"PUBLISHED","lessons":12}}"#))
+        .collect();
+    Bytes::from(format!(r#"{{"data":[{}],"total":25}}"#, items.join(",")))
+}
+
+async fn measure(redis_url: &str) -> Figures {
+    let namespace = Namespace::new(&format!("overhead-{:x}", rand::random::<u32>()), 1).unwrap();
+    let body = value();
+
+    // Memory: the cache beside a plain moka cache holding the same bytes.
+    let memory = Cache::builder(MemoryStore::default(), namespace.clone()).build();
+    let key = memory.key("courses").param("page", 1).build();
+    let tags = [memory.tag("courses")];
+    let fill = || async { Ok::<_, Infallible>(body.clone()) };
+    memory
+        .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+        .await
+        .unwrap();
+    let moka: moka::sync::Cache<String, Bytes> = moka::sync::Cache::new(10_000);
+    moka.insert(key.as_str().to_owned(), body.clone());
+
+    let (mut hit_rounds, mut moka_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..MEMORY_ROUNDS {
+        hit_rounds.push(
+            time_round(MEMORY_CALLS, async || {
+                let fetched = memory
+                    .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+                    .await
+                    .unwrap();
+                black_box(fetched);
+            })
+            .await,
+        );
+        moka_rounds.push(
+            time_round(MEMORY_CALLS, async || {
+                black_box(moka.get(black_box(key.as_str())));
+            })
+            .await,
+        );
+    }
+
+    // Redis: the cache beside a plain GET on the same connection.
+    let store = RedisStore::new(redis_url).expect("a valid Redis URL");
+    if let Err(error) = store.ping().await {
+        eprintln!("Redis is not reachable at {redis_url}: {error}");
+        std::process::exit(1);
+    }
+    let mut conn = store.connection();
+    let redis = Cache::builder(store, namespace).build();
+    redis
+        .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+        .await
+        .unwrap();
+    let plain_key = format!("{}plain", redis.namespace().prefix());
+    redis::cmd("SET")
+        .arg(&plain_key)
+        .arg(body.as_ref())
+        .exec_async(&mut conn)
+        .await
+        .unwrap();
+    let (mut redis_hit_rounds, mut redis_get_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..REDIS_ROUNDS {
+        redis_hit_rounds.push(
+            time_round(REDIS_CALLS, async || {
+                let fetched = redis
+                    .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+                    .await
+                    .unwrap();
+                assert_eq!(fetched.outcome, cachette::Outcome::Hit);
+                black_box(fetched);
+            })
+            .await,
+        );
+        let mut conn = conn.clone();
+        redis_get_rounds.push(
+            time_round(REDIS_CALLS, async || {
+                let got: Bytes = redis::cmd("GET")
+                    .arg(&plain_key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                black_box(got);
+            })
+            .await,
+        );
+    }
+    redis.clear().await.unwrap();
+    redis.store().delete(&[plain_key.as_str()]).await.unwrap();
+
+    Figures {
+        memory_hit_ns: median(hit_rounds).as_secs_f64() * 1e9,
+        moka_get_ns: median(moka_rounds).as_secs_f64() * 1e9,
+        redis_hit_us: median(redis_hit_rounds).as_secs_f64() * 1e6,
+        redis_get_us: median(redis_get_rounds).as_secs_f64() * 1e6,
+    }
+}
+
+/// The mean time of one call over a round of `calls` calls.
+async fn time_round(calls: u32, mut call: impl AsyncFnMut()) -> Duration {
+    let started = Instant::now();
+    for _ in 0..calls {
+        call().await;
+    }
+    started.elapsed() / calls
+}
+
+fn median(mut rounds: Vec<Duration>) -> Duration {
+    rounds.sort_unstable();
+    rounds[rounds.len() / 2]
+}
