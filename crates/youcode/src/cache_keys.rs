@@ -1,0 +1,236 @@
+//! Every cache key and tag the application uses, in one place.
+//!
+//! Tags name what an entry was built from; a write invalidates the tags of what it changed:
+//!
+//! | tag | entries built from it | bumped by |
+//! |---|---|---|
+//! | `course:{id}` | the course's detail (admin and user), lessons, participants page access | course edit/delete, lesson create/edit/delete |
+//! | `lesson:{id}` | the lesson's detail (admin and user) | lesson edit/delete/move, its course's edit/delete |
+//! | `admin-courses:{adminId}` | the admin's course list | that admin's course create/edit/delete |
+//! | `participants:{courseId}` | participant lists, participant count | join/leave |
+//! | `user:{id}` | everything shown to one user about their enrolments and progress | that user's join/leave/progress |
+//! | `courses` | users' course lists (they show course fields) | any course edit/delete |
+//! | `public-lessons` | the public lesson list | any lesson or course change |
+//! | `session:{tokenHash}` | who a token belongs to | logout |
+//!
+//! A list's tags must be known before its rows are read, so lists that show fields of many
+//! courses depend on one broad tag (`courses`, `public-lessons`) rather than a tag per row.
+//! Per-user entries carry the user id in their key: no user can reach another's entry.
+
+use cachette::{Key, Policy, Tag};
+
+use crate::config::Policies;
+use crate::domain::{CourseId, LessonId, ListParams, Page, UserId};
+use crate::state::AppCache;
+
+/// What a cached route needs: where its entry lives, what it depends on, how long it lives.
+pub struct Entry {
+    pub key: Key,
+    pub tags: Vec<Tag>,
+    pub policy: Policy,
+}
+
+/// Builds the application's keys and tags.
+#[derive(Clone)]
+pub struct CacheKeys {
+    cache: AppCache,
+    policies: Policies,
+}
+
+impl CacheKeys {
+    pub fn new(cache: AppCache, policies: Policies) -> Self {
+        Self { cache, policies }
+    }
+
+    // Tags.
+
+    pub fn course(&self, course: impl std::fmt::Display) -> Tag {
+        self.cache.tag(&format!("course:{course}"))
+    }
+    pub fn lesson(&self, lesson: impl std::fmt::Display) -> Tag {
+        self.cache.tag(&format!("lesson:{lesson}"))
+    }
+    pub fn admin_courses(&self, admin: UserId) -> Tag {
+        self.cache.tag(&format!("admin-courses:{admin}"))
+    }
+    pub fn participants(&self, course: CourseId) -> Tag {
+        self.cache.tag(&format!("participants:{course}"))
+    }
+    pub fn user(&self, user: UserId) -> Tag {
+        self.cache.tag(&format!("user:{user}"))
+    }
+    pub fn all_courses(&self) -> Tag {
+        self.cache.tag("courses")
+    }
+    pub fn public_lessons(&self) -> Tag {
+        self.cache.tag("public-lessons")
+    }
+    pub fn session(&self, token_hash: &str) -> Tag {
+        self.cache.tag(&format!("session:{token_hash}"))
+    }
+
+    /// A tag given by name (admin invalidation endpoint, CLI).
+    pub fn named(&self, name: &str) -> Tag {
+        self.cache.tag(name)
+    }
+
+    // Entries, one per cached read.
+
+    pub fn session_entry(&self, token_hash: &str) -> Entry {
+        Entry {
+            key: self.cache.key("session").param("token", token_hash).build(),
+            tags: vec![self.session(token_hash)],
+            policy: self.policies.session,
+        }
+    }
+
+    pub fn public_lessons_page(&self, params: &ListParams) -> Entry {
+        Entry {
+            key: list_key(self.cache.key("public:lessons"), params),
+            tags: vec![self.public_lessons()],
+            policy: self.policies.search_results,
+        }
+    }
+
+    pub fn user_courses_page(&self, user: UserId, params: &ListParams) -> Entry {
+        Entry {
+            key: list_key(self.cache.key("user:courses").param("userId", user), params),
+            tags: vec![self.user(user), self.all_courses()],
+            policy: self.policies.search_results,
+        }
+    }
+
+    pub fn admin_courses_page(&self, admin: UserId, params: &ListParams) -> Entry {
+        Entry {
+            key: list_key(
+                self.cache.key("admin:courses").param("adminId", admin),
+                params,
+            ),
+            tags: vec![self.admin_courses(admin)],
+            policy: self.policies.search_results,
+        }
+    }
+
+    pub fn admin_lessons(&self, admin: UserId, course: CourseId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("admin:lessons")
+                .param("adminId", admin)
+                .param("courseId", course)
+                .build(),
+            tags: vec![self.course(course)],
+            policy: self.policies.lesson_list,
+        }
+    }
+
+    pub fn admin_course(&self, admin: UserId, course: CourseId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("admin:course")
+                .param("adminId", admin)
+                .param("courseId", course)
+                .build(),
+            tags: vec![self.course(course), self.participants(course)],
+            policy: self.policies.course_detail,
+        }
+    }
+
+    pub fn user_course(&self, user: UserId, course: CourseId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("user:course")
+                .param("userId", user)
+                .param("courseId", course)
+                .build(),
+            tags: vec![self.course(course), self.user(user)],
+            policy: self.policies.course_detail,
+        }
+    }
+
+    pub fn admin_lesson(&self, admin: UserId, course: CourseId, lesson: LessonId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("admin:lesson")
+                .param("adminId", admin)
+                .param("courseId", course)
+                .param("lessonId", lesson)
+                .build(),
+            tags: vec![self.lesson(lesson), self.course(course)],
+            policy: self.policies.lesson_detail,
+        }
+    }
+
+    pub fn admin_participants(&self, admin: UserId, course: CourseId, page: Page) -> Entry {
+        Entry {
+            key: page_key(
+                self.cache
+                    .key("admin:participants")
+                    .param("adminId", admin)
+                    .param("courseId", course),
+                page,
+            ),
+            tags: vec![self.participants(course), self.course(course)],
+            policy: self.policies.search_results,
+        }
+    }
+
+    /// Shared by every enrolled user: names and images only.
+    pub fn user_participants(&self, course: CourseId, page: Page) -> Entry {
+        Entry {
+            key: page_key(
+                self.cache
+                    .key("user:participants")
+                    .param("courseId", course),
+                page,
+            ),
+            tags: vec![self.participants(course), self.course(course)],
+            policy: self.policies.search_results,
+        }
+    }
+
+    pub fn enrolment(&self, user: UserId, course: CourseId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("user:enrolment")
+                .param("userId", user)
+                .param("courseId", course)
+                .build(),
+            tags: vec![self.user(user), self.course(course)],
+            policy: self.policies.user_progress,
+        }
+    }
+
+    pub fn user_lesson(&self, user: UserId, lesson: LessonId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("user:lesson")
+                .param("userId", user)
+                .param("lessonId", lesson)
+                .build(),
+            tags: vec![self.lesson(lesson), self.user(user)],
+            policy: self.policies.user_progress,
+        }
+    }
+}
+
+fn page_key(key: cachette::KeyBuilder, page: Page) -> Key {
+    key.param("page", page.page)
+        .param("limit", page.limit)
+        .build()
+}
+
+fn list_key(key: cachette::KeyBuilder, params: &ListParams) -> Key {
+    key.param("page", params.page.page)
+        .param("limit", params.page.limit)
+        .param_opt(
+            "search",
+            params.search.as_ref().map(|s| s.as_str().to_lowercase()),
+        )
+        .build()
+}

@@ -1,0 +1,46 @@
+//! `youcode cache stats|clear|invalidate`: the cache of a deployment, from the command line.
+
+use crate::build_cache;
+use crate::config::{CacheBackend, CacheCommand, CacheConfig};
+
+pub async fn run(command: CacheCommand) -> anyhow::Result<()> {
+    match command {
+        CacheCommand::Stats(args) => {
+            let cache = open(args.cache.into())?;
+            let usage = cache.usage().await?;
+            println!("namespace  {}", cache.namespace().root());
+            println!("keys       {}", usage.keys);
+            match usage.bytes {
+                Some(bytes) => println!("memory     {bytes} bytes"),
+                None => println!("memory     unknown (the store does not report it)"),
+            }
+            for key in cache.sample_keys(20).await? {
+                println!("  {key}");
+            }
+        }
+        CacheCommand::Clear(args) => {
+            let cache = open(args.cache.into())?;
+            let deleted = cache.clear().await?;
+            println!("deleted {deleted} keys under {}", cache.namespace().root());
+        }
+        CacheCommand::Invalidate { cache, tags } => {
+            let cache = open(cache.cache.into())?;
+            let tags: Vec<_> = tags.iter().map(|t| cache.tag(t)).collect();
+            match cache.invalidate_tags(&tags).await {
+                cachette::Invalidation::Applied => println!("invalidated {} tags", tags.len()),
+                cachette::Invalidation::Deferred => anyhow::bail!("the cache store is unreachable"),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The shared cache of a deployment: only Redis outlives a process.
+fn open(config: CacheConfig) -> anyhow::Result<crate::state::AppCache> {
+    if config.backend != CacheBackend::Redis {
+        anyhow::bail!(
+            "the memory cache lives inside each server process; give --cache redis and --redis-url (or REDIS_URL) to inspect a shared cache, or use GET /api/admin/cache/stats"
+        );
+    }
+    build_cache(&config)
+}

@@ -1,0 +1,424 @@
+//! `youcode seed`: a deterministic data set, inserted in batches.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sqlx::{Any, Transaction};
+
+use crate::auth::hash_password;
+use crate::config::{PasswordCost, SeedArgs};
+use crate::db::Db;
+
+/// What to create. The same plan and seed always give the same rows (ids included).
+#[derive(Debug, Clone)]
+pub struct SeedPlan {
+    pub courses: u32,
+    pub lessons_per_course: u32,
+    /// Numbered users (`user1@…`), besides `user@youcode.dev` and the two admins.
+    pub users: u32,
+    pub enrolments: u32,
+    pub password: String,
+    pub seed: u64,
+}
+
+impl SeedPlan {
+    /// The reference data set of the benchmarks.
+    pub fn reference() -> Self {
+        Self {
+            courses: 20_000,
+            lessons_per_course: 10,
+            users: 10_000,
+            enrolments: 100_000,
+            password: DEMO_PASSWORD.into(),
+            seed: 42,
+        }
+    }
+
+    /// A small data set for demos and quick runs.
+    pub fn small() -> Self {
+        Self {
+            courses: 40,
+            lessons_per_course: 6,
+            users: 50,
+            enrolments: 300,
+            password: DEMO_PASSWORD.into(),
+            seed: 42,
+        }
+    }
+}
+
+pub const DEMO_PASSWORD: &str = "youcode";
+pub const ADMIN_EMAILS: [&str; 2] = ["admin@youcode.dev", "admin2@youcode.dev"];
+pub const USER_EMAIL: &str = "user@youcode.dev";
+
+/// Rows per INSERT statement: well under both backends' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 500;
+/// Fixed start of the seeded timeline (2026-01-01), so timestamps are reproducible too.
+const EPOCH_MS: i64 = 1_767_225_600_000;
+
+const TOPICS: [&str; 20] = [
+    "Rust",
+    "TypeScript",
+    "React",
+    "Next.js",
+    "PostgreSQL",
+    "Redis",
+    "Docker",
+    "Kubernetes",
+    "Python",
+    "Go",
+    "Testing",
+    "Security",
+    "CSS",
+    "GraphQL",
+    "Linux",
+    "Git",
+    "Algorithms",
+    "Design",
+    "DevOps",
+    "Machine Learning",
+];
+const LEVELS: [&str; 6] = [
+    "Intro to",
+    "Practical",
+    "Advanced",
+    "Mastering",
+    "Building with",
+    "Deep dive:",
+];
+const SUBJECTS: [&str; 12] = [
+    "setup",
+    "basics",
+    "data modeling",
+    "error handling",
+    "performance",
+    "caching",
+    "testing",
+    "deployment",
+    "security",
+    "debugging",
+    "patterns",
+    "project",
+];
+
+pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
+    let plan = SeedPlan {
+        courses: args.courses,
+        lessons_per_course: args.lessons_per_course,
+        users: args.users,
+        enrolments: args.enrolments.unwrap_or(args.users.saturating_mul(10)),
+        password: args.password,
+        seed: args.seed,
+    };
+    let db = Db::connect(&args.database.database_url).await?;
+    db.migrate().await?;
+    if args.reset {
+        wipe(&db).await?;
+    } else if db.has_users().await? {
+        anyhow::bail!(
+            "the database already holds data; add --reset to replace it with the seeded set"
+        );
+    }
+    let started = Instant::now();
+    let counts = seed(&db, &plan, true).await?;
+    println!(
+        "seeded {} users, {} courses, {} lessons, {} enrolments in {:.1} s",
+        counts.users,
+        counts.courses,
+        counts.lessons,
+        counts.enrolments,
+        started.elapsed().as_secs_f64()
+    );
+    print_accounts(&plan.password);
+    Ok(())
+}
+
+/// Creates the small demo data set and tells how to sign in.
+pub async fn seed_demo(db: &Db) -> anyhow::Result<()> {
+    let plan = SeedPlan::small();
+    seed(db, &plan, false).await?;
+    println!("The database was empty: created a demo data set.");
+    print_accounts(&plan.password);
+    Ok(())
+}
+
+fn print_accounts(password: &str) {
+    println!("Sign in (POST /api/auth/login) with:");
+    for email in ADMIN_EMAILS {
+        println!("  {email:<22} password {password:<10} ADMIN");
+    }
+    println!("  {USER_EMAIL:<22} password {password:<10} USER (also user1@youcode.dev, user2@…)");
+}
+
+/// Rows created.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub users: u64,
+    pub courses: u64,
+    pub lessons: u64,
+    pub enrolments: u64,
+}
+
+/// A value bound into a batched INSERT.
+enum Value {
+    Text(String),
+    MaybeText(Option<String>),
+    Int(i64),
+}
+
+/// Inserts `plan` in one transaction, in batches; shows a progress bar when asked.
+///
+/// # Errors
+/// When an insert fails (for instance when the seeded emails already exist).
+pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Result<Counts> {
+    let mut rng = StdRng::seed_from_u64(plan.seed);
+    let mut uuid = move || {
+        uuid::Builder::from_random_bytes(rng.random())
+            .into_uuid()
+            .to_string()
+    };
+    // Every account shares the password, so it is hashed once.
+    let password_hash = hash_password(&plan.password, PasswordCost::Standard);
+
+    let mut users: Vec<Vec<Value>> = Vec::new();
+    let mut add_user =
+        |email: String, name: String, role: &str, uuid: &mut dyn FnMut() -> String| {
+            let id = uuid();
+            users.push(vec![
+                Value::Text(id.clone()),
+                Value::Text(email),
+                Value::Text(name),
+                Value::MaybeText(None),
+                Value::Text(role.into()),
+                Value::Text(password_hash.clone()),
+                Value::Int(EPOCH_MS),
+            ]);
+            id
+        };
+    let admins: Vec<String> = ADMIN_EMAILS
+        .iter()
+        .enumerate()
+        .map(|(i, email)| {
+            add_user(
+                (*email).into(),
+                format!("Admin {}", i + 1),
+                "ADMIN",
+                &mut uuid,
+            )
+        })
+        .collect();
+    let mut learners = vec![add_user(
+        USER_EMAIL.into(),
+        "Demo User".into(),
+        "USER",
+        &mut uuid,
+    )];
+    for n in 1..=plan.users {
+        learners.push(add_user(
+            format!("user{n}@youcode.dev"),
+            format!("User {n}"),
+            "USER",
+            &mut uuid,
+        ));
+    }
+
+    let mut pick = StdRng::seed_from_u64(plan.seed ^ 0x5eed);
+    let mut courses = Vec::new();
+    let mut lessons = Vec::new();
+    let mut published = Vec::new();
+    for i in 0..plan.courses {
+        let id = uuid();
+        let topic = TOPICS[i as usize % TOPICS.len()];
+        let level = LEVELS[(i as usize / TOPICS.len()) % LEVELS.len()];
+        let state = if pick.random_bool(0.9) {
+            "PUBLISHED"
+        } else {
+            "DRAFT"
+        };
+        if state == "PUBLISHED" {
+            published.push(id.clone());
+        }
+        courses.push(vec![
+            Value::Text(id.clone()),
+            Value::Text(format!("{level} {topic} #{}", i + 1)),
+            Value::MaybeText(Some(format!(
+                "https://picsum.photos/seed/{}/640/360",
+                i + 1
+            ))),
+            Value::Text(format!(
+                "Learn {topic} step by step, from {} to {}.",
+                SUBJECTS[0], SUBJECTS[11]
+            )),
+            Value::Text(admins[i as usize % admins.len()].clone()),
+            Value::Text(state.into()),
+            Value::Int(EPOCH_MS + i64::from(i) * 60_000),
+        ]);
+        for rank in 1..=plan.lessons_per_course {
+            let subject = SUBJECTS[(rank as usize - 1) % SUBJECTS.len()];
+            let roll: f64 = pick.random();
+            let state = if roll < 0.4 {
+                "PUBLIC"
+            } else if roll < 0.9 {
+                "PUBLISHED"
+            } else {
+                "HIDDEN"
+            };
+            lessons.push(vec![
+                Value::Text(uuid()),
+                Value::Text(id.clone()),
+                Value::Text(format!("{topic} lesson {rank}: {subject}")),
+                Value::Text(format!(
+                    "# {topic}: {subject}\n\n{}",
+                    "Read, try, repeat. ".repeat(20)
+                )),
+                Value::Int(i64::from(rank)),
+                Value::Text(state.into()),
+            ]);
+        }
+    }
+
+    let mut enrolments = Vec::new();
+    let wanted = if published.is_empty() {
+        0
+    } else {
+        (plan.enrolments as usize).min(learners.len() * published.len())
+    };
+    let mut seen = HashSet::with_capacity(wanted);
+    while enrolments.len() < wanted {
+        // The first users and the first courses are the busiest, as in real life.
+        let user = skewed(&mut pick, learners.len());
+        let course = skewed(&mut pick, published.len());
+        if seen.insert((user, course)) {
+            enrolments.push(vec![
+                Value::Text(learners[user].clone()),
+                Value::Text(published[course].clone()),
+                Value::Int(EPOCH_MS + 86_400_000 + pick.random_range(0..30 * 86_400_000)),
+            ]);
+        }
+    }
+
+    let total = (users.len() + courses.len() + lessons.len() + enrolments.len()) as u64;
+    let bar = if show_progress {
+        ProgressBar::new(total).with_style(
+            ProgressStyle::with_template(
+                "{msg:>12} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut tx = db
+        .pool()
+        .begin()
+        .await
+        .context("cannot start the seeding transaction")?;
+    let counts = Counts {
+        users: insert(
+            &mut tx,
+            &bar,
+            "users",
+            "users (id, email, name, image, role, password_hash, created_at)",
+            users,
+        )
+        .await?,
+        courses: insert(
+            &mut tx,
+            &bar,
+            "courses",
+            "courses (id, name, image, presentation, creator_id, state, created_at)",
+            courses,
+        )
+        .await?,
+        lessons: insert(
+            &mut tx,
+            &bar,
+            "lessons",
+            "lessons (id, course_id, name, content, rank, state)",
+            lessons,
+        )
+        .await?,
+        enrolments: insert(
+            &mut tx,
+            &bar,
+            "enrolments",
+            "enrolments (user_id, course_id, created_at)",
+            enrolments,
+        )
+        .await?,
+    };
+    bar.set_message("committing");
+    tx.commit().await.context("cannot commit the seeded data")?;
+    bar.finish_and_clear();
+    Ok(counts)
+}
+
+/// An index in `0..len`, low indexes more likely (roughly 1/x).
+fn skewed(rng: &mut StdRng, len: usize) -> usize {
+    let x: f64 = rng.random();
+    ((len as f64).powf(x) - 1.0)
+        .floor()
+        .clamp(0.0, len as f64 - 1.0) as usize
+}
+
+async fn insert(
+    tx: &mut Transaction<'static, Any>,
+    bar: &ProgressBar,
+    label: &'static str,
+    target: &str,
+    rows: Vec<Vec<Value>>,
+) -> anyhow::Result<u64> {
+    bar.set_message(label);
+    let count = rows.len() as u64;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let width = chunk[0].len();
+        let mut sql = format!("INSERT INTO {target} VALUES ");
+        for (r, _) in chunk.iter().enumerate() {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..width {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", r * width + c + 1));
+            }
+            sql.push(')');
+        }
+        let mut query = sqlx::query(&sql);
+        for value in chunk.iter().flatten() {
+            query = match value {
+                Value::Text(text) => query.bind(text.as_str()),
+                Value::MaybeText(text) => query.bind(text.as_deref()),
+                Value::Int(int) => query.bind(*int),
+            };
+        }
+        query
+            .execute(&mut **tx)
+            .await
+            .with_context(|| format!("inserting {label}"))?;
+        bar.inc(chunk.len() as u64);
+    }
+    Ok(count)
+}
+
+/// Deletes every row (children first).
+async fn wipe(db: &Db) -> anyhow::Result<()> {
+    for table in [
+        "lesson_progress",
+        "enrolments",
+        "lessons",
+        "courses",
+        "sessions",
+        "users",
+    ] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(db.pool())
+            .await
+            .with_context(|| format!("cannot empty {table}"))?;
+    }
+    Ok(())
+}

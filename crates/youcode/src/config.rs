@@ -1,0 +1,325 @@
+//! Configuration: command-line flags with environment equivalents, turned into [`Config`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cachette::Policy;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Where the database lives when nothing says otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/youcode.db";
+
+/// The YouCode course platform.
+#[derive(Debug, Parser)]
+#[command(
+    name = "youcode",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `serve`, the default command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Fill the database with a deterministic data set.
+    Seed(SeedArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspect or empty the cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CacheBackend {
+    /// In-process, bounded in bytes.
+    Memory,
+    /// A Redis server shared by every instance.
+    Redis,
+    /// No cache: every read goes to the database.
+    Off,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// The cache store [default: redis when REDIS_URL is set, else memory].
+    #[arg(long, env = "YOUCODE_CACHE", value_enum)]
+    pub cache: Option<CacheBackend>,
+    /// `redis://…` or `rediss://…` (TLS).
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every cache key; instances sharing a Redis share data only under the same one.
+    #[arg(long, env = "YOUCODE_CACHE_NAMESPACE", default_value = "youcode")]
+    pub cache_namespace: String,
+    /// Memory store budget, in MiB.
+    #[arg(long, env = "YOUCODE_CACHE_MEMORY_MB", default_value_t = 128)]
+    pub cache_memory_mb: u64,
+    /// TTL override, `POLICY=SECONDS` (repeatable, or comma-separated in the environment);
+    /// policies: search_results, course_detail, lesson_detail, lesson_list, user_progress.
+    #[arg(long = "ttl", env = "YOUCODE_TTL", value_delimiter = ',', value_parser = parse_ttl)]
+    pub ttl: Vec<(String, Duration)>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "YOUCODE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Do not create the demo data set on an empty database.
+    #[arg(long)]
+    pub no_demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Courses to create.
+    #[arg(long, default_value_t = 200)]
+    pub courses: u32,
+    /// Lessons in each course.
+    #[arg(long, default_value_t = 10)]
+    pub lessons_per_course: u32,
+    /// Users besides the two admins.
+    #[arg(long, default_value_t = 100)]
+    pub users: u32,
+    /// Enrolments to create [default: ten per user].
+    #[arg(long)]
+    pub enrolments: Option<u32>,
+    /// Password of every seeded account.
+    #[arg(long, default_value = "youcode")]
+    pub password: String,
+    /// Seed of the random choices: the same seed gives the same data set.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Delete every existing row first.
+    #[arg(long)]
+    pub reset: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account.
+    Create(UserCreateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UserCreateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
+    /// Make the account an ADMIN.
+    #[arg(long)]
+    pub admin: bool,
+    /// The password; asked for on the terminal when absent.
+    #[arg(long, env = "YOUCODE_PASSWORD")]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Keys, memory and a sample of keys of the namespace.
+    Stats(CacheCliArgs),
+    /// Delete every key of the namespace.
+    Clear(CacheCliArgs),
+    /// Invalidate tags (e.g. `course:<id>`).
+    Invalidate {
+        #[command(flatten)]
+        cache: CacheCliArgs,
+        /// Tags to invalidate.
+        #[arg(required = true)]
+        tags: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CacheCliArgs {
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+fn parse_ttl(raw: &str) -> Result<(String, Duration), String> {
+    let (name, secs) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?}: expected POLICY=SECONDS"))?;
+    let name = name.trim().to_ascii_lowercase();
+    if !Policy::ALL.iter().any(|p| p.name == name) && name != "session" {
+        let names: Vec<&str> = Policy::ALL.iter().map(|p| p.name).collect();
+        return Err(format!(
+            "unknown policy {name:?}; known: {}, session",
+            names.join(", ")
+        ));
+    }
+    let secs: u64 = secs
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?}: seconds must be a whole number"))?;
+    Ok((name, Duration::from_secs(secs)))
+}
+
+/// The TTL policies in force, after overrides.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    pub search_results: Policy,
+    pub course_detail: Policy,
+    pub lesson_detail: Policy,
+    pub lesson_list: Policy,
+    pub user_progress: Policy,
+    /// Who a token belongs to: revoked by invalidation at logout, so it can live long.
+    pub session: Policy,
+}
+
+impl Policies {
+    /// The designed policies with `overrides` applied.
+    pub fn with_overrides(overrides: &[(String, Duration)]) -> Self {
+        let pick = |policy: Policy| {
+            overrides
+                .iter()
+                .rev()
+                .find(|(name, _)| name == policy.name)
+                .map_or(policy, |(_, ttl)| policy.with_ttl(*ttl))
+        };
+        Self {
+            search_results: pick(Policy::SEARCH_RESULTS),
+            course_detail: pick(Policy::COURSE_DETAIL),
+            lesson_detail: pick(Policy::LESSON_DETAIL),
+            lesson_list: pick(Policy::LESSON_LIST),
+            user_progress: pick(Policy::USER_PROGRESS),
+            session: pick(Policy::new("session", Duration::from_secs(3600))),
+        }
+    }
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Self::with_overrides(&[])
+    }
+}
+
+/// How the cache is set up.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub backend: CacheBackend,
+    pub redis_url: Option<String>,
+    pub namespace: String,
+    pub memory_bytes: u64,
+    pub policies: Policies,
+}
+
+impl CacheConfig {
+    /// An in-process cache under `namespace`.
+    pub fn memory(namespace: &str) -> Self {
+        Self {
+            backend: CacheBackend::Memory,
+            redis_url: None,
+            namespace: namespace.to_owned(),
+            memory_bytes: 128 << 20,
+            policies: Policies::default(),
+        }
+    }
+}
+
+impl From<CacheArgs> for CacheConfig {
+    fn from(args: CacheArgs) -> Self {
+        let backend = args.cache.unwrap_or(if args.redis_url.is_some() {
+            CacheBackend::Redis
+        } else {
+            CacheBackend::Memory
+        });
+        Self {
+            backend,
+            redis_url: args.redis_url,
+            namespace: args.cache_namespace,
+            memory_bytes: args.cache_memory_mb << 20,
+            policies: Policies::with_overrides(&args.ttl),
+        }
+    }
+}
+
+/// How hard password hashing works: `Standard` for real accounts; `Low` only for tests, where
+/// hundreds of accounts are made in debug builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCost {
+    Standard,
+    Low,
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub cache: CacheConfig,
+    /// Create the demo data set when the database is empty.
+    pub seed_demo: bool,
+    pub password_cost: PasswordCost,
+}
+
+impl From<ServeArgs> for Config {
+    fn from(args: ServeArgs) -> Self {
+        Self {
+            addr: args.addr,
+            database_url: args.database.database_url,
+            cache: args.cache.into(),
+            seed_demo: !args.no_demo,
+            password_cost: PasswordCost::Standard,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_overrides_are_parsed_and_applied() {
+        let cli = Cli::try_parse_from([
+            "youcode",
+            "--ttl",
+            "course_detail=60",
+            "--ttl",
+            "SEARCH_RESULTS=5",
+        ])
+        .unwrap();
+        let policies = Policies::with_overrides(&cli.serve.cache.ttl);
+        assert_eq!(policies.course_detail.ttl, Duration::from_secs(60));
+        assert_eq!(policies.search_results.ttl, Duration::from_secs(5));
+        assert_eq!(policies.lesson_detail.ttl, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn unknown_policies_and_bad_seconds_are_refused() {
+        assert!(Cli::try_parse_from(["youcode", "--ttl", "nope=5"]).is_err());
+        assert!(Cli::try_parse_from(["youcode", "--ttl", "course_detail=soon"]).is_err());
+    }
+
+    #[test]
+    fn serve_is_the_default_command() {
+        let cli = Cli::try_parse_from(["youcode", "--addr", "127.0.0.1:0"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.addr.port(), 0);
+    }
+}

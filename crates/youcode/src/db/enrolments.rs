@@ -1,0 +1,174 @@
+//! Enrolments: joining and leaving courses, and who takes part.
+
+use serde::Serialize;
+use sqlx::Row as _;
+
+use super::{Db, DbError, DbResult, now_ms, rfc3339};
+use crate::domain::{CourseId, Page, UserId};
+
+/// A participant as the course's admin sees them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminParticipant {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub image: Option<String>,
+    pub joined_at: String,
+}
+
+/// A participant as fellow participants see them: no email.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserParticipant {
+    pub id: String,
+    pub name: String,
+    pub image: Option<String>,
+}
+
+impl Db {
+    /// Enrols a user in a published course (again, if they had left).
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such published course.
+    pub async fn join_course(&self, user: UserId, course: CourseId) -> DbResult<()> {
+        self.counted(2);
+        sqlx::query("SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'")
+            .bind(course.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        sqlx::query(
+            "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at)
+             VALUES ($1, $2, $3, NULL)
+             ON CONFLICT (user_id, course_id) DO UPDATE
+             SET created_at = CASE WHEN enrolments.canceled_at IS NULL
+                                   THEN enrolments.created_at ELSE excluded.created_at END,
+                 canceled_at = NULL",
+        )
+        .bind(user.to_string())
+        .bind(course.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends a user's enrolment, if any.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such course.
+    pub async fn leave_course(&self, user: UserId, course: CourseId) -> DbResult<()> {
+        self.counted(2);
+        sqlx::query("SELECT id FROM courses WHERE id = $1")
+            .bind(course.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        sqlx::query(
+            "UPDATE enrolments SET canceled_at = $3
+             WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL",
+        )
+        .bind(user.to_string())
+        .bind(course.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether a user is enrolled in a course.
+    pub async fn is_enrolled(&self, user: UserId, course: CourseId) -> DbResult<bool> {
+        self.counted(1);
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM enrolments
+             WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL",
+        )
+        .bind(user.to_string())
+        .bind(course.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count > 0)
+    }
+
+    async fn participant_rows(
+        &self,
+        course: CourseId,
+        page: Page,
+    ) -> DbResult<(Vec<sqlx::any::AnyRow>, i64)> {
+        self.counted(2);
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM enrolments WHERE course_id = $1 AND canceled_at IS NULL",
+        )
+        .bind(course.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT u.id, u.name, u.email, u.image, e.created_at
+             FROM enrolments e JOIN users u ON u.id = e.user_id
+             WHERE e.course_id = $1 AND e.canceled_at IS NULL
+             ORDER BY e.created_at, u.id LIMIT $2 OFFSET $3",
+        )
+        .bind(course.to_string())
+        .bind(i64::from(page.limit))
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((rows, total))
+    }
+
+    /// One page of the participants of an admin's own course, by join date.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such course or another admin owns it.
+    pub async fn admin_participants(
+        &self,
+        admin: UserId,
+        course: CourseId,
+        page: Page,
+    ) -> DbResult<(Vec<AdminParticipant>, i64)> {
+        self.check_owner(admin, course).await?;
+        let (rows, total) = self.participant_rows(course, page).await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(AdminParticipant {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    email: row.try_get("email")?,
+                    image: row.try_get("image")?,
+                    joined_at: rfc3339(row.try_get("created_at")?),
+                })
+            })
+            .collect::<DbResult<_>>()?;
+        Ok((items, total))
+    }
+
+    /// One page of the participants of a published course, without emails.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such published course.
+    pub async fn user_participants(
+        &self,
+        course: CourseId,
+        page: Page,
+    ) -> DbResult<(Vec<UserParticipant>, i64)> {
+        self.counted(1);
+        sqlx::query("SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'")
+            .bind(course.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        let (rows, total) = self.participant_rows(course, page).await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(UserParticipant {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    image: row.try_get("image")?,
+                })
+            })
+            .collect::<DbResult<_>>()?;
+        Ok((items, total))
+    }
+}

@@ -1,0 +1,464 @@
+//! Lessons: the public list, an admin's lessons, a user's lesson and progress.
+
+use serde::Serialize;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use super::{Db, DbError, DbResult, now_ms};
+use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId};
+
+/// A line of the public lesson list.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicLesson {
+    pub id: String,
+    pub name: String,
+    pub rank: i64,
+    pub course_id: String,
+    pub course_name: String,
+}
+
+/// A line of a course's lesson list, for its admin.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminLessonItem {
+    pub id: String,
+    pub name: String,
+    pub rank: i64,
+    pub state: LessonState,
+}
+
+/// A lesson, for its admin.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminLesson {
+    pub id: String,
+    pub course_id: String,
+    pub name: String,
+    pub content: String,
+    pub rank: i64,
+    pub state: LessonState,
+}
+
+/// A lesson as a user reads it, with the user's progress.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserLesson {
+    pub id: String,
+    pub name: String,
+    pub content: String,
+    pub rank: i64,
+    pub state: LessonState,
+    pub course_id: String,
+    pub course_name: String,
+    pub progress: Progress,
+}
+
+/// A lesson to create; without a rank it goes last.
+#[derive(Debug, Clone)]
+pub struct NewLesson {
+    pub name: String,
+    pub content: String,
+    pub state: LessonState,
+    pub rank: Option<i64>,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct LessonChanges {
+    pub name: Option<String>,
+    pub content: Option<String>,
+    pub state: Option<LessonState>,
+    pub rank: Option<i64>,
+}
+
+fn lesson_state(row: &AnyRow) -> DbResult<LessonState> {
+    let state: String = row.try_get("state")?;
+    Ok(LessonState::from_name(&state).unwrap_or(LessonState::Hidden))
+}
+
+fn admin_lesson(row: &AnyRow) -> DbResult<AdminLesson> {
+    Ok(AdminLesson {
+        id: row.try_get("id")?,
+        course_id: row.try_get("course_id")?,
+        name: row.try_get("name")?,
+        content: row.try_get("content")?,
+        rank: row.try_get("rank")?,
+        state: lesson_state(row)?,
+    })
+}
+
+const ADMIN_LESSON: &str = "SELECT l.id, l.course_id, l.name, l.content, l.rank, l.state
+     FROM lessons l JOIN courses c ON c.id = l.course_id
+     WHERE l.id = $1 AND l.course_id = $2 AND c.creator_id = $3";
+
+/// What a lesson write changed, for invalidation.
+#[derive(Debug, Clone)]
+pub struct LessonWrite {
+    pub lesson: Option<AdminLesson>,
+    /// Lessons whose rank moved besides the one written.
+    pub moved: Vec<String>,
+}
+
+impl Db {
+    /// One page of PUBLIC lessons of PUBLISHED courses, by course name then rank.
+    pub async fn public_lessons(
+        &self,
+        page: Page,
+        search: Option<&Search>,
+    ) -> DbResult<(Vec<PublicLesson>, i64)> {
+        let filter = if search.is_some() {
+            "AND LOWER(l.name) LIKE $1 ESCAPE '\\'"
+        } else {
+            "AND $1 = $1"
+        };
+        let pattern = search.map_or_else(String::new, Search::like_pattern);
+        let from = format!(
+            "FROM lessons l JOIN courses c ON c.id = l.course_id
+             WHERE l.state = 'PUBLIC' AND c.state = 'PUBLISHED' {filter}"
+        );
+        self.counted(2);
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
+            .bind(&pattern)
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT l.id, l.name, l.rank, c.id AS course_id, c.name AS course_name {from}
+             ORDER BY c.name, c.id, l.rank, l.id LIMIT $2 OFFSET $3"
+        ))
+        .bind(&pattern)
+        .bind(i64::from(page.limit))
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(PublicLesson {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    rank: row.try_get("rank")?,
+                    course_id: row.try_get("course_id")?,
+                    course_name: row.try_get("course_name")?,
+                })
+            })
+            .collect::<DbResult<_>>()?;
+        Ok((items, total))
+    }
+
+    /// All lessons of an admin's own course, by rank.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such course or another admin owns it.
+    pub async fn admin_lessons(
+        &self,
+        admin: UserId,
+        course: CourseId,
+    ) -> DbResult<Vec<AdminLessonItem>> {
+        self.check_owner(admin, course).await?;
+        self.counted(1);
+        sqlx::query(
+            "SELECT id, name, rank, state FROM lessons WHERE course_id = $1 ORDER BY rank, id",
+        )
+        .bind(course.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(AdminLessonItem {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                rank: row.try_get("rank")?,
+                state: lesson_state(row)?,
+            })
+        })
+        .collect()
+    }
+
+    /// A lesson of an admin's own course.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such lesson in a course of this admin.
+    pub async fn admin_lesson(
+        &self,
+        admin: UserId,
+        course: CourseId,
+        lesson: LessonId,
+    ) -> DbResult<AdminLesson> {
+        self.counted(1);
+        let row = sqlx::query(ADMIN_LESSON)
+            .bind(lesson.to_string())
+            .bind(course.to_string())
+            .bind(admin.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        admin_lesson(&row)
+    }
+
+    /// Adds a lesson to an admin's own course, at `rank` (clamped to the lessons there are) or
+    /// last; lessons from that rank on move down one.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such course or another admin owns it.
+    pub async fn create_lesson(
+        &self,
+        admin: UserId,
+        course: CourseId,
+        lesson: NewLesson,
+    ) -> DbResult<LessonWrite> {
+        let mut tx = self.pool.begin().await?;
+        self.counted(5);
+        sqlx::query("SELECT 1 FROM courses WHERE id = $1 AND creator_id = $2")
+            .bind(course.to_string())
+            .bind(admin.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lessons WHERE course_id = $1")
+            .bind(course.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let rank = lesson.rank.map_or(count + 1, |r| r.clamp(1, count + 1));
+        let moved: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1 AND rank >= $2")
+                .bind(course.to_string())
+                .bind(rank)
+                .fetch_all(&mut *tx)
+                .await?;
+        sqlx::query("UPDATE lessons SET rank = rank + 1 WHERE course_id = $1 AND rank >= $2")
+            .bind(course.to_string())
+            .bind(rank)
+            .execute(&mut *tx)
+            .await?;
+        let id = LessonId::new().to_string();
+        sqlx::query(
+            "INSERT INTO lessons (id, course_id, name, content, rank, state)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(course.to_string())
+        .bind(&lesson.name)
+        .bind(&lesson.content)
+        .bind(rank)
+        .bind(lesson.state.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LessonWrite {
+            lesson: Some(AdminLesson {
+                id,
+                course_id: course.to_string(),
+                name: lesson.name,
+                content: lesson.content,
+                rank,
+                state: lesson.state,
+            }),
+            moved,
+        })
+    }
+
+    /// Changes a lesson of an admin's own course. A new rank (clamped to 1..=n) moves it there
+    /// and shifts the lessons in between.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such lesson in a course of this admin.
+    pub async fn update_lesson(
+        &self,
+        admin: UserId,
+        course: CourseId,
+        lesson: LessonId,
+        changes: LessonChanges,
+    ) -> DbResult<LessonWrite> {
+        let mut tx = self.pool.begin().await?;
+        self.counted(2);
+        let row = sqlx::query(ADMIN_LESSON)
+            .bind(lesson.to_string())
+            .bind(course.to_string())
+            .bind(admin.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        let mut updated = admin_lesson(&row)?;
+        let mut moved = Vec::new();
+        if let Some(rank) = changes.rank {
+            self.counted(3);
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM lessons WHERE course_id = $1")
+                    .bind(course.to_string())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let (old, new) = (updated.rank, rank.clamp(1, count.max(1)));
+            if new != old {
+                let (low, high, step) = if new < old {
+                    (new, old - 1, 1)
+                } else {
+                    (old + 1, new, -1)
+                };
+                moved = sqlx::query_scalar(
+                    "SELECT id FROM lessons WHERE course_id = $1 AND rank >= $2 AND rank <= $3",
+                )
+                .bind(course.to_string())
+                .bind(low)
+                .bind(high)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE lessons SET rank = rank + $1 WHERE course_id = $2 AND rank >= $3 AND rank <= $4",
+                )
+                .bind(step)
+                .bind(course.to_string())
+                .bind(low)
+                .bind(high)
+                .execute(&mut *tx)
+                .await?;
+                updated.rank = new;
+            }
+        }
+        if let Some(name) = changes.name {
+            updated.name = name;
+        }
+        if let Some(content) = changes.content {
+            updated.content = content;
+        }
+        if let Some(state) = changes.state {
+            updated.state = state;
+        }
+        sqlx::query(
+            "UPDATE lessons SET name = $1, content = $2, state = $3, rank = $4 WHERE id = $5",
+        )
+        .bind(&updated.name)
+        .bind(&updated.content)
+        .bind(updated.state.as_str())
+        .bind(updated.rank)
+        .bind(lesson.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LessonWrite {
+            lesson: Some(updated),
+            moved,
+        })
+    }
+
+    /// Deletes a lesson of an admin's own course; later lessons move up one.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such lesson in a course of this admin.
+    pub async fn delete_lesson(
+        &self,
+        admin: UserId,
+        course: CourseId,
+        lesson: LessonId,
+    ) -> DbResult<LessonWrite> {
+        let mut tx = self.pool.begin().await?;
+        self.counted(4);
+        let row = sqlx::query(ADMIN_LESSON)
+            .bind(lesson.to_string())
+            .bind(course.to_string())
+            .bind(admin.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        let rank: i64 = row.try_get("rank")?;
+        sqlx::query("DELETE FROM lessons WHERE id = $1")
+            .bind(lesson.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let moved: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1 AND rank > $2")
+                .bind(course.to_string())
+                .bind(rank)
+                .fetch_all(&mut *tx)
+                .await?;
+        sqlx::query("UPDATE lessons SET rank = rank - 1 WHERE course_id = $1 AND rank > $2")
+            .bind(course.to_string())
+            .bind(rank)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(LessonWrite {
+            lesson: None,
+            moved,
+        })
+    }
+
+    /// A lesson as `user` may read it: PUBLISHED or PUBLIC, in a PUBLISHED course, and (unless
+    /// PUBLIC) in a course the user is enrolled in.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when the user may not read it.
+    pub async fn user_lesson(&self, user: UserId, lesson: LessonId) -> DbResult<UserLesson> {
+        self.counted(1);
+        let row = sqlx::query(
+            "SELECT l.id, l.name, l.content, l.rank, l.state, c.id AS course_id, c.name AS course_name,
+                (SELECT COUNT(*) FROM enrolments e
+                  WHERE e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL) AS enrolled,
+                (SELECT p.progress FROM lesson_progress p
+                  WHERE p.lesson_id = l.id AND p.user_id = $2) AS progress
+             FROM lessons l JOIN courses c ON c.id = l.course_id
+             WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')",
+        )
+        .bind(lesson.to_string())
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let state = lesson_state(&row)?;
+        let enrolled = row.try_get::<i64, _>("enrolled")? > 0;
+        if !enrolled && state != LessonState::Public {
+            return Err(DbError::NotFound);
+        }
+        let progress: Option<String> = row.try_get("progress")?;
+        Ok(UserLesson {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            content: row.try_get("content")?,
+            rank: row.try_get("rank")?,
+            state,
+            course_id: row.try_get("course_id")?,
+            course_name: row.try_get("course_name")?,
+            progress: progress
+                .filter(|_| enrolled)
+                .and_then(|p| Progress::from_name(&p))
+                .unwrap_or(Progress::NotStarted),
+        })
+    }
+
+    /// Records a user's progress in a lesson they may read, in a course they are enrolled in.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when the lesson is not visible or the user is not enrolled.
+    pub async fn set_progress(
+        &self,
+        user: UserId,
+        lesson: LessonId,
+        progress: Progress,
+    ) -> DbResult<()> {
+        self.counted(2);
+        let enrolled = sqlx::query(
+            "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id
+             JOIN enrolments e ON e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL
+             WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')",
+        )
+        .bind(lesson.to_string())
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        if enrolled.is_none() {
+            return Err(DbError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO lesson_progress (user_id, lesson_id, progress, updated_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, lesson_id)
+             DO UPDATE SET progress = excluded.progress, updated_at = excluded.updated_at",
+        )
+        .bind(user.to_string())
+        .bind(lesson.to_string())
+        .bind(progress.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

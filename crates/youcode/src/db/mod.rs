@@ -1,0 +1,257 @@
+//! The SQL repository: one pool over SQLite or PostgreSQL, the same SQL for both.
+//!
+//! Queries use `$N` placeholders (both backends accept them), TEXT ids, and integer millisecond
+//! timestamps, so one statement serves both. Every statement run is counted: the count shows
+//! how much database work the cache saves.
+
+mod courses;
+mod enrolments;
+mod lessons;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor as _};
+
+pub use courses::{
+    AdminCourse, AdminCourseItem, CourseChanges, NewCourse, UserCourseDetail, UserCourseItem,
+    UserCourseLesson,
+};
+pub use enrolments::{AdminParticipant, UserParticipant};
+pub use lessons::{
+    AdminLesson, AdminLessonItem, LessonChanges, LessonWrite, NewLesson, PublicLesson, UserLesson,
+};
+pub use users::{NewUser, Principal, User};
+
+/// A database failure the HTTP layer maps to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no such row")]
+    NotFound,
+    #[error("unique value already taken")]
+    Conflict,
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+impl DbError {
+    fn from_sqlx(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => DbError::Conflict,
+            sqlx::Error::RowNotFound => DbError::NotFound,
+            _ => DbError::Sql(error),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Which SQL server the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool and the statement counter. Cloning is cheap.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+    /// Statements run since start: exposed in stats so the saving from the cache can be measured.
+    queries: Arc<AtomicU64>,
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://PATH` — the file and its folder are created — or
+    /// `postgres://…`).
+    ///
+    /// # Errors
+    /// When the URL is of another kind or the server cannot be reached.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…");
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("invalid database URL {url:?}"))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at {}", redact(&url)))?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers run while a writer commits; it is a property of the file.
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        Ok(Self {
+            pool,
+            backend,
+            queries: Arc::default(),
+        })
+    }
+
+    /// Brings the schema up to date.
+    ///
+    /// # Errors
+    /// When a migration fails.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("database migration failed")
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Statements run since start.
+    pub fn queries(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` statements.
+    fn counted(&self, n: u64) {
+        self.queries.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Round-trips a trivial statement.
+    ///
+    /// # Errors
+    /// When the database does not answer.
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(DbError::from_sqlx)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://data/youcode.db` → an absolute-or-relative file URL that creates the file.
+fn sqlite_url(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        anyhow::bail!("an in-memory SQLite database is not supported: give a file path");
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// RFC 3339 text of a millisecond timestamp.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        let dir = std::env::temp_dir().join(format!("yc-url-{}", rand::random::<u32>()));
+        let url = sqlite_url(&format!("sqlite://{}/a.db", dir.display())).unwrap();
+        assert!(url.ends_with("/a.db?mode=rwc"));
+        assert!(dir.exists());
+        assert!(sqlite_url("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.5Z");
+    }
+}

@@ -1,0 +1,142 @@
+//! Accounts and sessions.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+
+use super::{Db, DbError, DbResult, now_ms};
+use crate::domain::{Role, UserId};
+
+/// An account as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub image: Option<String>,
+    pub role: Role,
+}
+
+/// Who is making a request; cached per session token.
+pub type Principal = User;
+
+impl Principal {
+    /// The typed id.
+    pub fn user_id(&self) -> UserId {
+        UserId(self.id.parse().unwrap_or_default())
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// An account to create; the password is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub image: Option<String>,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> DbResult<User> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        image: row.try_get("image")?,
+        role: Role::from_name(&role).unwrap_or(Role::User),
+    })
+}
+
+impl Db {
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// [`DbError::Conflict`] when the email is taken.
+    pub async fn create_user(&self, user: NewUser) -> DbResult<User> {
+        let id = UserId::new().to_string();
+        self.counted(1);
+        sqlx::query(
+            "INSERT INTO users (id, email, name, image, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(&user.email)
+        .bind(&user.name)
+        .bind(&user.image)
+        .bind(user.role.as_str())
+        .bind(&user.password_hash)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(DbError::from_sqlx)?;
+        Ok(User {
+            id,
+            email: user.email,
+            name: user.name,
+            image: user.image,
+            role: user.role,
+        })
+    }
+
+    /// The account with this email and its password hash.
+    pub async fn user_with_password(&self, email: &str) -> DbResult<Option<(User, String)>> {
+        self.counted(1);
+        let row = sqlx::query(
+            "SELECT id, email, name, image, role, password_hash FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    /// Records a session for `user`, under the hash of its token.
+    pub async fn create_session(&self, token_hash: &str, user: &str) -> DbResult<()> {
+        self.counted(1);
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(user)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The account a session token hash belongs to.
+    pub async fn session_user(&self, token_hash: &str) -> DbResult<Option<User>> {
+        self.counted(1);
+        let row = sqlx::query(
+            "SELECT u.id, u.email, u.name, u.image, u.role
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Ends a session; returns whether it existed.
+    pub async fn delete_session(&self, token_hash: &str) -> DbResult<bool> {
+        self.counted(1);
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether any account exists (an empty database gets the demo data set).
+    pub async fn has_users(&self) -> DbResult<bool> {
+        self.counted(1);
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count > 0)
+    }
+}

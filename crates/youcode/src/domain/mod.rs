@@ -1,0 +1,12 @@
+//! Domain types: typed ids, roles and states, validated request params.
+//!
+//! Everything here is parsed once at the edge ("parse, don't validate"): a value of these types
+//! is valid, so handlers and the repository never check again.
+
+mod ids;
+mod params;
+mod states;
+
+pub use ids::{CourseId, LessonId, UserId};
+pub use params::{ListParams, Page, ParamError, Search};
+pub use states::{CourseState, LessonState, Progress, Role};

@@ -1,0 +1,379 @@
+//! Routes of an admin: their own courses and lessons, and who takes part.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use cachette::Tag;
+use serde::{Deserialize, Deserializer};
+
+use super::extract::{Admin, JsonBody, QueryParams};
+use super::{AppError, ListPage, cached_json};
+use crate::db::{CourseChanges, LessonChanges, LessonWrite, NewCourse, NewLesson};
+use crate::domain::{CourseId, CourseState, LessonId, LessonState, ListParams, UserId};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/courses", get(courses).post(create_course))
+        .route(
+            "/api/admin/courses/{course_id}",
+            get(course).patch(update_course).delete(delete_course),
+        )
+        .route(
+            "/api/admin/courses/{course_id}/lessons",
+            get(lessons).post(create_lesson),
+        )
+        .route(
+            "/api/admin/courses/{course_id}/lessons/{lesson_id}",
+            get(lesson).patch(update_lesson).delete(delete_lesson),
+        )
+        .route(
+            "/api/admin/courses/{course_id}/participants",
+            get(participants),
+        )
+}
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_CONTENT_CHARS: usize = 100_000;
+const MAX_PRESENTATION_CHARS: usize = 10_000;
+const MAX_IMAGE_CHARS: usize = 2_000;
+
+fn valid_name(name: String) -> Result<String, AppError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
+        return Err(AppError::InvalidBody(
+            "name: must be 1 to 200 characters".into(),
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn valid_text(field: &str, text: String, max: usize) -> Result<String, AppError> {
+    if text.chars().count() > max {
+        return Err(AppError::InvalidBody(format!(
+            "{field}: must be at most {max} characters"
+        )));
+    }
+    Ok(text)
+}
+
+fn valid_image(image: Option<String>) -> Result<Option<String>, AppError> {
+    match image {
+        Some(url)
+            if url.chars().count() > MAX_IMAGE_CHARS
+                || !(url.starts_with("https://") || url.starts_with("http://")) =>
+        {
+            Err(AppError::InvalidBody(
+                "image: must be an http(s) URL of at most 2000 characters".into(),
+            ))
+        }
+        image => Ok(image),
+    }
+}
+
+fn valid_rank(rank: Option<i64>) -> Result<Option<i64>, AppError> {
+    match rank {
+        Some(rank) if rank < 1 => Err(AppError::InvalidBody("rank: must be 1 or more".into())),
+        rank => Ok(rank),
+    }
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn lesson_ids(raw: &(String, String)) -> Result<(CourseId, LessonId), AppError> {
+    Ok((
+        CourseId::parse("courseId", &raw.0)?,
+        LessonId::parse("lessonId", &raw.1)?,
+    ))
+}
+
+async fn courses(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    QueryParams(query): QueryParams,
+) -> Result<Response, AppError> {
+    let params = ListParams::parse(&query, 5)?;
+    let admin = admin.user_id();
+    let entry = state.keys.admin_courses_page(admin, &params);
+    cached_json(&state, entry, || async {
+        let rows = state
+            .db
+            .admin_courses(admin, params.page, params.search.as_ref())
+            .await?;
+        Ok(ListPage::new(rows, params.page))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CourseBody {
+    name: String,
+    #[serde(default)]
+    image: Option<String>,
+    #[serde(default)]
+    presentation: Option<String>,
+    #[serde(default)]
+    state: Option<CourseState>,
+}
+
+async fn create_course(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    JsonBody(body): JsonBody<CourseBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let course = NewCourse {
+        name: valid_name(body.name)?,
+        image: valid_image(body.image)?,
+        presentation: valid_text(
+            "presentation",
+            body.presentation.unwrap_or_default(),
+            MAX_PRESENTATION_CHARS,
+        )?,
+        state: body.state.unwrap_or(CourseState::Draft),
+    };
+    let admin = admin.user_id();
+    let created = state.db.create_course(admin, course).await?;
+    state
+        .cache
+        .invalidate_tags(&[state.keys.admin_courses(admin)])
+        .await;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn course(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(course): Path<String>,
+) -> Result<Response, AppError> {
+    let course = CourseId::parse("courseId", &course)?;
+    let admin = admin.user_id();
+    let entry = state.keys.admin_course(admin, course);
+    cached_json(&state, entry, || async {
+        Ok(state.db.admin_course(admin, course).await?)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CoursePatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    image: Option<Option<String>>,
+    #[serde(default)]
+    presentation: Option<String>,
+    #[serde(default)]
+    state: Option<CourseState>,
+}
+
+/// What a change to a course makes stale: the course, its lessons, the lists showing it.
+fn course_tags(state: &AppState, admin: UserId, course: CourseId, lessons: &[String]) -> Vec<Tag> {
+    let keys = &state.keys;
+    let mut tags = vec![
+        keys.course(course),
+        keys.admin_courses(admin),
+        keys.all_courses(),
+        keys.public_lessons(),
+        keys.participants(course),
+    ];
+    tags.extend(lessons.iter().map(|lesson| keys.lesson(lesson)));
+    tags
+}
+
+async fn update_course(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(course): Path<String>,
+    JsonBody(body): JsonBody<CoursePatch>,
+) -> Result<Response, AppError> {
+    let course = CourseId::parse("courseId", &course)?;
+    let changes = CourseChanges {
+        name: body.name.map(valid_name).transpose()?,
+        image: body.image.map(valid_image).transpose()?,
+        presentation: body
+            .presentation
+            .map(|p| valid_text("presentation", p, MAX_PRESENTATION_CHARS))
+            .transpose()?,
+        state: body.state,
+    };
+    let admin = admin.user_id();
+    let (updated, lessons) = state.db.update_course(admin, course, changes).await?;
+    state
+        .cache
+        .invalidate_tags(&course_tags(&state, admin, course, &lessons))
+        .await;
+    Ok(Json(updated).into_response())
+}
+
+async fn delete_course(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(course): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let course = CourseId::parse("courseId", &course)?;
+    let admin = admin.user_id();
+    let lessons = state.db.delete_course(admin, course).await?;
+    state
+        .cache
+        .invalidate_tags(&course_tags(&state, admin, course, &lessons))
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn lessons(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(course): Path<String>,
+) -> Result<Response, AppError> {
+    let course = CourseId::parse("courseId", &course)?;
+    let admin = admin.user_id();
+    let entry = state.keys.admin_lessons(admin, course);
+    cached_json(&state, entry, || async {
+        Ok(serde_json::json!({ "data": state.db.admin_lessons(admin, course).await? }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LessonBody {
+    name: String,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    state: Option<LessonState>,
+    #[serde(default)]
+    rank: Option<i64>,
+}
+
+/// What a lesson write makes stale: the lesson, those it moved, its course, the public list.
+async fn invalidate_lesson_write(
+    state: &AppState,
+    course: CourseId,
+    lesson: Option<LessonId>,
+    write: &LessonWrite,
+) {
+    let keys = &state.keys;
+    let mut tags = vec![keys.course(course), keys.public_lessons()];
+    tags.extend(lesson.map(|l| keys.lesson(l)));
+    tags.extend(write.moved.iter().map(|id| keys.lesson(id)));
+    state.cache.invalidate_tags(&tags).await;
+}
+
+async fn create_lesson(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(course): Path<String>,
+    JsonBody(body): JsonBody<LessonBody>,
+) -> Result<impl IntoResponse, AppError> {
+    let course = CourseId::parse("courseId", &course)?;
+    let lesson = NewLesson {
+        name: valid_name(body.name)?,
+        content: valid_text(
+            "content",
+            body.content.unwrap_or_default(),
+            MAX_CONTENT_CHARS,
+        )?,
+        state: body.state.unwrap_or(LessonState::Hidden),
+        rank: valid_rank(body.rank)?,
+    };
+    let write = state
+        .db
+        .create_lesson(admin.user_id(), course, lesson)
+        .await?;
+    invalidate_lesson_write(&state, course, None, &write).await;
+    Ok((StatusCode::CREATED, Json(write.lesson)))
+}
+
+async fn lesson(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(raw): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (course, lesson) = lesson_ids(&raw)?;
+    let admin = admin.user_id();
+    let entry = state.keys.admin_lesson(admin, course, lesson);
+    cached_json(&state, entry, || async {
+        Ok(state.db.admin_lesson(admin, course, lesson).await?)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LessonPatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    state: Option<LessonState>,
+    #[serde(default)]
+    rank: Option<i64>,
+}
+
+async fn update_lesson(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(raw): Path<(String, String)>,
+    JsonBody(body): JsonBody<LessonPatch>,
+) -> Result<Response, AppError> {
+    let (course, lesson) = lesson_ids(&raw)?;
+    let changes = LessonChanges {
+        name: body.name.map(valid_name).transpose()?,
+        content: body
+            .content
+            .map(|c| valid_text("content", c, MAX_CONTENT_CHARS))
+            .transpose()?,
+        state: body.state,
+        rank: valid_rank(body.rank)?,
+    };
+    let write = state
+        .db
+        .update_lesson(admin.user_id(), course, lesson, changes)
+        .await?;
+    invalidate_lesson_write(&state, course, Some(lesson), &write).await;
+    Ok(Json(write.lesson).into_response())
+}
+
+async fn delete_lesson(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(raw): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let (course, lesson) = lesson_ids(&raw)?;
+    let write = state
+        .db
+        .delete_lesson(admin.user_id(), course, lesson)
+        .await?;
+    invalidate_lesson_write(&state, course, Some(lesson), &write).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn participants(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    Path(course): Path<String>,
+    QueryParams(query): QueryParams,
+) -> Result<Response, AppError> {
+    let course = CourseId::parse("courseId", &course)?;
+    let page = ListParams::parse_without_search(&query, 10)?;
+    let admin = admin.user_id();
+    let entry = state.keys.admin_participants(admin, course, page);
+    cached_json(&state, entry, || async {
+        Ok(ListPage::new(
+            state.db.admin_participants(admin, course, page).await?,
+            page,
+        ))
+    })
+    .await
+}

@@ -1,0 +1,188 @@
+//! Registration, sign-in, sign-out and the current user.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppError;
+use super::extract::{JsonBody, SignedIn, bearer};
+use crate::auth::{hash_password, new_token, token_hash, verify_password};
+use crate::db::{DbError, NewUser, User};
+use crate::domain::Role;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/auth/register", post(register))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/logout", post(logout))
+        .route("/api/me", get(me))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    email: String,
+    name: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct SignedInUser {
+    token: String,
+    user: User,
+}
+
+/// Emails are compared without case or surrounding spaces.
+pub fn normalize_email(email: &str) -> Result<String, AppError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !email.contains(char::is_whitespace);
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::InvalidBody(
+            "email: must be an email address".into(),
+        ))
+    }
+}
+
+/// Checks a display name: 1..=100 characters once trimmed.
+pub fn validate_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::InvalidBody(
+            "name: must be 1 to 100 characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Checks a new password: 8..=200 characters.
+pub fn validate_password(password: &str) -> Result<(), AppError> {
+    if !(8..=200).contains(&password.chars().count()) {
+        return Err(AppError::InvalidBody(
+            "password: must be 8 to 200 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn register(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Registration>,
+) -> Result<impl IntoResponse, AppError> {
+    let email = normalize_email(&body.email)?;
+    let name = validate_name(&body.name)?;
+    validate_password(&body.password)?;
+    let cost = state.config.password_cost;
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&body.password, cost))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let user = state
+        .db
+        .create_user(NewUser {
+            email,
+            name,
+            image: None,
+            role: Role::User,
+            password_hash,
+        })
+        .await
+        .map_err(|error| match error {
+            DbError::Conflict => AppError::Conflict("this email is already registered"),
+            other => other.into(),
+        })?;
+    let token = start_session(&state, &user).await?;
+    Ok((StatusCode::CREATED, Json(SignedInUser { token, user })))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Json<SignedInUser>, AppError> {
+    let email = body.email.trim().to_lowercase();
+    let found = state.db.user_with_password(&email).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        // Verify against a throw-away hash anyway, so timing does not tell which emails exist.
+        None => (None, dummy_hash().to_owned()),
+    };
+    let password = body.password;
+    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let user = user
+        .filter(|_| verified)
+        .ok_or(AppError::Unauthorized("wrong email or password"))?;
+    let token = start_session(&state, &user).await?;
+    Ok(Json(SignedInUser { token, user }))
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        hash_password(
+            "not a password of anyone",
+            crate::config::PasswordCost::Standard,
+        )
+    })
+}
+
+async fn start_session(state: &AppState, user: &User) -> Result<String, AppError> {
+    let token = new_token();
+    state
+        .db
+        .create_session(&token_hash(&token), &user.id)
+        .await?;
+    Ok(token)
+}
+
+/// The raw bearer token, for logout.
+struct Token(String);
+
+impl FromRequestParts<AppState> for Token {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
+        bearer(parts)
+            .map(|t| Self(t.to_owned()))
+            .ok_or(AppError::Unauthorized("sign in first: no bearer token"))
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Token(token): Token,
+) -> Result<StatusCode, AppError> {
+    let hash = token_hash(&token);
+    if !state.db.delete_session(&hash).await? {
+        return Err(AppError::Unauthorized(
+            "the token is unknown or has been revoked",
+        ));
+    }
+    // Revoked everywhere at once: every instance's cached principal depends on this tag.
+    state
+        .cache
+        .invalidate_tags(&[state.keys.session(&hash)])
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(SignedIn(user): SignedIn) -> Json<User> {
+    Json(user)
+}

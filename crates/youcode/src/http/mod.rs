@@ -1,0 +1,105 @@
+//! The HTTP API: one module per resource, each exposing `router()`.
+
+mod admin;
+mod auth;
+mod cache_admin;
+mod error;
+mod extract;
+mod health;
+mod public;
+mod user;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{CONTENT_TYPE, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use cachette::Outcome;
+use serde::Serialize;
+
+pub use auth::{normalize_email, validate_name, validate_password};
+pub use error::AppError;
+
+use crate::cache_keys::Entry;
+use crate::domain::Page;
+use crate::state::AppState;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The whole API, ready to serve or to test with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(auth::router())
+        .merge(public::router())
+        .merge(user::router())
+        .merge(admin::router())
+        .merge(cache_admin::router())
+        .merge(health::router())
+        .fallback(|| async { AppError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A page of a list, as every list route answers.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPage<T> {
+    pub data: Vec<T>,
+    pub total: i64,
+    pub page: u32,
+    pub limit: u32,
+    pub total_pages: i64,
+}
+
+impl<T> ListPage<T> {
+    pub fn new((data, total): (Vec<T>, i64), page: Page) -> Self {
+        Self {
+            data,
+            total,
+            page: page.page,
+            limit: page.limit,
+            total_pages: page.total_pages(total),
+        }
+    }
+}
+
+/// Answers a cached read: the stored JSON body as it is on a hit, or `fetch`'s value, encoded
+/// once and stored, on a miss. Sends `X-Cache`.
+pub async fn cached_json<T, F, Fut>(
+    state: &AppState,
+    entry: Entry,
+    fetch: F,
+) -> Result<Response, AppError>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    let fetched = state
+        .cache
+        .get_or_fetch_raw(&entry.key, &entry.tags, &entry.policy, || async {
+            let value = fetch().await?;
+            Ok::<_, AppError>(Bytes::from(serde_json::to_vec(&value)?))
+        })
+        .await?;
+    Ok(json_bytes(fetched.value, fetched.outcome))
+}
+
+/// A JSON response from bytes already encoded.
+pub fn json_bytes(body: Bytes, outcome: Outcome) -> Response {
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                axum::http::HeaderName::from_static("x-cache"),
+                HeaderValue::from_static(outcome.as_str()),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}

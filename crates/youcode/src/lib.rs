@@ -1,0 +1,154 @@
+//! # youcode
+//!
+//! The YouCode course platform: an HTTP API over SQLite or PostgreSQL whose reads go through
+//! [`cachette`] and whose writes invalidate exactly the cache tags of what they change.
+//!
+//! ## Layout
+//!
+//! - [`config`]: command line and environment, turned into [`config::Config`].
+//! - [`domain`]: typed ids, roles and states, validated request params.
+//! - [`db`]: the SQL repository (one SQL text for both backends) and its migrations.
+//! - [`auth`]: password hashing and session tokens.
+//! - [`cache_keys`]: every cache key and tag the application uses, and what bumps each tag.
+//! - [`http`]: the routes, one module per resource, and the API's error type.
+//! - [`cli`]: `seed`, `user create`, `cache …`.
+//! - [`state`]: what handlers share.
+//!
+//! [`Application::build`] wires them; [`Application::run_until_stopped`] serves until SIGINT or
+//! SIGTERM.
+
+pub mod auth;
+pub mod cache_keys;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use cachette::{AnyStore, Cache, MemoryStore, Namespace, RedisStore};
+use tokio::net::TcpListener;
+
+use crate::cache_keys::CacheKeys;
+use crate::config::{CacheBackend, CacheConfig, Config};
+use crate::db::Db;
+use crate::state::{AppCache, AppState};
+
+/// Version of the shape of cached values: bump it when a cached payload changes shape, and
+/// entries written by older code are never read.
+pub const CACHE_SCHEMA_VERSION: u32 = 1;
+
+/// A built application: database migrated, cache connected, listener bound.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database (running migrations), sets up the cache, creates the demo data
+    /// set on an empty database when asked to, and binds the listener (port 0 picks a free one).
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated, the cache configuration is invalid, or
+    /// the address cannot be bound. An unreachable Redis is not an error: the cache bypasses it.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url).await?;
+        db.migrate().await?;
+        let cache = build_cache(&config.cache)?;
+        let keys = CacheKeys::new(cache.clone(), config.cache.policies.clone());
+        if config.seed_demo && !db.has_users().await? {
+            cli::seed::seed_demo(&db).await?;
+        }
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let state = AppState {
+            db,
+            cache,
+            keys,
+            config: Arc::new(config),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The port the listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The state the handlers share (tests use its database and cache directly).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes the requests under way.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let db = self.state.db.clone();
+        axum::serve(self.listener, http::app(self.state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("server error")?;
+        db.close().await;
+        Ok(())
+    }
+}
+
+/// The cache the configuration asks for.
+///
+/// # Errors
+/// When Redis is chosen without a URL, or the URL or namespace is invalid.
+pub fn build_cache(config: &CacheConfig) -> anyhow::Result<AppCache> {
+    let namespace = Namespace::new(&config.namespace, CACHE_SCHEMA_VERSION)
+        .context("invalid cache namespace")?;
+    let store: AnyStore = match config.backend {
+        CacheBackend::Memory | CacheBackend::Off => MemoryStore::new(config.memory_bytes).into(),
+        CacheBackend::Redis => {
+            let url = config
+                .redis_url
+                .as_deref()
+                .context("--cache redis needs --redis-url (or REDIS_URL)")?;
+            RedisStore::new(url)
+                .with_context(|| format!("invalid Redis URL {}", db::redact(url)))?
+                .into()
+        }
+    };
+    Ok(Cache::builder(store, namespace)
+        .enabled(config.backend != CacheBackend::Off)
+        .build())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,21 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use cachette::{AnyStore, Cache};
+
+use crate::cache_keys::CacheKeys;
+use crate::config::Config;
+use crate::db::Db;
+
+/// The application's cache, over whichever store the configuration chose.
+pub type AppCache = Cache<AnyStore>;
+
+/// Shared state, cloned into every handler; every field is a cheap handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub cache: AppCache,
+    pub keys: CacheKeys,
+    pub config: Arc<Config>,
+}

@@ -1,0 +1,8 @@
+//! API tests: the real app on port 0, over HTTP.
+//!
+//! Each test gets its own database (a fresh SQLite file, or a fresh PostgreSQL database) and its
+//! own cache namespace, so tests run in parallel. Most tests run twice, on SQLite with the memory
+//! store and on PostgreSQL with Redis (`DATABASE_URL`, `REDIS_URL`); an unreachable server fails.
+
+mod helpers;
+mod smoke;
