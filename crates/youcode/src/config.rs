@@ -37,6 +37,64 @@ pub enum Command {
     /// Inspect or empty the cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Measure a mixed workload, checking that every write is visible at once.
+    Bench(BenchArgs),
+}
+
+/// Size of the data set `bench` seeds when the database is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dataset {
+    /// 40 courses, 6 lessons each, 50 users: seconds to seed.
+    Small,
+    /// 20 000 courses, 10 lessons each, 10 000 users, 100 000 enrolments.
+    Reference,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Target a running server instead of starting one.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Database of the server bench starts [default: sqlite://data/bench-DATASET.db]. Not read
+    /// from DATABASE_URL, so a benchmark never seeds a database by accident.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Cache of the server bench starts [default: redis when --redis-url is given, else memory].
+    #[arg(long, value_enum)]
+    pub cache: Option<CacheBackend>,
+    /// Redis of the server bench starts.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Data set to seed when the database is empty.
+    #[arg(long, value_enum, default_value = "small")]
+    pub dataset: Dataset,
+    /// Virtual clients, each signed in as an admin or a user.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seed of the workload's random choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Zipf exponent of the choices of courses, pages and search words (0 = uniform).
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf: f64,
+    /// Probability that a step is a write (then checked by a read).
+    #[arg(long, default_value_t = 0.05)]
+    pub write_ratio: f64,
+    /// How long to measure, after the warm-up.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// How long to run before measuring.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Run with the cache off, then on, and measure the ceiling (GET /api/me); print ratios.
+    #[arg(long)]
+    pub compare: bool,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Password of the seeded accounts.
+    #[arg(long, default_value = "youcode")]
+    pub password: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -12,12 +12,14 @@
 //! - [`cache_keys`]: every cache key and tag the application uses, and what bumps each tag.
 //! - [`http`]: the routes, one module per resource, and the API's error type.
 //! - [`cli`]: `seed`, `user create`, `cache …`.
+//! - [`bench`]: `youcode bench`, a mixed workload that measures the cache and checks freshness.
 //! - [`state`]: what handlers share.
 //!
 //! [`Application::build`] wires them; [`Application::run_until_stopped`] serves until SIGINT or
 //! SIGTERM.
 
 pub mod auth;
+pub mod bench;
 pub mod cache_keys;
 pub mod cli;
 pub mod config;
@@ -97,9 +99,20 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests under way.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         axum::serve(self.listener, http::app(self.state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await
             .context("server error")?;
         db.close().await;

@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Seed(args)) => seed::run(args).await,
         Some(Command::User(UserCommand::Create(args))) => user::create(args).await,
         Some(Command::Cache(command)) => cache::run(command).await,
+        Some(Command::Bench(args)) => crate::bench::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -228,7 +228,7 @@ impl Db {
         course: CourseId,
         changes: CourseChanges,
     ) -> DbResult<(AdminCourse, Vec<String>)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.counted(4);
         let current = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
@@ -274,7 +274,7 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
     pub async fn delete_course(&self, admin: UserId, course: CourseId) -> DbResult<Vec<String>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.counted(3);
         let lessons: Vec<String> = sqlx::query_scalar(
             "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id

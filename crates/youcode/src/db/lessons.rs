@@ -206,7 +206,7 @@ impl Db {
         course: CourseId,
         lesson: NewLesson,
     ) -> DbResult<LessonWrite> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.counted(5);
         sqlx::query("SELECT 1 FROM courses WHERE id = $1 AND creator_id = $2")
             .bind(course.to_string())
@@ -269,7 +269,7 @@ impl Db {
         lesson: LessonId,
         changes: LessonChanges,
     ) -> DbResult<LessonWrite> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.counted(2);
         let row = sqlx::query(ADMIN_LESSON)
             .bind(lesson.to_string())
@@ -350,7 +350,7 @@ impl Db {
         course: CourseId,
         lesson: LessonId,
     ) -> DbResult<LessonWrite> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         self.counted(4);
         let row = sqlx::query(ADMIN_LESSON)
             .bind(lesson.to_string())

@@ -151,6 +151,19 @@ impl Db {
         self.queries.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Starts a transaction that will write.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
+    /// timeout): a deferred transaction that reads and then writes fails outright when another
+    /// writer committed in between.
+    pub async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
     /// Round-trips a trivial statement.
     ///
     /// # Errors

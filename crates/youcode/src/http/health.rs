@@ -1,4 +1,7 @@
-//! `GET /healthz`: is the database reachable, is the cache working.
+//! `GET /healthz`: is the database reachable, is the cache working. A degraded cache is not an
+//! unhealthy instance: requests still succeed from the database.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -15,9 +18,17 @@ pub fn router() -> Router<AppState> {
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database_ok = state.db.ping().await.is_ok();
     let cache = &state.cache;
+    let store_ok = match cache.store() {
+        cachette::AnyStore::Redis(redis) if cache.config().enabled => {
+            tokio::time::timeout(Duration::from_millis(500), redis.ping())
+                .await
+                .is_ok_and(|pinged| pinged.is_ok())
+        }
+        _ => true,
+    };
     let cache_status = if !cache.config().enabled {
         "off"
-    } else if cache.is_circuit_open() || cache.has_pending_invalidations() {
+    } else if !store_ok || cache.is_circuit_open() || cache.has_pending_invalidations() {
         "degraded"
     } else {
         "ok"

@@ -1,0 +1,252 @@
+//! What a bench run measured, and how it is printed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latencies and cache outcomes of one route, gathered by one client.
+pub struct RouteRecord {
+    latency_us: Histogram<u64>,
+    pub requests: u64,
+    /// Responses that carried `X-Cache`.
+    cached: u64,
+    hits: u64,
+}
+
+impl RouteRecord {
+    fn new() -> Self {
+        Self {
+            latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("valid histogram bounds"),
+            requests: 0,
+            cached: 0,
+            hits: 0,
+        }
+    }
+}
+
+/// Everything one client measured.
+#[derive(Default)]
+pub struct Recorder {
+    routes: BTreeMap<&'static str, RouteRecord>,
+    pub stale_reads: u64,
+    pub errors: u64,
+    pub writes: u64,
+}
+
+impl Recorder {
+    pub fn request(&mut self, route: &'static str, took: Duration, x_cache: Option<&str>) {
+        let record = self.routes.entry(route).or_insert_with(RouteRecord::new);
+        record.requests += 1;
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+        record.latency_us.saturating_record(micros);
+        if let Some(outcome) = x_cache {
+            record.cached += 1;
+            record.hits += u64::from(outcome == "HIT");
+        }
+    }
+
+    pub fn merge(&mut self, other: Recorder) {
+        for (route, record) in other.routes {
+            let mine = self.routes.entry(route).or_insert_with(RouteRecord::new);
+            mine.requests += record.requests;
+            mine.cached += record.cached;
+            mine.hits += record.hits;
+            mine.latency_us
+                .add(&record.latency_us)
+                .expect("same histogram bounds");
+        }
+        self.stale_reads += other.stale_reads;
+        self.errors += other.errors;
+        self.writes += other.writes;
+    }
+
+    /// The figures of a run of `elapsed` in which the server ran `db_queries` statements.
+    pub fn report(&self, cache: &str, elapsed: Duration, db_queries: Option<u64>) -> RunReport {
+        let mut all = RouteRecord::new();
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let routes = self
+            .routes
+            .iter()
+            .map(|(route, record)| {
+                all.requests += record.requests;
+                all.cached += record.cached;
+                all.hits += record.hits;
+                all.latency_us
+                    .add(&record.latency_us)
+                    .expect("same histogram bounds");
+                ((*route).to_owned(), RouteReport::of(record, secs))
+            })
+            .collect();
+        let overall = RouteReport::of(&all, secs);
+        RunReport {
+            cache: cache.to_owned(),
+            duration_s: secs,
+            requests: all.requests,
+            rps: overall.rps,
+            p50_us: overall.p50_us,
+            p95_us: overall.p95_us,
+            p99_us: overall.p99_us,
+            hit_ratio: overall.hit_ratio,
+            db_queries_per_request: db_queries.map(|q| q as f64 / all.requests.max(1) as f64),
+            stale_reads: self.stale_reads,
+            errors: self.errors,
+            writes: self.writes,
+            routes,
+        }
+    }
+}
+
+/// One route's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteReport {
+    pub requests: u64,
+    pub rps: f64,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    /// Hits over responses that carried `X-Cache`; `None` for routes that are not cached.
+    pub hit_ratio: Option<f64>,
+}
+
+impl RouteReport {
+    fn of(record: &RouteRecord, secs: f64) -> Self {
+        Self {
+            requests: record.requests,
+            rps: record.requests as f64 / secs,
+            p50_us: record.latency_us.value_at_quantile(0.50),
+            p95_us: record.latency_us.value_at_quantile(0.95),
+            p99_us: record.latency_us.value_at_quantile(0.99),
+            hit_ratio: (record.cached > 0).then(|| record.hits as f64 / record.cached as f64),
+        }
+    }
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub cache: String,
+    pub duration_s: f64,
+    pub requests: u64,
+    pub rps: f64,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub hit_ratio: Option<f64>,
+    /// Statements the server ran per request, when it reports them.
+    pub db_queries_per_request: Option<f64>,
+    pub stale_reads: u64,
+    pub errors: u64,
+    pub writes: u64,
+    pub routes: BTreeMap<String, RouteReport>,
+}
+
+/// Cached run over uncached run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratios {
+    /// Cached throughput over uncached throughput.
+    pub throughput: f64,
+    /// Uncached p99 over cached p99 (how many times faster the tail got).
+    pub p99: f64,
+    /// 1 − cached statements per request over uncached ones.
+    pub db_query_reduction: Option<f64>,
+    /// Cached throughput over the ceiling's.
+    pub of_ceiling: Option<f64>,
+}
+
+/// Everything `bench` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub runs: Vec<RunReport>,
+    /// Throughput of GET /api/me with the same clients: what a request that does no work costs.
+    pub ceiling_rps: Option<f64>,
+    pub ratios: Option<Ratios>,
+}
+
+impl BenchReport {
+    pub fn new(runs: Vec<RunReport>, ceiling_rps: Option<f64>) -> Self {
+        let ratios = match runs.as_slice() {
+            [off, on, ..] => Some(Ratios {
+                throughput: on.rps / off.rps.max(1e-9),
+                p99: off.p99_us as f64 / on.p99_us.max(1) as f64,
+                db_query_reduction: off
+                    .db_queries_per_request
+                    .zip(on.db_queries_per_request)
+                    .map(|(off, on)| 1.0 - on / off.max(1e-9)),
+                of_ceiling: ceiling_rps.map(|c| on.rps / c.max(1e-9)),
+            }),
+            _ => None,
+        };
+        Self {
+            runs,
+            ceiling_rps,
+            ratios,
+        }
+    }
+
+    /// Tables for people.
+    pub fn print_table(&self) {
+        println!(
+            "{:<8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8} {:>6} {:>6} {:>7}",
+            "cache",
+            "requests",
+            "req/s",
+            "p50 µs",
+            "p99 µs",
+            "hit",
+            "dbq/req",
+            "writes",
+            "stale",
+            "errors"
+        );
+        for run in &self.runs {
+            println!(
+                "{:<8} {:>9} {:>9.0} {:>9} {:>9} {:>7} {:>8} {:>6} {:>6} {:>7}",
+                run.cache,
+                run.requests,
+                run.rps,
+                run.p50_us,
+                run.p99_us,
+                run.hit_ratio.map_or("-".into(), |h| format!("{:.3}", h)),
+                run.db_queries_per_request
+                    .map_or("-".into(), |q| format!("{q:.2}")),
+                run.writes,
+                run.stale_reads,
+                run.errors
+            );
+        }
+        if let Some(ceiling) = self.ceiling_rps {
+            println!("ceiling  GET /api/me with the same clients: {ceiling:.0} req/s");
+        }
+        if let Some(r) = &self.ratios {
+            println!(
+                "ratios   throughput {:.1}x, p99 {:.1}x faster, db queries {}, {} of the ceiling",
+                r.throughput,
+                r.p99,
+                r.db_query_reduction
+                    .map_or("n/a".into(), |d| format!("-{:.1} %", d * 100.0)),
+                r.of_ceiling
+                    .map_or("n/a".into(), |c| format!("{:.0} %", c * 100.0)),
+            );
+        }
+        if let Some(run) = self.runs.last() {
+            println!("\nper route ({}):", run.cache);
+            println!(
+                "{:<52} {:>9} {:>9} {:>9} {:>7}",
+                "route", "requests", "p50 µs", "p99 µs", "hit"
+            );
+            for (route, r) in &run.routes {
+                println!(
+                    "{:<52} {:>9} {:>9} {:>9} {:>7}",
+                    route,
+                    r.requests,
+                    r.p50_us,
+                    r.p99_us,
+                    r.hit_ratio.map_or("-".into(), |h| format!("{h:.3}"))
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,664 @@
+//! The virtual clients: signed-in admins and users looping over the read routes, with
+//! Zipf-distributed choices, and writes each followed by a read that must show them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Zipf};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::report::Recorder;
+use crate::cli::seed::{ADMIN_EMAILS, USER_EMAIL};
+
+/// Search words, most common first.
+const SEARCH_WORDS: [&str; 10] = [
+    "rust",
+    "lesson",
+    "basics",
+    "testing",
+    "react",
+    "setup",
+    "performance",
+    "design",
+    "css",
+    "go",
+];
+/// Pages of the public list read to learn which courses and lessons exist.
+const CATALOGUE_PAGES: u32 = 20;
+
+/// What every client shares.
+pub struct Shared {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub zipf: f64,
+    pub write_ratio: f64,
+    /// PUBLIC lessons of PUBLISHED courses, most popular first: (lesson id, course id).
+    pub lessons: Vec<(String, String)>,
+    /// Their courses, in the same order.
+    pub courses: Vec<String>,
+    /// Set while results count (after the warm-up).
+    pub measuring: AtomicBool,
+    pub stop: AtomicBool,
+    /// Requests so far, for the progress line.
+    pub requests: AtomicU64,
+    pub stale: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// A signed-in account.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub token: String,
+    pub admin: bool,
+}
+
+/// A response, read whole.
+struct Reply {
+    status: u16,
+    x_cache: Option<String>,
+    body: Value,
+}
+
+impl Shared {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Reply> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let x_cache = response
+            .headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await?;
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok(Reply {
+            status,
+            x_cache,
+            body,
+        })
+    }
+
+    /// Signs in; the seeded accounts share one password.
+    pub async fn login(&self, email: &str, password: &str, admin: bool) -> anyhow::Result<Account> {
+        let reply = self
+            .send(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await?;
+        anyhow::ensure!(
+            reply.status == 200,
+            "cannot sign in as {email}: HTTP {}",
+            reply.status
+        );
+        let token = reply.body["token"]
+            .as_str()
+            .context("no token in the login answer")?
+            .to_owned();
+        Ok(Account { token, admin })
+    }
+
+    /// Learns the public lessons and their courses from the first pages of the public list.
+    pub async fn load_catalogue(&mut self) -> anyhow::Result<()> {
+        for page in 1..=CATALOGUE_PAGES {
+            let reply = self
+                .send(
+                    Method::GET,
+                    &format!("/api/public/lessons?limit=100&page={page}"),
+                    None,
+                    None,
+                )
+                .await?;
+            anyhow::ensure!(
+                reply.status == 200,
+                "GET /api/public/lessons answered {}",
+                reply.status
+            );
+            let data = reply.body["data"].as_array().cloned().unwrap_or_default();
+            if data.is_empty() {
+                break;
+            }
+            for lesson in data {
+                let (Some(id), Some(course)) = (lesson["id"].as_str(), lesson["courseId"].as_str())
+                else {
+                    continue;
+                };
+                self.lessons.push((id.to_owned(), course.to_owned()));
+                if !self.courses.iter().any(|c| c == course) {
+                    self.courses.push(course.to_owned());
+                }
+            }
+        }
+        anyhow::ensure!(
+            !self.lessons.is_empty(),
+            "the server has no public lessons to read: seed it first"
+        );
+        Ok(())
+    }
+}
+
+/// The email of client `n`: one in four is an admin.
+pub fn account_of(n: usize, users: usize) -> (String, bool) {
+    if n.is_multiple_of(4) {
+        (ADMIN_EMAILS[(n / 4) % ADMIN_EMAILS.len()].to_owned(), true)
+    } else if n == 1 || users == 0 {
+        (USER_EMAIL.to_owned(), false)
+    } else {
+        (format!("user{}@youcode.dev", (n % users) + 1), false)
+    }
+}
+
+/// One virtual client.
+pub struct Client {
+    shared: Arc<Shared>,
+    account: Account,
+    rng: StdRng,
+    number: usize,
+    /// Clients signed in as the same account share its data: each writes only to the courses
+    /// whose index modulo `peers` is its `slot`, so a check never sees a peer's write.
+    slot: usize,
+    peers: usize,
+    /// Courses this user joined (users), or owns (admins).
+    courses: Vec<String>,
+    /// Whether the user is enrolled, per course of `courses`.
+    enrolled: Vec<bool>,
+    edits: u64,
+    pub record: Recorder,
+}
+
+impl Client {
+    pub fn new(
+        shared: Arc<Shared>,
+        account: Account,
+        number: usize,
+        (slot, peers): (usize, usize),
+        seed: u64,
+    ) -> Self {
+        Self {
+            shared,
+            account,
+            rng: StdRng::seed_from_u64(
+                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add(number as u64),
+            ),
+            number,
+            slot,
+            peers: peers.max(1),
+            courses: Vec::new(),
+            enrolled: Vec::new(),
+            edits: 0,
+            record: Recorder::default(),
+        }
+    }
+
+    /// Admins learn their courses; users join a few popular ones.
+    pub async fn prepare(&mut self) -> anyhow::Result<()> {
+        if self.account.admin {
+            let reply = self.get_raw("/api/admin/courses?limit=100").await?;
+            for course in reply.body["data"].as_array().cloned().unwrap_or_default() {
+                if let Some(id) = course["id"].as_str() {
+                    self.courses.push(id.to_owned());
+                }
+            }
+            anyhow::ensure!(
+                !self.courses.is_empty(),
+                "an admin of the data set has no course"
+            );
+        } else {
+            for _ in 0..3 {
+                let len = self.shared.courses.len();
+                let index = self.zipf_index(len);
+                let index = self.writable(index, len);
+                let course = self.shared.courses[index].clone();
+                if !self.courses.contains(&course) {
+                    let reply = self
+                        .shared
+                        .send(
+                            Method::POST,
+                            &format!("/api/user/courses/{course}/join"),
+                            Some(&self.account.token),
+                            Some(json!({})),
+                        )
+                        .await?;
+                    anyhow::ensure!(reply.status == 200, "join answered {}", reply.status);
+                    self.courses.push(course);
+                    self.enrolled.push(true);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Loops until told to stop.
+    pub async fn run(mut self) -> Recorder {
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let result = if self
+                .rng
+                .random_bool(self.shared.write_ratio.clamp(0.0, 1.0))
+            {
+                self.write().await
+            } else {
+                self.read().await
+            };
+            if let Err(error) = result {
+                self.error(&format!("{error:#}"));
+            }
+        }
+        self.record
+    }
+
+    fn error(&mut self, what: &str) {
+        if self.shared.errors.fetch_add(1, Ordering::Relaxed) < 5 {
+            eprintln!("bench: client {}: {what}", self.number);
+        }
+        if self.shared.measuring.load(Ordering::Relaxed) {
+            self.record.errors += 1;
+        }
+    }
+
+    fn stale(&mut self, what: &str) {
+        if self.shared.stale.fetch_add(1, Ordering::Relaxed) < 5 {
+            eprintln!("bench: client {}: stale read: {what}", self.number);
+        }
+        if self.shared.measuring.load(Ordering::Relaxed) {
+            self.record.stale_reads += 1;
+        }
+    }
+
+    /// An index in `0..len`, Zipf-distributed (index 0 the most likely).
+    fn zipf_index(&mut self, len: usize) -> usize {
+        if len <= 1 {
+            return 0;
+        }
+        if self.shared.zipf <= 0.0 {
+            return self.rng.random_range(0..len);
+        }
+        let zipf = Zipf::new(len as f64, self.shared.zipf).expect("valid Zipf parameters");
+        (zipf.sample(&mut self.rng) as usize).clamp(1, len) - 1
+    }
+
+    /// The index nearest `index` that this client may write to.
+    fn writable(&self, index: usize, len: usize) -> usize {
+        let candidate = index - index % self.peers + self.slot;
+        if candidate < len {
+            candidate
+        } else {
+            self.slot.min(len.saturating_sub(1))
+        }
+    }
+
+    fn pick<'a>(&mut self, items: &'a [String]) -> &'a str {
+        &items[self.zipf_index(items.len())]
+    }
+
+    /// A GET that must answer 200; timed and recorded under `route`.
+    async fn get(&mut self, route: &'static str, path: &str) -> anyhow::Result<Value> {
+        let started = Instant::now();
+        let reply = self
+            .shared
+            .send(Method::GET, path, Some(&self.account.token), None)
+            .await?;
+        self.count(route, started, reply.x_cache.as_deref());
+        anyhow::ensure!(
+            reply.status == 200,
+            "GET {path} answered {}: {}",
+            reply.status,
+            reply.body
+        );
+        Ok(reply.body)
+    }
+
+    /// A GET outside the measurements (set-up).
+    async fn get_raw(&self, path: &str) -> anyhow::Result<Reply> {
+        let reply = self
+            .shared
+            .send(Method::GET, path, Some(&self.account.token), None)
+            .await?;
+        anyhow::ensure!(reply.status == 200, "GET {path} answered {}", reply.status);
+        Ok(reply)
+    }
+
+    async fn send(
+        &mut self,
+        route: &'static str,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let started = Instant::now();
+        let reply = self
+            .shared
+            .send(method.clone(), path, Some(&self.account.token), Some(body))
+            .await?;
+        self.count(route, started, None);
+        anyhow::ensure!(
+            reply.status == 200,
+            "{method} {path} answered {}: {}",
+            reply.status,
+            reply.body
+        );
+        Ok(reply.body)
+    }
+
+    fn count(&mut self, route: &'static str, started: Instant, x_cache: Option<&str>) {
+        self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        if self.shared.measuring.load(Ordering::Relaxed) {
+            self.record.request(route, started.elapsed(), x_cache);
+        }
+    }
+
+    fn list_query(&mut self) -> String {
+        let page = self.zipf_index(5) + 1;
+        if self.rng.random_bool(0.5) {
+            let word = SEARCH_WORDS[self.zipf_index(SEARCH_WORDS.len())];
+            format!("page={page}&search={word}")
+        } else {
+            format!("page={page}")
+        }
+    }
+
+    async fn read(&mut self) -> anyhow::Result<()> {
+        let shared = self.shared.clone();
+        let roll = self.rng.random_range(0..100);
+        if roll < 15 {
+            let query = self.list_query();
+            self.get(
+                "GET /api/public/lessons",
+                &format!("/api/public/lessons?{query}"),
+            )
+            .await?;
+            return Ok(());
+        }
+        if self.account.admin {
+            let course = self.pick(&self.courses.clone()).to_owned();
+            match roll {
+                15..=39 => {
+                    let query = self.list_query();
+                    self.get(
+                        "GET /api/admin/courses",
+                        &format!("/api/admin/courses?{query}"),
+                    )
+                    .await?;
+                }
+                40..=64 => {
+                    self.get(
+                        "GET /api/admin/courses/{id}",
+                        &format!("/api/admin/courses/{course}"),
+                    )
+                    .await?;
+                }
+                65..=79 => {
+                    self.get(
+                        "GET /api/admin/courses/{id}/lessons",
+                        &format!("/api/admin/courses/{course}/lessons"),
+                    )
+                    .await?;
+                }
+                80..=89 => {
+                    let lessons = self
+                        .get(
+                            "GET /api/admin/courses/{id}/lessons",
+                            &format!("/api/admin/courses/{course}/lessons"),
+                        )
+                        .await?;
+                    if let Some(lesson) = self.pick_id(&lessons["data"]) {
+                        self.get(
+                            "GET /api/admin/courses/{id}/lessons/{id}",
+                            &format!("/api/admin/courses/{course}/lessons/{lesson}"),
+                        )
+                        .await?;
+                    }
+                }
+                _ => {
+                    let page = self.zipf_index(3) + 1;
+                    self.get(
+                        "GET /api/admin/courses/{id}/participants",
+                        &format!("/api/admin/courses/{course}/participants?page={page}"),
+                    )
+                    .await?;
+                }
+            }
+        } else {
+            match roll {
+                15..=34 => {
+                    let query = self.list_query();
+                    self.get(
+                        "GET /api/user/courses",
+                        &format!("/api/user/courses?{query}"),
+                    )
+                    .await?;
+                }
+                35..=59 => {
+                    let course = self.pick(&shared.courses).to_owned();
+                    self.get(
+                        "GET /api/user/courses/{id}",
+                        &format!("/api/user/courses/{course}"),
+                    )
+                    .await?;
+                }
+                60..=84 => {
+                    let index = self.zipf_index(shared.lessons.len());
+                    let lesson = shared.lessons[index].0.clone();
+                    self.get(
+                        "GET /api/user/lessons/{id}",
+                        &format!("/api/user/lessons/{lesson}"),
+                    )
+                    .await?;
+                }
+                _ => {
+                    if let Some(course) = self.enrolled_course() {
+                        self.get(
+                            "GET /api/user/courses/{id}/participants",
+                            &format!("/api/user/courses/{course}/participants"),
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pick_id(&mut self, items: &Value) -> Option<String> {
+        let items = items.as_array()?;
+        if items.is_empty() {
+            return None;
+        }
+        let index = self.zipf_index(items.len());
+        items[index]["id"].as_str().map(str::to_owned)
+    }
+
+    fn enrolled_course(&mut self) -> Option<String> {
+        let enrolled: Vec<String> = self
+            .courses
+            .iter()
+            .zip(&self.enrolled)
+            .filter(|(_, e)| **e)
+            .map(|(c, _)| c.clone())
+            .collect();
+        (!enrolled.is_empty()).then(|| enrolled[self.rng.random_range(0..enrolled.len())].clone())
+    }
+
+    /// A write, then a read of a route it affects that must show it.
+    async fn write(&mut self) -> anyhow::Result<()> {
+        if self.shared.measuring.load(Ordering::Relaxed) {
+            self.record.writes += 1;
+        }
+        self.edits += 1;
+        let stamp = format!("client {} edit {}", self.number, self.edits);
+        if self.account.admin {
+            let len = self.courses.len();
+            let index = self.zipf_index(len);
+            let index = self.writable(index, len);
+            let course = self.courses[index].clone();
+            if self.rng.random_bool(0.5) {
+                let presentation = format!("Presentation by {stamp}");
+                self.send(
+                    "PATCH /api/admin/courses/{id}",
+                    Method::PATCH,
+                    &format!("/api/admin/courses/{course}"),
+                    json!({"presentation": presentation}),
+                )
+                .await?;
+                let detail = self
+                    .get(
+                        "GET /api/admin/courses/{id}",
+                        &format!("/api/admin/courses/{course}"),
+                    )
+                    .await?;
+                if detail["presentation"] != presentation.as_str() {
+                    self.stale(&format!(
+                        "course {course} presentation after PATCH: {}",
+                        detail["presentation"]
+                    ));
+                }
+            } else {
+                let lessons = self
+                    .get(
+                        "GET /api/admin/courses/{id}/lessons",
+                        &format!("/api/admin/courses/{course}/lessons"),
+                    )
+                    .await?;
+                let Some(lesson) = self.pick_id(&lessons["data"]) else {
+                    return Ok(());
+                };
+                let name = format!("Lesson renamed by {stamp}");
+                let path = format!("/api/admin/courses/{course}/lessons/{lesson}");
+                self.send(
+                    "PATCH /api/admin/courses/{id}/lessons/{id}",
+                    Method::PATCH,
+                    &path,
+                    json!({"name": name}),
+                )
+                .await?;
+                let detail = self
+                    .get("GET /api/admin/courses/{id}/lessons/{id}", &path)
+                    .await?;
+                if detail["name"] != name.as_str() {
+                    self.stale(&format!(
+                        "lesson {lesson} name after PATCH: {}",
+                        detail["name"]
+                    ));
+                }
+            }
+        } else if self.rng.random_bool(0.5) || self.enrolled_course().is_none() {
+            let index = self.zipf_index(self.courses.len().max(1));
+            let (course, was_enrolled) = match self.courses.get(index) {
+                Some(course) => (course.clone(), self.enrolled[index]),
+                None => (self.shared.courses[0].clone(), false),
+            };
+            let action = if was_enrolled { "leave" } else { "join" };
+            let route = if was_enrolled {
+                "POST /api/user/courses/{id}/leave"
+            } else {
+                "POST /api/user/courses/{id}/join"
+            };
+            self.send(
+                route,
+                Method::POST,
+                &format!("/api/user/courses/{course}/{action}"),
+                json!({}),
+            )
+            .await?;
+            match self.courses.iter().position(|c| *c == course) {
+                Some(i) => self.enrolled[i] = !was_enrolled,
+                None => {
+                    self.courses.push(course.clone());
+                    self.enrolled.push(true);
+                }
+            }
+            let detail = self
+                .get(
+                    "GET /api/user/courses/{id}",
+                    &format!("/api/user/courses/{course}"),
+                )
+                .await?;
+            if detail["enrolled"] != !was_enrolled {
+                self.stale(&format!(
+                    "course {course} enrolled after {action}: {}",
+                    detail["enrolled"]
+                ));
+            }
+        } else if let Some(course) = self.enrolled_course() {
+            let detail = self
+                .get(
+                    "GET /api/user/courses/{id}",
+                    &format!("/api/user/courses/{course}"),
+                )
+                .await?;
+            let Some(lesson) = self.pick_id(&detail["lessons"]) else {
+                return Ok(());
+            };
+            let progress = ["NOT_STARTED", "IN_PROGRESS", "COMPLETED"][self.rng.random_range(0..3)];
+            let path = format!("/api/user/lessons/{lesson}");
+            self.send(
+                "PUT /api/user/lessons/{id}/progress",
+                Method::PUT,
+                &format!("{path}/progress"),
+                json!({"progress": progress}),
+            )
+            .await?;
+            let read = self.get("GET /api/user/lessons/{id}", &path).await?;
+            if read["progress"] != progress {
+                self.stale(&format!(
+                    "lesson {lesson} progress after PUT {progress}: {}",
+                    read["progress"]
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The ceiling: an authenticated route that does no work.
+    pub async fn run_ceiling(mut self) -> Recorder {
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            if let Err(error) = self.get("GET /api/me", "/api/me").await {
+                self.error(&format!("{error:#}"));
+            }
+        }
+        self.record
+    }
+}
+
+/// Waits `duration`, printing a progress line every second to standard error.
+pub async fn progress(shared: &Shared, label: &str, duration: Duration) {
+    let started = Instant::now();
+    let mut last = shared.requests.load(Ordering::Relaxed);
+    while started.elapsed() < duration {
+        tokio::time::sleep(Duration::from_secs(1).min(duration.saturating_sub(started.elapsed())))
+            .await;
+        let now = shared.requests.load(Ordering::Relaxed);
+        eprint!(
+            "\r{label:<16} {:>5.1} s  {:>7} req/s  stale {}  errors {}   ",
+            started.elapsed().as_secs_f64(),
+            now - last,
+            shared.stale.load(Ordering::Relaxed),
+            shared.errors.load(Ordering::Relaxed),
+        );
+        last = now;
+    }
+    eprintln!();
+}
