@@ -4,18 +4,21 @@
 //!
 //! | tag | entries built from it | bumped by |
 //! |---|---|---|
-//! | `course:{id}` | the course's detail (admin and user), lessons, participants page access | course edit/delete, lesson create/edit/delete |
-//! | `lesson:{id}` | the lesson's detail (admin and user) | lesson edit/delete/move, its course's edit/delete |
-//! | `admin-courses:{adminId}` | the admin's course list | that admin's course create/edit/delete |
-//! | `participants:{courseId}` | participant lists, participant count | join/leave |
-//! | `user:{id}` | everything shown to one user about their enrolments and progress | that user's join/leave/progress |
-//! | `courses` | users' course lists (they show course fields) | any course edit/delete |
-//! | `public-lessons` | the public lesson list | any lesson or course change |
+//! | `course:{id}` | the course's page (admin and user): its own fields | course edit/delete |
+//! | `course-lessons:{id}` | everything showing the course's lessons or their count | lesson create/edit/delete/move, course deletion |
+//! | `lesson:{id}` | the lesson's page (admin and user), which course it is in | lesson edit/delete/move; its course's name, state or deletion |
+//! | `admin-courses:{adminId}` | the admin's course list | that admin's course create, delete, and edits of listed fields |
+//! | `participants:{courseId}` | participant lists and count | join/leave, course state change or deletion |
+//! | `user-course:{userId}:{courseId}` | what one user sees of one course: enrolment, progress in its lessons | that user's join/leave of it, progress in it |
+//! | `user-courses:{userId}` | one user's course list | that user's join/leave |
+//! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
+//! | `public-lessons` | the public lesson list | changes of what it shows: PUBLIC lessons, course names and states |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
-//! courses depend on one broad tag (`courses`, `public-lessons`) rather than a tag per row.
-//! Per-user entries carry the user id in their key: no user can reach another's entry.
+//! courses depend on one broad tag (`courses`, `public-lessons`) rather than a tag per row;
+//! writes bump those only when they change a field the lists show. Per-user entries carry the
+//! user id in their key: no user can reach another's entry.
 
 use cachette::{Key, Policy, Tag};
 
@@ -47,6 +50,9 @@ impl CacheKeys {
     pub fn course(&self, course: impl std::fmt::Display) -> Tag {
         self.cache.tag(&format!("course:{course}"))
     }
+    pub fn course_lessons(&self, course: CourseId) -> Tag {
+        self.cache.tag(&format!("course-lessons:{course}"))
+    }
     pub fn lesson(&self, lesson: impl std::fmt::Display) -> Tag {
         self.cache.tag(&format!("lesson:{lesson}"))
     }
@@ -56,8 +62,11 @@ impl CacheKeys {
     pub fn participants(&self, course: CourseId) -> Tag {
         self.cache.tag(&format!("participants:{course}"))
     }
-    pub fn user(&self, user: UserId) -> Tag {
-        self.cache.tag(&format!("user:{user}"))
+    pub fn user_course_tag(&self, user: UserId, course: impl std::fmt::Display) -> Tag {
+        self.cache.tag(&format!("user-course:{user}:{course}"))
+    }
+    pub fn user_courses(&self, user: UserId) -> Tag {
+        self.cache.tag(&format!("user-courses:{user}"))
     }
     pub fn all_courses(&self) -> Tag {
         self.cache.tag("courses")
@@ -95,7 +104,7 @@ impl CacheKeys {
     pub fn user_courses_page(&self, user: UserId, params: &ListParams) -> Entry {
         Entry {
             key: list_key(self.cache.key("user:courses").param("userId", user), params),
-            tags: vec![self.user(user), self.all_courses()],
+            tags: vec![self.user_courses(user), self.all_courses()],
             policy: self.policies.search_results,
         }
     }
@@ -119,7 +128,7 @@ impl CacheKeys {
                 .param("adminId", admin)
                 .param("courseId", course)
                 .build(),
-            tags: vec![self.course(course)],
+            tags: vec![self.course_lessons(course)],
             policy: self.policies.lesson_list,
         }
     }
@@ -132,7 +141,11 @@ impl CacheKeys {
                 .param("adminId", admin)
                 .param("courseId", course)
                 .build(),
-            tags: vec![self.course(course), self.participants(course)],
+            tags: vec![
+                self.course(course),
+                self.course_lessons(course),
+                self.participants(course),
+            ],
             policy: self.policies.course_detail,
         }
     }
@@ -145,7 +158,11 @@ impl CacheKeys {
                 .param("userId", user)
                 .param("courseId", course)
                 .build(),
-            tags: vec![self.course(course), self.user(user)],
+            tags: vec![
+                self.course(course),
+                self.course_lessons(course),
+                self.user_course_tag(user, course),
+            ],
             policy: self.policies.course_detail,
         }
     }
@@ -159,7 +176,7 @@ impl CacheKeys {
                 .param("courseId", course)
                 .param("lessonId", lesson)
                 .build(),
-            tags: vec![self.lesson(lesson), self.course(course)],
+            tags: vec![self.lesson(lesson)],
             policy: self.policies.lesson_detail,
         }
     }
@@ -173,7 +190,7 @@ impl CacheKeys {
                     .param("courseId", course),
                 page,
             ),
-            tags: vec![self.participants(course), self.course(course)],
+            tags: vec![self.participants(course)],
             policy: self.policies.search_results,
         }
     }
@@ -187,7 +204,7 @@ impl CacheKeys {
                     .param("courseId", course),
                 page,
             ),
-            tags: vec![self.participants(course), self.course(course)],
+            tags: vec![self.participants(course)],
             policy: self.policies.search_results,
         }
     }
@@ -200,12 +217,25 @@ impl CacheKeys {
                 .param("userId", user)
                 .param("courseId", course)
                 .build(),
-            tags: vec![self.user(user), self.course(course)],
+            tags: vec![self.user_course_tag(user, course)],
             policy: self.policies.user_progress,
         }
     }
 
-    pub fn user_lesson(&self, user: UserId, lesson: LessonId) -> Entry {
+    /// Which course a lesson is in: the user lesson entry's tags need it before the lesson is read.
+    pub fn lesson_course(&self, lesson: LessonId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("lesson:course")
+                .param("lessonId", lesson)
+                .build(),
+            tags: vec![self.lesson(lesson)],
+            policy: self.policies.lesson_detail,
+        }
+    }
+
+    pub fn user_lesson(&self, user: UserId, lesson: LessonId, course: &str) -> Entry {
         Entry {
             key: self
                 .cache
@@ -213,7 +243,7 @@ impl CacheKeys {
                 .param("userId", user)
                 .param("lessonId", lesson)
                 .build(),
-            tags: vec![self.lesson(lesson), self.user(user)],
+            tags: vec![self.lesson(lesson), self.user_course_tag(user, course)],
             policy: self.policies.user_progress,
         }
     }

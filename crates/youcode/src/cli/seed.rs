@@ -12,6 +12,7 @@ use sqlx::{Any, Transaction};
 use crate::auth::hash_password;
 use crate::config::{PasswordCost, SeedArgs};
 use crate::db::Db;
+use crate::domain::fold;
 
 /// What to create. The same plan and seed always give the same rows (ids included).
 #[derive(Debug, Clone)]
@@ -242,9 +243,11 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         if state == "PUBLISHED" {
             published.push(id.clone());
         }
+        let name = format!("{level} {topic} #{}", i + 1);
         courses.push(vec![
             Value::Text(id.clone()),
-            Value::Text(format!("{level} {topic} #{}", i + 1)),
+            Value::Text(fold(&name)),
+            Value::Text(name),
             Value::MaybeText(Some(format!(
                 "https://picsum.photos/seed/{}/640/360",
                 i + 1
@@ -267,10 +270,12 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             } else {
                 "HIDDEN"
             };
+            let name = format!("{topic} lesson {rank}: {subject}");
             lessons.push(vec![
                 Value::Text(uuid()),
                 Value::Text(id.clone()),
-                Value::Text(format!("{topic} lesson {rank}: {subject}")),
+                Value::Text(fold(&name)),
+                Value::Text(name),
                 Value::Text(format!(
                     "# {topic}: {subject}\n\n{}",
                     "Read, try, repeat. ".repeat(20)
@@ -331,7 +336,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             &mut tx,
             &bar,
             "courses",
-            "courses (id, name, image, presentation, creator_id, state, created_at)",
+            "courses (id, name_folded, name, image, presentation, creator_id, state, created_at)",
             courses,
         )
         .await?,
@@ -339,7 +344,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             &mut tx,
             &bar,
             "lessons",
-            "lessons (id, course_id, name, content, rank, state)",
+            "lessons (id, course_id, name_folded, name, content, rank, state)",
             lessons,
         )
         .await?,

@@ -5,7 +5,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use super::{Db, DbError, DbResult, now_ms, rfc3339};
-use crate::domain::{CourseId, CourseState, LessonState, Page, Progress, Search, UserId};
+use crate::domain::{CourseId, CourseState, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of an admin's course list.
 #[derive(Debug, Clone, Serialize)]
@@ -32,14 +32,13 @@ pub struct AdminCourse {
     pub participant_count: i64,
 }
 
-/// A line of a user's course list.
+/// A line of a user's course list (the presentation is on the course's own page).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserCourseItem {
     pub id: String,
     pub name: String,
     pub image: Option<String>,
-    pub presentation: String,
     pub creator_name: String,
     pub joined_at: String,
 }
@@ -66,6 +65,14 @@ pub struct UserCourseLesson {
     pub rank: i64,
     pub state: LessonState,
     pub progress: Progress,
+}
+
+/// A course before and after a change, and its lessons.
+#[derive(Debug, Clone)]
+pub struct CourseUpdate {
+    pub previous: AdminCourse,
+    pub updated: AdminCourse,
+    pub lessons: Vec<String>,
 }
 
 /// A course to create.
@@ -119,7 +126,7 @@ impl Db {
         search: Option<&Search>,
     ) -> DbResult<(Vec<AdminCourseItem>, i64)> {
         let filter = if search.is_some() {
-            "AND LOWER(name) LIKE $2 ESCAPE '\\'"
+            "AND name_folded LIKE $2 ESCAPE '\\'"
         } else {
             "AND $2 = $2"
         };
@@ -194,8 +201,8 @@ impl Db {
         let created_at = now_ms();
         self.counted(1);
         sqlx::query(
-            "INSERT INTO courses (id, name, image, presentation, creator_id, state, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO courses (id, name, image, presentation, creator_id, state, created_at, name_folded)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id.to_string())
         .bind(&course.name)
@@ -204,6 +211,7 @@ impl Db {
         .bind(admin.to_string())
         .bind(course.state.as_str())
         .bind(created_at)
+        .bind(fold(&course.name))
         .execute(&self.pool)
         .await?;
         Ok(AdminCourse {
@@ -218,7 +226,8 @@ impl Db {
         })
     }
 
-    /// Changes an admin's own course; returns it as it is now, with the ids of its lessons.
+    /// Changes an admin's own course; returns it as it was and as it is now, with the ids of its
+    /// lessons.
     ///
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
@@ -227,8 +236,8 @@ impl Db {
         admin: UserId,
         course: CourseId,
         changes: CourseChanges,
-    ) -> DbResult<(AdminCourse, Vec<String>)> {
-        let mut tx = self.begin_write().await?;
+    ) -> DbResult<CourseUpdate> {
+        let mut tx = self.begin_course_write(course).await?;
         self.counted(4);
         let current = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
@@ -236,7 +245,8 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(DbError::NotFound)?;
-        let mut updated = admin_course(&current)?;
+        let previous = admin_course(&current)?;
+        let mut updated = previous.clone();
         if let Some(name) = changes.name {
             updated.name = name;
         }
@@ -250,12 +260,13 @@ impl Db {
             updated.state = state;
         }
         sqlx::query(
-            "UPDATE courses SET name = $1, image = $2, presentation = $3, state = $4 WHERE id = $5",
+            "UPDATE courses SET name = $1, image = $2, presentation = $3, state = $4, name_folded = $5 WHERE id = $6",
         )
         .bind(&updated.name)
         .bind(&updated.image)
         .bind(&updated.presentation)
         .bind(updated.state.as_str())
+        .bind(fold(&updated.name))
         .bind(course.to_string())
         .execute(&mut *tx)
         .await?;
@@ -265,7 +276,11 @@ impl Db {
                 .fetch_all(&mut *tx)
                 .await?;
         tx.commit().await?;
-        Ok((updated, lessons))
+        Ok(CourseUpdate {
+            previous,
+            updated,
+            lessons,
+        })
     }
 
     /// Deletes an admin's own course with its lessons, enrolments and progress; returns the ids
@@ -274,7 +289,7 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
     pub async fn delete_course(&self, admin: UserId, course: CourseId) -> DbResult<Vec<String>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_course_write(course).await?;
         self.counted(3);
         let lessons: Vec<String> = sqlx::query_scalar(
             "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id
@@ -304,7 +319,7 @@ impl Db {
         search: Option<&Search>,
     ) -> DbResult<(Vec<UserCourseItem>, i64)> {
         let filter = if search.is_some() {
-            "AND LOWER(c.name) LIKE $2 ESCAPE '\\'"
+            "AND c.name_folded LIKE $2 ESCAPE '\\'"
         } else {
             "AND $2 = $2"
         };
@@ -320,7 +335,7 @@ impl Db {
             .fetch_one(&self.pool)
             .await?;
         let rows = sqlx::query(&format!(
-            "SELECT c.id, c.name, c.image, c.presentation, e.created_at AS joined_at,
+            "SELECT c.id, c.name, c.image, e.created_at AS joined_at,
                 (SELECT u.name FROM users u WHERE u.id = c.creator_id) AS creator_name
              {from} ORDER BY e.created_at DESC, c.id LIMIT $3 OFFSET $4"
         ))
@@ -337,7 +352,6 @@ impl Db {
                     id: row.try_get("id")?,
                     name: row.try_get("name")?,
                     image: row.try_get("image")?,
-                    presentation: row.try_get("presentation")?,
                     creator_name: row.try_get("creator_name")?,
                     joined_at: rfc3339(row.try_get("joined_at")?),
                 })

@@ -5,7 +5,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use super::{Db, DbError, DbResult, now_ms};
-use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId};
+use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +94,9 @@ const ADMIN_LESSON: &str = "SELECT l.id, l.course_id, l.name, l.content, l.rank,
 /// What a lesson write changed, for invalidation.
 #[derive(Debug, Clone)]
 pub struct LessonWrite {
+    /// The lesson before the write (`None` for a creation).
+    pub previous: Option<AdminLesson>,
+    /// The lesson after the write (`None` for a deletion).
     pub lesson: Option<AdminLesson>,
     /// Lessons whose rank moved besides the one written.
     pub moved: Vec<String>,
@@ -107,7 +110,7 @@ impl Db {
         search: Option<&Search>,
     ) -> DbResult<(Vec<PublicLesson>, i64)> {
         let filter = if search.is_some() {
-            "AND LOWER(l.name) LIKE $1 ESCAPE '\\'"
+            "AND l.name_folded LIKE $1 ESCAPE '\\'"
         } else {
             "AND $1 = $1"
         };
@@ -206,7 +209,7 @@ impl Db {
         course: CourseId,
         lesson: NewLesson,
     ) -> DbResult<LessonWrite> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_course_write(course).await?;
         self.counted(5);
         sqlx::query("SELECT 1 FROM courses WHERE id = $1 AND creator_id = $2")
             .bind(course.to_string())
@@ -232,8 +235,8 @@ impl Db {
             .await?;
         let id = LessonId::new().to_string();
         sqlx::query(
-            "INSERT INTO lessons (id, course_id, name, content, rank, state)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO lessons (id, course_id, name, content, rank, state, name_folded)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(course.to_string())
@@ -241,10 +244,12 @@ impl Db {
         .bind(&lesson.content)
         .bind(rank)
         .bind(lesson.state.as_str())
+        .bind(fold(&lesson.name))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(LessonWrite {
+            previous: None,
             lesson: Some(AdminLesson {
                 id,
                 course_id: course.to_string(),
@@ -269,7 +274,7 @@ impl Db {
         lesson: LessonId,
         changes: LessonChanges,
     ) -> DbResult<LessonWrite> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_course_write(course).await?;
         self.counted(2);
         let row = sqlx::query(ADMIN_LESSON)
             .bind(lesson.to_string())
@@ -278,7 +283,8 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(DbError::NotFound)?;
-        let mut updated = admin_lesson(&row)?;
+        let previous = admin_lesson(&row)?;
+        let mut updated = previous.clone();
         let mut moved = Vec::new();
         if let Some(rank) = changes.rank {
             self.counted(3);
@@ -324,17 +330,19 @@ impl Db {
             updated.state = state;
         }
         sqlx::query(
-            "UPDATE lessons SET name = $1, content = $2, state = $3, rank = $4 WHERE id = $5",
+            "UPDATE lessons SET name = $1, content = $2, state = $3, rank = $4, name_folded = $5 WHERE id = $6",
         )
         .bind(&updated.name)
         .bind(&updated.content)
         .bind(updated.state.as_str())
         .bind(updated.rank)
+        .bind(fold(&updated.name))
         .bind(lesson.to_string())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(LessonWrite {
+            previous: Some(previous),
             lesson: Some(updated),
             moved,
         })
@@ -350,7 +358,7 @@ impl Db {
         course: CourseId,
         lesson: LessonId,
     ) -> DbResult<LessonWrite> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_course_write(course).await?;
         self.counted(4);
         let row = sqlx::query(ADMIN_LESSON)
             .bind(lesson.to_string())
@@ -359,7 +367,8 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(DbError::NotFound)?;
-        let rank: i64 = row.try_get("rank")?;
+        let previous = admin_lesson(&row)?;
+        let rank = previous.rank;
         sqlx::query("DELETE FROM lessons WHERE id = $1")
             .bind(lesson.to_string())
             .execute(&mut *tx)
@@ -377,6 +386,7 @@ impl Db {
             .await?;
         tx.commit().await?;
         Ok(LessonWrite {
+            previous: Some(previous),
             lesson: None,
             moved,
         })
@@ -424,7 +434,8 @@ impl Db {
         })
     }
 
-    /// Records a user's progress in a lesson they may read, in a course they are enrolled in.
+    /// Records a user's progress in a lesson they may read, in a course they are enrolled in;
+    /// returns the id of that course.
     ///
     /// # Errors
     /// [`DbError::NotFound`] when the lesson is not visible or the user is not enrolled.
@@ -433,10 +444,10 @@ impl Db {
         user: UserId,
         lesson: LessonId,
         progress: Progress,
-    ) -> DbResult<()> {
+    ) -> DbResult<String> {
         self.counted(2);
-        let enrolled = sqlx::query(
-            "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id
+        let course: Option<String> = sqlx::query_scalar(
+            "SELECT c.id FROM lessons l JOIN courses c ON c.id = l.course_id
              JOIN enrolments e ON e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL
              WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')",
         )
@@ -444,9 +455,7 @@ impl Db {
         .bind(user.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        if enrolled.is_none() {
-            return Err(DbError::NotFound);
-        }
+        let course = course.ok_or(DbError::NotFound)?;
         sqlx::query(
             "INSERT INTO lesson_progress (user_id, lesson_id, progress, updated_at)
              VALUES ($1, $2, $3, $4)
@@ -459,6 +468,19 @@ impl Db {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(course)
+    }
+
+    /// The course a lesson belongs to.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such lesson.
+    pub async fn lesson_course(&self, lesson: LessonId) -> DbResult<String> {
+        self.counted(1);
+        sqlx::query_scalar("SELECT course_id FROM lessons WHERE id = $1")
+            .bind(lesson.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)
     }
 }

@@ -20,8 +20,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
 pub use courses::{
-    AdminCourse, AdminCourseItem, CourseChanges, NewCourse, UserCourseDetail, UserCourseItem,
-    UserCourseLesson,
+    AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse, UserCourseDetail,
+    UserCourseItem, UserCourseLesson,
 };
 pub use enrolments::{AdminParticipant, UserParticipant};
 pub use lessons::{
@@ -161,6 +161,24 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
+        Ok(tx)
+    }
+
+    /// Starts a transaction that will change `course` or its lessons. Writers of one course go
+    /// one at a time (SQLite: the database write lock; PostgreSQL: a lock on the course row), so
+    /// read-modify-write steps such as re-ranking lessons never interleave.
+    pub async fn begin_course_write(
+        &self,
+        course: crate::domain::CourseId,
+    ) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            self.counted(1);
+            sqlx::query("SELECT id FROM courses WHERE id = $1 FOR UPDATE")
+                .bind(course.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         Ok(tx)
     }
 

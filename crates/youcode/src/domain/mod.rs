@@ -8,5 +8,5 @@ mod params;
 mod states;
 
 pub use ids::{CourseId, LessonId, UserId};
-pub use params::{ListParams, Page, ParamError, Search};
+pub use params::{ListParams, Page, ParamError, Search, fold};
 pub use states::{CourseState, LessonState, Progress, Role};

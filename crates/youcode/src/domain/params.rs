@@ -40,6 +40,11 @@ impl Page {
     }
 }
 
+/// A name as search compares it: lower-cased with full Unicode rules, as stored beside the name.
+pub fn fold(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// A case-insensitive name filter, trimmed; never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Search(String);
@@ -54,7 +59,7 @@ impl Search {
     pub fn like_pattern(&self) -> String {
         let mut pattern = String::with_capacity(self.0.len() + 2);
         pattern.push('%');
-        for c in self.0.to_lowercase().chars() {
+        for c in fold(&self.0).chars() {
             if matches!(c, '%' | '_' | '\\') {
                 pattern.push('\\');
             }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::extract::{Admin, JsonBody, QueryParams};
 use super::{AppError, ListPage, cached_json};
-use crate::db::{CourseChanges, LessonChanges, LessonWrite, NewCourse, NewLesson};
+use crate::db::{CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson};
 use crate::domain::{CourseId, CourseState, LessonId, LessonState, ListParams, UserId};
 use crate::state::AppState;
 
@@ -175,17 +175,52 @@ struct CoursePatch {
     state: Option<CourseState>,
 }
 
-/// What a change to a course makes stale: the course, its lessons, the lists showing it.
-fn course_tags(state: &AppState, admin: UserId, course: CourseId, lessons: &[String]) -> Vec<Tag> {
+/// A change to a course, for working out what it makes stale.
+enum CourseChange<'a> {
+    Updated(&'a CourseUpdate),
+    Deleted { lessons: &'a [String] },
+}
+
+/// What a change to a course makes stale: always the course itself; the lists only when a
+/// field they show changed; its lessons' pages when the course name or state changed (they show
+/// the name, and only while the course is published).
+fn course_tags(
+    state: &AppState,
+    admin: UserId,
+    course: CourseId,
+    change: CourseChange<'_>,
+) -> Vec<Tag> {
     let keys = &state.keys;
-    let mut tags = vec![
-        keys.course(course),
-        keys.admin_courses(admin),
-        keys.all_courses(),
-        keys.public_lessons(),
-        keys.participants(course),
-    ];
-    tags.extend(lessons.iter().map(|lesson| keys.lesson(lesson)));
+    let (listed, public, state_changed, deleted, lessons) = match change {
+        CourseChange::Updated(update) => {
+            let (before, after) = (&update.previous, &update.updated);
+            let state_changed = before.state != after.state;
+            let public = before.name != after.name || state_changed;
+            let listed = public || before.image != after.image;
+            (
+                listed,
+                public,
+                state_changed,
+                false,
+                update.lessons.as_slice(),
+            )
+        }
+        CourseChange::Deleted { lessons } => (true, true, true, true, lessons),
+    };
+    let mut tags = vec![keys.course(course)];
+    if listed {
+        tags.extend([keys.admin_courses(admin), keys.all_courses()]);
+    }
+    if public {
+        tags.push(keys.public_lessons());
+        tags.extend(lessons.iter().map(|lesson| keys.lesson(lesson)));
+    }
+    if state_changed {
+        tags.push(keys.participants(course));
+    }
+    if deleted {
+        tags.push(keys.course_lessons(course));
+    }
     tags
 }
 
@@ -206,12 +241,10 @@ async fn update_course(
         state: body.state,
     };
     let admin = admin.user_id();
-    let (updated, lessons) = state.db.update_course(admin, course, changes).await?;
-    state
-        .cache
-        .invalidate_tags(&course_tags(&state, admin, course, &lessons))
-        .await;
-    Ok(Json(updated).into_response())
+    let update = state.db.update_course(admin, course, changes).await?;
+    let tags = course_tags(&state, admin, course, CourseChange::Updated(&update));
+    state.cache.invalidate_tags(&tags).await;
+    Ok(Json(update.updated).into_response())
 }
 
 async fn delete_course(
@@ -222,10 +255,13 @@ async fn delete_course(
     let course = CourseId::parse("courseId", &course)?;
     let admin = admin.user_id();
     let lessons = state.db.delete_course(admin, course).await?;
-    state
-        .cache
-        .invalidate_tags(&course_tags(&state, admin, course, &lessons))
-        .await;
+    let tags = course_tags(
+        &state,
+        admin,
+        course,
+        CourseChange::Deleted { lessons: &lessons },
+    );
+    state.cache.invalidate_tags(&tags).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -255,17 +291,31 @@ struct LessonBody {
     rank: Option<i64>,
 }
 
-/// What a lesson write makes stale: the lesson, those it moved, its course, the public list.
-async fn invalidate_lesson_write(
-    state: &AppState,
-    course: CourseId,
-    lesson: Option<LessonId>,
-    write: &LessonWrite,
-) {
+/// What a lesson write makes stale: the lesson, those it moved, its course, and the public
+/// list when the write changed something it shows.
+async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &LessonWrite) {
     let keys = &state.keys;
-    let mut tags = vec![keys.course(course), keys.public_lessons()];
-    tags.extend(lesson.map(|l| keys.lesson(l)));
+    let mut tags = vec![keys.course_lessons(course)];
+    let written = write.lesson.as_ref().or(write.previous.as_ref());
+    tags.extend(written.map(|lesson| keys.lesson(&lesson.id)));
     tags.extend(write.moved.iter().map(|id| keys.lesson(id)));
+    let public_before = write
+        .previous
+        .as_ref()
+        .is_some_and(|l| l.state == LessonState::Public);
+    let public_after = write
+        .lesson
+        .as_ref()
+        .is_some_and(|l| l.state == LessonState::Public);
+    let shown_fields_changed = match (&write.previous, &write.lesson) {
+        (Some(before), Some(after)) => {
+            before.name != after.name || before.rank != after.rank || before.state != after.state
+        }
+        _ => true,
+    };
+    if ((public_before || public_after) && shown_fields_changed) || !write.moved.is_empty() {
+        tags.push(keys.public_lessons());
+    }
     state.cache.invalidate_tags(&tags).await;
 }
 
@@ -290,7 +340,7 @@ async fn create_lesson(
         .db
         .create_lesson(admin.user_id(), course, lesson)
         .await?;
-    invalidate_lesson_write(&state, course, None, &write).await;
+    invalidate_lesson_write(&state, course, &write).await;
     Ok((StatusCode::CREATED, Json(write.lesson)))
 }
 
@@ -341,7 +391,7 @@ async fn update_lesson(
         .db
         .update_lesson(admin.user_id(), course, lesson, changes)
         .await?;
-    invalidate_lesson_write(&state, course, Some(lesson), &write).await;
+    invalidate_lesson_write(&state, course, &write).await;
     Ok(Json(write.lesson).into_response())
 }
 
@@ -355,7 +405,7 @@ async fn delete_lesson(
         .db
         .delete_lesson(admin.user_id(), course, lesson)
         .await?;
-    invalidate_lesson_write(&state, course, Some(lesson), &write).await;
+    invalidate_lesson_write(&state, course, &write).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -39,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .merge(cache_admin::router())
         .merge(health::router())
         .fallback(|| async { AppError::NotFound })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

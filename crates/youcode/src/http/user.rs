@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, QueryParams, SignedIn};
 use super::{AppError, ListPage, cached_json};
-use crate::domain::{CourseId, LessonId, ListParams, Progress};
+use crate::domain::{CourseId, LessonId, ListParams, Progress, UserId};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -106,10 +106,7 @@ async fn join(
     let course = CourseId::parse("courseId", &course)?;
     let user = user.user_id();
     state.db.join_course(user, course).await?;
-    state
-        .cache
-        .invalidate_tags(&[state.keys.user(user), state.keys.participants(course)])
-        .await;
+    invalidate_enrolment(&state, user, course).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),
         enrolled: true,
@@ -124,14 +121,22 @@ async fn leave(
     let course = CourseId::parse("courseId", &course)?;
     let user = user.user_id();
     state.db.leave_course(user, course).await?;
-    state
-        .cache
-        .invalidate_tags(&[state.keys.user(user), state.keys.participants(course)])
-        .await;
+    invalidate_enrolment(&state, user, course).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),
         enrolled: false,
     }))
+}
+
+/// What joining or leaving a course makes stale.
+async fn invalidate_enrolment(state: &AppState, user: UserId, course: CourseId) {
+    let keys = &state.keys;
+    let tags = [
+        keys.user_courses(user),
+        keys.user_course_tag(user, course),
+        keys.participants(course),
+    ];
+    state.cache.invalidate_tags(&tags).await;
 }
 
 async fn lesson(
@@ -141,7 +146,19 @@ async fn lesson(
 ) -> Result<Response, AppError> {
     let lesson = LessonId::parse("lessonId", &lesson)?;
     let user = user.user_id();
-    let entry = state.keys.user_lesson(user, lesson);
+    // The entry's tags name the lesson's course, so the course is looked up (cached) first.
+    let placement = state.keys.lesson_course(lesson);
+    let course = state
+        .cache
+        .get_or_fetch(
+            &placement.key,
+            &placement.tags,
+            &placement.policy,
+            || async { state.db.lesson_course(lesson).await },
+        )
+        .await?
+        .value;
+    let entry = state.keys.user_lesson(user, lesson, &course);
     cached_json(&state, entry, || async {
         Ok(state.db.user_lesson(user, lesson).await?)
     })
@@ -169,8 +186,11 @@ async fn set_progress(
 ) -> Result<Json<ProgressSaved>, AppError> {
     let lesson = LessonId::parse("lessonId", &lesson)?;
     let user = user.user_id();
-    state.db.set_progress(user, lesson, body.progress).await?;
-    state.cache.invalidate_tags(&[state.keys.user(user)]).await;
+    let course = state.db.set_progress(user, lesson, body.progress).await?;
+    state
+        .cache
+        .invalidate_tags(&[state.keys.user_course_tag(user, &course)])
+        .await;
     Ok(Json(ProgressSaved {
         lesson_id: lesson.to_string(),
         progress: body.progress,

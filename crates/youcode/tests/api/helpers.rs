@@ -75,6 +75,69 @@ impl Reply {
     pub fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
+
+    /// Asserts the status and the `X-Cache` header, and returns the body.
+    #[track_caller]
+    pub fn expect_cache(self, status: u16, x_cache: &str) -> Value {
+        assert_eq!(
+            (self.status.as_u16(), self.cache.as_deref()),
+            (status, Some(x_cache)),
+            "unexpected status or X-Cache, body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts an error answer (status and code) and returns its message.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> String {
+        assert_eq!(
+            (self.status.as_u16(), self.error_code()),
+            (status, code),
+            "unexpected answer, body: {}",
+            self.body
+        );
+        self.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// The `field` of each item of a list body's `data`.
+pub fn pluck(body: &Value, field: &str) -> Vec<Value> {
+    body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {body}"))
+        .iter()
+        .map(|item| item[field].clone())
+        .collect()
+}
+
+/// The names of the items of a list body, in order.
+pub fn names(body: &Value) -> Vec<String> {
+    pluck(body, "name")
+        .into_iter()
+        .map(|name| name.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(object: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = object
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {object}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// Waits a few milliseconds, so that rows created next get a later timestamp (times are stored
+/// to the millisecond and lists sort by them).
+pub async fn tick() {
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -121,15 +184,15 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     };
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");
-    if backend == Backend::PostgresRedis {
-        if let cachette::AnyStore::Redis(store) = app.state().cache.store() {
-            store.ping().await.unwrap_or_else(|e| {
-                panic!(
-                    "Redis is not reachable at {}: {e}; scripts/test starts it",
-                    redis_url()
-                )
-            });
-        }
+    if backend == Backend::PostgresRedis
+        && let cachette::AnyStore::Redis(store) = app.state().cache.store()
+    {
+        store.ping().await.unwrap_or_else(|e| {
+            panic!(
+                "Redis is not reachable at {}: {e}; scripts/test starts it",
+                redis_url()
+            )
+        });
     }
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
@@ -314,6 +377,53 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// Reads `path` twice: asserts a `MISS` then a `HIT` with the same body, and returns it.
+    pub async fn warm(&self, path: &str, token: Option<&str>) -> Value {
+        let first = self.get(path, token).await;
+        let second = self.get(path, token).await;
+        assert_eq!(
+            (first.status.as_u16(), first.cache.as_deref()),
+            (200, Some("MISS")),
+            "first read of {path}, body: {}",
+            first.body
+        );
+        assert_eq!(
+            (second.status.as_u16(), second.cache.as_deref()),
+            (200, Some("HIT")),
+            "second read of {path}, body: {}",
+            second.body
+        );
+        assert_eq!(
+            first.body, second.body,
+            "the hit on {path} answers what the miss did"
+        );
+        second.body
+    }
+
+    /// Ends the enrolment of `user` in `course` over HTTP.
+    pub async fn leave(&self, user: &TestUser, course: &str) {
+        self.post(
+            &format!("/api/user/courses/{course}/leave"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+
+    /// Records the progress of `user` in `lesson` over HTTP.
+    pub async fn set_progress(&self, user: &TestUser, lesson: &str, progress: &str) {
+        let body = self
+            .put(
+                &format!("/api/user/lessons/{lesson}/progress"),
+                Some(&user.token),
+                json!({ "progress": progress }),
+            )
+            .await
+            .expect(200);
+        assert_eq!(body["progress"], progress);
+    }
+
     /// Enrols `user` in `course` over HTTP.
     pub async fn join(&self, user: &TestUser, course: &str) {
         self.post(
@@ -347,4 +457,9 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// A fresh, empty PostgreSQL database on the server of `DATABASE_URL`; its URL.
+pub async fn postgres_database() -> String {
+    create_postgres_database().await
 }

@@ -4,5 +4,16 @@
 //! own cache namespace, so tests run in parallel. Most tests run twice, on SQLite with the memory
 //! store and on PostgreSQL with Redis (`DATABASE_URL`, `REDIS_URL`); an unreachable server fails.
 
+mod admin_routes;
+mod auth;
+mod bench;
+mod cache_admin;
+mod freshness;
 mod helpers;
+mod isolation;
+mod logout;
+mod public;
+mod redis_down;
 mod smoke;
+mod user_routes;
+mod validation;

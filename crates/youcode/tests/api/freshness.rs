@@ -1,0 +1,710 @@
+//! After every kind of write, each read route it affects answers fresh data at once: the route is
+//! read (MISS) and read again (HIT), the write is made, and the next read is a MISS showing it.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, names, pluck};
+use crate::on_both_backends;
+
+/// A published course with a PUBLIC lesson (rank 1) and a PUBLISHED one (rank 2), and a user
+/// enrolled in it.
+struct World {
+    admin: TestUser,
+    user: TestUser,
+    course: String,
+    public: String,
+    members: String,
+}
+
+impl World {
+    async fn new(app: &TestApp) -> Self {
+        let admin = app.admin().await;
+        let user = app.user().await;
+        let course = app.create_course(&admin, "Rust course", "PUBLISHED").await;
+        let public = app
+            .create_lesson(&admin, &course, "Open lesson", "PUBLIC")
+            .await;
+        let members = app
+            .create_lesson(&admin, &course, "Members lesson", "PUBLISHED")
+            .await;
+        app.join(&user, &course).await;
+        Self {
+            admin,
+            user,
+            course,
+            public,
+            members,
+        }
+    }
+
+    fn admin_course(&self) -> String {
+        format!("/api/admin/courses/{}", self.course)
+    }
+    fn admin_lessons(&self) -> String {
+        format!("/api/admin/courses/{}/lessons", self.course)
+    }
+    fn admin_lesson(&self, lesson: &str) -> String {
+        format!("/api/admin/courses/{}/lessons/{lesson}", self.course)
+    }
+    fn admin_participants(&self) -> String {
+        format!("/api/admin/courses/{}/participants", self.course)
+    }
+    fn user_course(&self) -> String {
+        format!("/api/user/courses/{}", self.course)
+    }
+    fn user_participants(&self) -> String {
+        format!("/api/user/courses/{}/participants", self.course)
+    }
+    fn user_lesson(lesson: &str) -> String {
+        format!("/api/user/lessons/{lesson}")
+    }
+    fn admin(&self) -> Option<&str> {
+        Some(&self.admin.token)
+    }
+    fn user(&self) -> Option<&str> {
+        Some(&self.user.token)
+    }
+}
+
+/// Reads `path` after a write: a MISS (the old entry was invalidated), returning the body.
+async fn fresh(app: &TestApp, path: &str, token: Option<&str>) -> Value {
+    let reply = app.get(path, token).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.cache.as_deref()),
+        (200, Some("MISS")),
+        "{path} after the write, body: {}",
+        reply.body
+    );
+    reply.body
+}
+
+/// Reads `path` after a write that removed what it shows: 404.
+async fn gone(app: &TestApp, path: &str, token: Option<&str>) {
+    let reply = app.get(path, token).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.error_code()),
+        (404, "not_found"),
+        "{path} after the write, body: {}",
+        reply.body
+    );
+}
+
+/// The lessons of a user course detail as `(name, rank)`.
+fn user_course_lessons(body: &Value) -> Vec<(String, i64)> {
+    body["lessons"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a course detail: {body}"))
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_owned(),
+                l["rank"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, i64)]) -> Vec<(String, i64)> {
+    expected
+        .iter()
+        .map(|(n, r)| ((*n).to_owned(), *r))
+        .collect()
+}
+
+async fn a_new_course_shows_at_once_in_the_admin_lists(app: TestApp) {
+    let w = World::new(&app).await;
+    app.warm("/api/admin/courses", w.admin()).await;
+    let search = "/api/admin/courses?search=haskell";
+    let before = app.warm(search, w.admin()).await;
+    assert_eq!(before["total"], 0);
+
+    app.post(
+        "/api/admin/courses",
+        w.admin(),
+        json!({"name": "Haskell course"}),
+    )
+    .await
+    .expect(201);
+
+    let list = fresh(&app, "/api/admin/courses", w.admin()).await;
+    assert_eq!(names(&list), ["Haskell course", "Rust course"]);
+    assert_eq!(list["total"], 2);
+    let found = fresh(&app, search, w.admin()).await;
+    assert_eq!(names(&found), ["Haskell course"]);
+}
+
+async fn renaming_a_course_shows_at_once_everywhere_it_appears(app: TestApp) {
+    let w = World::new(&app).await;
+    let public_lesson = World::user_lesson(&w.public);
+    app.warm("/api/public/lessons", None).await;
+    app.warm("/api/user/courses", w.user()).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&public_lesson, w.user()).await;
+    app.warm("/api/admin/courses", w.admin()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+
+    app.patch(
+        &w.admin_course(),
+        w.admin(),
+        json!({"name": "Renamed course", "presentation": "New words"}),
+    )
+    .await
+    .expect(200);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(pluck(&public, "courseName"), [json!("Renamed course")]);
+    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(names(&enrolments), ["Renamed course"]);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(
+        (&detail["name"], &detail["presentation"]),
+        (&json!("Renamed course"), &json!("New words"))
+    );
+    let lesson = fresh(&app, &public_lesson, w.user()).await;
+    assert_eq!(lesson["courseName"], "Renamed course");
+    let list = fresh(&app, "/api/admin/courses", w.admin()).await;
+    assert_eq!(names(&list), ["Renamed course"]);
+    let admin_detail = fresh(&app, &w.admin_course(), w.admin()).await;
+    assert_eq!(
+        (&admin_detail["name"], &admin_detail["presentation"]),
+        (&json!("Renamed course"), &json!("New words"))
+    );
+}
+
+async fn a_new_presentation_alone_shows_at_once_on_the_course_pages(app: TestApp) {
+    let w = World::new(&app).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+    let list = app.warm("/api/admin/courses", w.admin()).await;
+
+    app.patch(
+        &w.admin_course(),
+        w.admin(),
+        json!({"presentation": "Only this changed"}),
+    )
+    .await
+    .expect(200);
+
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(detail["presentation"], "Only this changed");
+    let admin_detail = fresh(&app, &w.admin_course(), w.admin()).await;
+    assert_eq!(admin_detail["presentation"], "Only this changed");
+    let list_after = app.get("/api/admin/courses", w.admin()).await.expect(200);
+    assert_eq!(list_after, list, "the list shows no presentation");
+}
+
+async fn a_new_image_alone_shows_at_once_everywhere_it_appears(app: TestApp) {
+    let w = World::new(&app).await;
+    let image = "https://img.example.org/new.png";
+    app.warm("/api/user/courses", w.user()).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm("/api/admin/courses", w.admin()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+
+    app.patch(&w.admin_course(), w.admin(), json!({"image": image}))
+        .await
+        .expect(200);
+
+    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(pluck(&enrolments, "image"), [json!(image)]);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(detail["image"], image);
+    let list = fresh(&app, "/api/admin/courses", w.admin()).await;
+    assert_eq!(pluck(&list, "image"), [json!(image)]);
+    let admin_detail = fresh(&app, &w.admin_course(), w.admin()).await;
+    assert_eq!(admin_detail["image"], image);
+
+    app.patch(&w.admin_course(), w.admin(), json!({"image": null}))
+        .await
+        .expect(200);
+
+    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(pluck(&enrolments, "image"), [Value::Null]);
+    let list = fresh(&app, "/api/admin/courses", w.admin()).await;
+    assert_eq!(pluck(&list, "image"), [Value::Null]);
+}
+
+async fn renaming_a_course_reorders_the_public_list_at_once(app: TestApp) {
+    let w = World::new(&app).await;
+    let other = app
+        .create_course(&w.admin, "Scala course", "PUBLISHED")
+        .await;
+    app.create_lesson(&w.admin, &other, "Scala lesson", "PUBLIC")
+        .await;
+    let before = app.warm("/api/public/lessons", None).await;
+    assert_eq!(names(&before), ["Open lesson", "Scala lesson"]);
+
+    app.patch(
+        &format!("/api/admin/courses/{other}"),
+        w.admin(),
+        json!({"name": "Ada course"}),
+    )
+    .await
+    .expect(200);
+
+    let after = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(names(&after), ["Scala lesson", "Open lesson"]);
+}
+
+async fn unpublishing_a_course_hides_it_from_users_at_once(app: TestApp) {
+    let w = World::new(&app).await;
+    let (public_lesson, members_lesson) = (
+        World::user_lesson(&w.public),
+        World::user_lesson(&w.members),
+    );
+    app.warm("/api/public/lessons", None).await;
+    app.warm("/api/user/courses", w.user()).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&w.user_participants(), w.user()).await;
+    app.warm(&public_lesson, w.user()).await;
+    app.warm(&members_lesson, w.user()).await;
+    app.warm("/api/admin/courses", w.admin()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+
+    app.patch(&w.admin_course(), w.admin(), json!({"state": "DRAFT"}))
+        .await
+        .expect(200);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(public["total"], 0);
+    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(enrolments["total"], 0);
+    gone(&app, &w.user_course(), w.user()).await;
+    gone(&app, &w.user_participants(), w.user()).await;
+    gone(&app, &public_lesson, w.user()).await;
+    gone(&app, &members_lesson, w.user()).await;
+    let list = fresh(&app, "/api/admin/courses", w.admin()).await;
+    assert_eq!(pluck(&list, "state"), [json!("DRAFT")]);
+    let detail = fresh(&app, &w.admin_course(), w.admin()).await;
+    assert_eq!(detail["state"], "DRAFT");
+}
+
+async fn publishing_a_course_shows_its_public_lessons_at_once(app: TestApp) {
+    let admin = app.admin().await;
+    let course = app.create_course(&admin, "Soon", "DRAFT").await;
+    app.create_lesson(&admin, &course, "Teaser", "PUBLIC").await;
+    let before = app.warm("/api/public/lessons", None).await;
+    assert_eq!(before["total"], 0);
+
+    app.patch(
+        &format!("/api/admin/courses/{course}"),
+        Some(&admin.token),
+        json!({"state": "PUBLISHED"}),
+    )
+    .await
+    .expect(200);
+
+    let after = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(names(&after), ["Teaser"]);
+}
+
+async fn deleting_a_course_removes_it_from_every_route_at_once(app: TestApp) {
+    let w = World::new(&app).await;
+    let public_lesson = World::user_lesson(&w.public);
+    let admin_lesson = w.admin_lesson(&w.public);
+    app.warm("/api/public/lessons", None).await;
+    app.warm("/api/user/courses", w.user()).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&w.user_participants(), w.user()).await;
+    app.warm(&public_lesson, w.user()).await;
+    app.warm("/api/admin/courses", w.admin()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+    app.warm(&w.admin_lessons(), w.admin()).await;
+    app.warm(&admin_lesson, w.admin()).await;
+    app.warm(&w.admin_participants(), w.admin()).await;
+
+    app.delete(&w.admin_course(), w.admin()).await.expect(204);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(public["total"], 0);
+    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(enrolments["total"], 0);
+    let list = fresh(&app, "/api/admin/courses", w.admin()).await;
+    assert_eq!(list["total"], 0);
+    gone(&app, &w.user_course(), w.user()).await;
+    gone(&app, &w.user_participants(), w.user()).await;
+    gone(&app, &public_lesson, w.user()).await;
+    gone(&app, &w.admin_course(), w.admin()).await;
+    gone(&app, &w.admin_lessons(), w.admin()).await;
+    gone(&app, &admin_lesson, w.admin()).await;
+    gone(&app, &w.admin_participants(), w.admin()).await;
+}
+
+async fn a_new_lesson_shows_at_once_in_every_lesson_view(app: TestApp) {
+    let w = World::new(&app).await;
+    let public_lesson = World::user_lesson(&w.public);
+    let admin_lesson = w.admin_lesson(&w.public);
+    app.warm("/api/public/lessons", None).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&public_lesson, w.user()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+    app.warm(&w.admin_lessons(), w.admin()).await;
+    app.warm(&admin_lesson, w.admin()).await;
+
+    app.post(
+        &w.admin_lessons(),
+        w.admin(),
+        json!({"name": "Welcome", "state": "PUBLIC", "rank": 1}),
+    )
+    .await
+    .expect(201);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(names(&public), ["Welcome", "Open lesson"]);
+    assert_eq!(pluck(&public, "rank"), [json!(1), json!(2)]);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(detail["lessonCount"], 3);
+    assert_eq!(
+        user_course_lessons(&detail),
+        pairs(&[("Welcome", 1), ("Open lesson", 2), ("Members lesson", 3)])
+    );
+    let moved = fresh(&app, &public_lesson, w.user()).await;
+    assert_eq!(moved["rank"], 2);
+    let admin_detail = fresh(&app, &w.admin_course(), w.admin()).await;
+    assert_eq!(admin_detail["lessonCount"], 3);
+    let lessons = fresh(&app, &w.admin_lessons(), w.admin()).await;
+    assert_eq!(
+        names(&lessons),
+        ["Welcome", "Open lesson", "Members lesson"]
+    );
+    let admin_moved = fresh(&app, &admin_lesson, w.admin()).await;
+    assert_eq!(admin_moved["rank"], 2);
+}
+
+async fn editing_a_lesson_shows_at_once_in_every_lesson_view(app: TestApp) {
+    let w = World::new(&app).await;
+    let public_lesson = World::user_lesson(&w.public);
+    let admin_lesson = w.admin_lesson(&w.public);
+    app.warm("/api/public/lessons", None).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&public_lesson, w.user()).await;
+    app.warm(&w.admin_lessons(), w.admin()).await;
+    app.warm(&admin_lesson, w.admin()).await;
+
+    app.patch(
+        &admin_lesson,
+        w.admin(),
+        json!({"name": "Open lesson v2", "content": "Rewritten"}),
+    )
+    .await
+    .expect(200);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(names(&public), ["Open lesson v2"]);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(detail["lessons"][0]["name"], "Open lesson v2");
+    let lesson = fresh(&app, &public_lesson, w.user()).await;
+    assert_eq!(
+        (&lesson["name"], &lesson["content"]),
+        (&json!("Open lesson v2"), &json!("Rewritten"))
+    );
+    let lessons = fresh(&app, &w.admin_lessons(), w.admin()).await;
+    assert_eq!(names(&lessons), ["Open lesson v2", "Members lesson"]);
+    let admin = fresh(&app, &admin_lesson, w.admin()).await;
+    assert_eq!(
+        (&admin["name"], &admin["content"]),
+        (&json!("Open lesson v2"), &json!("Rewritten"))
+    );
+}
+
+async fn new_lesson_content_alone_shows_at_once_to_readers(app: TestApp) {
+    let w = World::new(&app).await;
+    let (public_lesson, members_lesson) = (
+        World::user_lesson(&w.public),
+        World::user_lesson(&w.members),
+    );
+    let admin_members = w.admin_lesson(&w.members);
+    app.warm(&public_lesson, w.user()).await;
+    app.warm(&members_lesson, w.user()).await;
+    app.warm(&admin_members, w.admin()).await;
+    let list = app.warm("/api/public/lessons", None).await;
+
+    app.patch(
+        &w.admin_lesson(&w.public),
+        w.admin(),
+        json!({"content": "Open content v2"}),
+    )
+    .await
+    .expect(200);
+    app.patch(
+        &admin_members,
+        w.admin(),
+        json!({"content": "Members content v2"}),
+    )
+    .await
+    .expect(200);
+
+    let open = fresh(&app, &public_lesson, w.user()).await;
+    assert_eq!(open["content"], "Open content v2");
+    let members = fresh(&app, &members_lesson, w.user()).await;
+    assert_eq!(members["content"], "Members content v2");
+    let admin = fresh(&app, &admin_members, w.admin()).await;
+    assert_eq!(admin["content"], "Members content v2");
+    let list_after = app.get("/api/public/lessons", None).await.expect(200);
+    assert_eq!(list_after, list, "the public list shows no content");
+}
+
+async fn a_hidden_lesson_added_last_shows_at_once_to_the_admin_only(app: TestApp) {
+    let w = World::new(&app).await;
+    app.warm(&w.admin_lessons(), w.admin()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+    app.warm(&w.user_course(), w.user()).await;
+    let public = app.warm("/api/public/lessons", None).await;
+
+    app.post(
+        &w.admin_lessons(),
+        w.admin(),
+        json!({"name": "Work in progress"}),
+    )
+    .await
+    .expect(201);
+
+    let lessons = fresh(&app, &w.admin_lessons(), w.admin()).await;
+    assert_eq!(
+        names(&lessons),
+        ["Open lesson", "Members lesson", "Work in progress"]
+    );
+    assert_eq!(
+        fresh(&app, &w.admin_course(), w.admin()).await["lessonCount"],
+        3
+    );
+    let detail = app.get(&w.user_course(), w.user()).await.expect(200);
+    assert_eq!(detail["lessonCount"], 2);
+    assert_eq!(
+        app.get("/api/public/lessons", None).await.expect(200),
+        public
+    );
+}
+
+async fn changing_a_lesson_state_shows_at_once_to_users(app: TestApp) {
+    let w = World::new(&app).await;
+    let members_lesson = World::user_lesson(&w.members);
+    app.warm("/api/public/lessons", None).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&members_lesson, w.user()).await;
+    app.warm(&w.admin_lessons(), w.admin()).await;
+
+    app.patch(
+        &w.admin_lesson(&w.public),
+        w.admin(),
+        json!({"state": "PUBLISHED"}),
+    )
+    .await
+    .expect(200);
+    app.patch(
+        &w.admin_lesson(&w.members),
+        w.admin(),
+        json!({"state": "HIDDEN"}),
+    )
+    .await
+    .expect(200);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(public["total"], 0);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(detail["lessonCount"], 1);
+    assert_eq!(
+        detail["lessons"][0]["state"], "PUBLISHED",
+        "the open lesson is now PUBLISHED, the members one hidden: {detail}"
+    );
+    gone(&app, &members_lesson, w.user()).await;
+    let lessons = fresh(&app, &w.admin_lessons(), w.admin()).await;
+    assert_eq!(
+        pluck(&lessons, "state"),
+        [json!("PUBLISHED"), json!("HIDDEN")]
+    );
+}
+
+async fn moving_a_lesson_updates_every_lesson_it_passed_at_once(app: TestApp) {
+    let w = World::new(&app).await;
+    let third = app
+        .create_lesson(&w.admin, &w.course, "Third lesson", "PUBLIC")
+        .await;
+    let (public_lesson, admin_public) = (World::user_lesson(&w.public), w.admin_lesson(&w.public));
+    let (members_lesson, admin_members) =
+        (World::user_lesson(&w.members), w.admin_lesson(&w.members));
+    app.warm("/api/public/lessons", None).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&public_lesson, w.user()).await;
+    app.warm(&members_lesson, w.user()).await;
+    app.warm(&w.admin_lessons(), w.admin()).await;
+    app.warm(&admin_public, w.admin()).await;
+    app.warm(&admin_members, w.admin()).await;
+
+    app.patch(&w.admin_lesson(&third), w.admin(), json!({"rank": 1}))
+        .await
+        .expect(200);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(names(&public), ["Third lesson", "Open lesson"]);
+    assert_eq!(pluck(&public, "rank"), [json!(1), json!(2)]);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(
+        user_course_lessons(&detail),
+        pairs(&[
+            ("Third lesson", 1),
+            ("Open lesson", 2),
+            ("Members lesson", 3)
+        ])
+    );
+    assert_eq!(fresh(&app, &public_lesson, w.user()).await["rank"], 2);
+    assert_eq!(fresh(&app, &members_lesson, w.user()).await["rank"], 3);
+    let lessons = fresh(&app, &w.admin_lessons(), w.admin()).await;
+    assert_eq!(
+        names(&lessons),
+        ["Third lesson", "Open lesson", "Members lesson"]
+    );
+    assert_eq!(fresh(&app, &admin_public, w.admin()).await["rank"], 2);
+    assert_eq!(fresh(&app, &admin_members, w.admin()).await["rank"], 3);
+}
+
+async fn deleting_a_lesson_removes_it_and_moves_the_later_ones_up_at_once(app: TestApp) {
+    let w = World::new(&app).await;
+    let (public_lesson, admin_public) = (World::user_lesson(&w.public), w.admin_lesson(&w.public));
+    let (members_lesson, admin_members) =
+        (World::user_lesson(&w.members), w.admin_lesson(&w.members));
+    app.warm("/api/public/lessons", None).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&public_lesson, w.user()).await;
+    app.warm(&members_lesson, w.user()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+    app.warm(&w.admin_lessons(), w.admin()).await;
+    app.warm(&admin_public, w.admin()).await;
+    app.warm(&admin_members, w.admin()).await;
+
+    app.delete(&admin_public, w.admin()).await.expect(204);
+
+    let public = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(public["total"], 0);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(
+        user_course_lessons(&detail),
+        pairs(&[("Members lesson", 1)])
+    );
+    gone(&app, &public_lesson, w.user()).await;
+    assert_eq!(fresh(&app, &members_lesson, w.user()).await["rank"], 1);
+    assert_eq!(
+        fresh(&app, &w.admin_course(), w.admin()).await["lessonCount"],
+        1
+    );
+    let lessons = fresh(&app, &w.admin_lessons(), w.admin()).await;
+    assert_eq!(
+        lessons,
+        json!({"data": [{"id": w.members, "name": "Members lesson", "rank": 1, "state": "PUBLISHED"}]})
+    );
+    gone(&app, &admin_public, w.admin()).await;
+    assert_eq!(fresh(&app, &admin_members, w.admin()).await["rank"], 1);
+}
+
+async fn joining_a_course_shows_at_once_in_enrolment_and_participant_views(app: TestApp) {
+    let w = World::new(&app).await;
+    let newcomer = app.user().await;
+    let members_lesson = World::user_lesson(&w.members);
+    let token = Some(newcomer.token.as_str());
+    let before = app.warm("/api/user/courses", token).await;
+    assert_eq!(before["total"], 0);
+    let outside = app.warm(&w.user_course(), token).await;
+    assert_eq!(outside["enrolled"], false);
+    app.warm(&w.user_participants(), w.user()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+    app.warm(&w.admin_participants(), w.admin()).await;
+    app.get(&members_lesson, token)
+        .await
+        .expect_error(404, "not_found");
+
+    app.join(&newcomer, &w.course).await;
+
+    let enrolments = fresh(&app, "/api/user/courses", token).await;
+    assert_eq!(names(&enrolments), ["Rust course"]);
+    let inside = fresh(&app, &w.user_course(), token).await;
+    assert_eq!(inside["enrolled"], true);
+    let participants = fresh(&app, &w.user_participants(), w.user()).await;
+    assert_eq!(
+        pluck(&participants, "id"),
+        [json!(w.user.id), json!(newcomer.id)]
+    );
+    let detail = fresh(&app, &w.admin_course(), w.admin()).await;
+    assert_eq!(detail["participantCount"], 2);
+    let admin_participants = fresh(&app, &w.admin_participants(), w.admin()).await;
+    assert_eq!(
+        pluck(&admin_participants, "email"),
+        [json!(w.user.email), json!(newcomer.email)]
+    );
+    let lesson = fresh(&app, &members_lesson, token).await;
+    assert_eq!(lesson["name"], "Members lesson");
+}
+
+async fn leaving_a_course_shows_at_once_and_withdraws_access(app: TestApp) {
+    let w = World::new(&app).await;
+    let stayer = app.user().await;
+    app.join(&stayer, &w.course).await;
+    let members_lesson = World::user_lesson(&w.members);
+    app.warm("/api/user/courses", w.user()).await;
+    app.warm(&w.user_course(), w.user()).await;
+    app.warm(&w.user_participants(), w.user()).await;
+    app.warm(&members_lesson, w.user()).await;
+    app.warm(&w.admin_course(), w.admin()).await;
+    app.warm(&w.admin_participants(), w.admin()).await;
+
+    app.leave(&w.user, &w.course).await;
+
+    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(enrolments["total"], 0);
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(detail["enrolled"], false);
+    gone(&app, &w.user_participants(), w.user()).await;
+    gone(&app, &members_lesson, w.user()).await;
+    let participants = fresh(&app, &w.user_participants(), Some(&stayer.token)).await;
+    assert_eq!(pluck(&participants, "id"), [json!(stayer.id)]);
+    let admin_detail = fresh(&app, &w.admin_course(), w.admin()).await;
+    assert_eq!(admin_detail["participantCount"], 1);
+    let admin_participants = fresh(&app, &w.admin_participants(), w.admin()).await;
+    assert_eq!(pluck(&admin_participants, "email"), [json!(stayer.email)]);
+}
+
+async fn saved_progress_shows_at_once_in_the_lesson_and_the_course(app: TestApp) {
+    let w = World::new(&app).await;
+    let members_lesson = World::user_lesson(&w.members);
+    app.warm(&w.user_course(), w.user()).await;
+    let before = app.warm(&members_lesson, w.user()).await;
+    assert_eq!(before["progress"], "NOT_STARTED");
+
+    app.set_progress(&w.user, &w.members, "IN_PROGRESS").await;
+
+    let lesson = fresh(&app, &members_lesson, w.user()).await;
+    assert_eq!(lesson["progress"], "IN_PROGRESS");
+    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    assert_eq!(
+        pluck(&json!({"data": detail["lessons"]}), "progress"),
+        [json!("NOT_STARTED"), json!("IN_PROGRESS")]
+    );
+    app.get(&members_lesson, w.user())
+        .await
+        .expect_cache(200, "HIT");
+
+    app.set_progress(&w.user, &w.members, "COMPLETED").await;
+
+    let lesson = fresh(&app, &members_lesson, w.user()).await;
+    assert_eq!(lesson["progress"], "COMPLETED");
+}
+
+on_both_backends!(
+    a_new_course_shows_at_once_in_the_admin_lists,
+    renaming_a_course_shows_at_once_everywhere_it_appears,
+    a_new_presentation_alone_shows_at_once_on_the_course_pages,
+    a_new_image_alone_shows_at_once_everywhere_it_appears,
+    renaming_a_course_reorders_the_public_list_at_once,
+    unpublishing_a_course_hides_it_from_users_at_once,
+    publishing_a_course_shows_its_public_lessons_at_once,
+    deleting_a_course_removes_it_from_every_route_at_once,
+    a_new_lesson_shows_at_once_in_every_lesson_view,
+    editing_a_lesson_shows_at_once_in_every_lesson_view,
+    new_lesson_content_alone_shows_at_once_to_readers,
+    a_hidden_lesson_added_last_shows_at_once_to_the_admin_only,
+    changing_a_lesson_state_shows_at_once_to_users,
+    moving_a_lesson_updates_every_lesson_it_passed_at_once,
+    deleting_a_lesson_removes_it_and_moves_the_later_ones_up_at_once,
+    joining_a_course_shows_at_once_in_enrolment_and_participant_views,
+    leaving_a_course_shows_at_once_and_withdraws_access,
+    saved_progress_shows_at_once_in_the_lesson_and_the_course,
+);
