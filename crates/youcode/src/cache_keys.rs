@@ -4,21 +4,24 @@
 //!
 //! | tag | entries built from it | bumped by |
 //! |---|---|---|
-//! | `course:{id}` | the course's page (admin and user): its own fields | course edit/delete |
+//! | `course:{id}` | the course's page (admin, and the one shared by users): its own fields | course edit/delete |
 //! | `course-lessons:{id}` | everything showing the course's lessons or their count | lesson create/edit/delete/move, course deletion |
 //! | `lesson:{id}` | the lesson's page (admin and user), which course it is in | lesson edit/delete/move; its course's name, state or deletion |
 //! | `admin-courses:{adminId}` | the admin's course list | that admin's course create, delete, and edits of listed fields |
 //! | `participants:{courseId}` | participant lists and count | join/leave, course state change or deletion |
-//! | `user-course:{userId}:{courseId}` | what one user sees of one course: enrolment, progress in its lessons | that user's join/leave of it, progress in it |
-//! | `user-courses:{userId}` | one user's course list | that user's join/leave |
+//! | `learner:{userId}` | one user's enrolments and progress, and their course list | that user's join/leave/progress |
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list | changes of what it shows: PUBLIC lessons, course names and states |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
 //! courses depend on one broad tag (`courses`, `public-lessons`) rather than a tag per row;
-//! writes bump those only when they change a field the lists show. Per-user entries carry the
-//! user id in their key: no user can reach another's entry.
+//! writes bump those only when they change a field the lists show.
+//!
+//! What users read is split in two: pages of published courses and lessons are shared by every
+//! user (keyed by the course or lesson alone), and each user's enrolments and progress are one
+//! small entry keyed by the user; routes combine the two. Per-user entries carry the user id in
+//! their key: no user can reach another's entry, and shared entries hold no per-user field.
 
 use cachette::{Key, Policy, Tag};
 
@@ -62,11 +65,8 @@ impl CacheKeys {
     pub fn participants(&self, course: CourseId) -> Tag {
         self.cache.tag(&format!("participants:{course}"))
     }
-    pub fn user_course_tag(&self, user: UserId, course: impl std::fmt::Display) -> Tag {
-        self.cache.tag(&format!("user-course:{user}:{course}"))
-    }
-    pub fn user_courses(&self, user: UserId) -> Tag {
-        self.cache.tag(&format!("user-courses:{user}"))
+    pub fn learner(&self, user: UserId) -> Tag {
+        self.cache.tag(&format!("learner:{user}"))
     }
     pub fn all_courses(&self) -> Tag {
         self.cache.tag("courses")
@@ -101,11 +101,47 @@ impl CacheKeys {
         }
     }
 
-    pub fn user_courses_page(&self, user: UserId, params: &ListParams) -> Entry {
+    /// One user's enrolments and progress.
+    pub fn learner_state(&self, user: UserId) -> Entry {
         Entry {
-            key: list_key(self.cache.key("user:courses").param("userId", user), params),
-            tags: vec![self.user_courses(user), self.all_courses()],
+            key: self.cache.key("user:state").param("userId", user).build(),
+            tags: vec![self.learner(user)],
+            policy: self.policies.user_progress,
+        }
+    }
+
+    /// Every course one user is enrolled in; pages and searches are cut from it.
+    pub fn user_course_list(&self, user: UserId) -> Entry {
+        Entry {
+            key: self.cache.key("user:courses").param("userId", user).build(),
+            tags: vec![self.learner(user), self.all_courses()],
             policy: self.policies.search_results,
+        }
+    }
+
+    /// A published course's page, shared by every user.
+    pub fn published_course(&self, course: CourseId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("published:course")
+                .param("courseId", course)
+                .build(),
+            tags: vec![self.course(course), self.course_lessons(course)],
+            policy: self.policies.course_detail,
+        }
+    }
+
+    /// A visible lesson's page, shared by every user.
+    pub fn published_lesson(&self, lesson: LessonId) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("published:lesson")
+                .param("lessonId", lesson)
+                .build(),
+            tags: vec![self.lesson(lesson)],
+            policy: self.policies.lesson_detail,
         }
     }
 
@@ -150,23 +186,6 @@ impl CacheKeys {
         }
     }
 
-    pub fn user_course(&self, user: UserId, course: CourseId) -> Entry {
-        Entry {
-            key: self
-                .cache
-                .key("user:course")
-                .param("userId", user)
-                .param("courseId", course)
-                .build(),
-            tags: vec![
-                self.course(course),
-                self.course_lessons(course),
-                self.user_course_tag(user, course),
-            ],
-            policy: self.policies.course_detail,
-        }
-    }
-
     pub fn admin_lesson(&self, admin: UserId, course: CourseId, lesson: LessonId) -> Entry {
         Entry {
             key: self
@@ -206,45 +225,6 @@ impl CacheKeys {
             ),
             tags: vec![self.participants(course)],
             policy: self.policies.search_results,
-        }
-    }
-
-    pub fn enrolment(&self, user: UserId, course: CourseId) -> Entry {
-        Entry {
-            key: self
-                .cache
-                .key("user:enrolment")
-                .param("userId", user)
-                .param("courseId", course)
-                .build(),
-            tags: vec![self.user_course_tag(user, course)],
-            policy: self.policies.user_progress,
-        }
-    }
-
-    /// Which course a lesson is in: the user lesson entry's tags need it before the lesson is read.
-    pub fn lesson_course(&self, lesson: LessonId) -> Entry {
-        Entry {
-            key: self
-                .cache
-                .key("lesson:course")
-                .param("lessonId", lesson)
-                .build(),
-            tags: vec![self.lesson(lesson)],
-            policy: self.policies.lesson_detail,
-        }
-    }
-
-    pub fn user_lesson(&self, user: UserId, lesson: LessonId, course: &str) -> Entry {
-        Entry {
-            key: self
-                .cache
-                .key("user:lesson")
-                .param("userId", user)
-                .param("lessonId", lesson)
-                .build(),
-            tags: vec![self.lesson(lesson), self.user_course_tag(user, course)],
-            policy: self.policies.user_progress,
         }
     }
 }

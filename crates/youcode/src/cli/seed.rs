@@ -359,6 +359,12 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
     };
     bar.set_message("committing");
     tx.commit().await.context("cannot commit the seeded data")?;
+    // Fresh statistics, so the query planner knows the tables are no longer empty.
+    bar.set_message("analyzing");
+    sqlx::query("ANALYZE")
+        .execute(db.pool())
+        .await
+        .context("cannot analyze the seeded tables")?;
     bar.finish_and_clear();
     Ok(counts)
 }

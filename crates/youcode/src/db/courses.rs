@@ -5,7 +5,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 use super::{Db, DbError, DbResult, now_ms, rfc3339};
-use crate::domain::{CourseId, CourseState, LessonState, Page, Progress, Search, UserId, fold};
+use crate::domain::{CourseId, CourseState, Page, Search, UserId, fold};
 
 /// A line of an admin's course list.
 #[derive(Debug, Clone, Serialize)]
@@ -30,41 +30,6 @@ pub struct AdminCourse {
     pub created_at: String,
     pub lesson_count: i64,
     pub participant_count: i64,
-}
-
-/// A line of a user's course list (the presentation is on the course's own page).
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserCourseItem {
-    pub id: String,
-    pub name: String,
-    pub image: Option<String>,
-    pub creator_name: String,
-    pub joined_at: String,
-}
-
-/// A published course as one user sees it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserCourseDetail {
-    pub id: String,
-    pub name: String,
-    pub image: Option<String>,
-    pub presentation: String,
-    pub creator_name: String,
-    pub enrolled: bool,
-    pub lesson_count: usize,
-    pub lessons: Vec<UserCourseLesson>,
-}
-
-/// A visible lesson of a course, with the user's progress.
-#[derive(Debug, Clone, Serialize)]
-pub struct UserCourseLesson {
-    pub id: String,
-    pub name: String,
-    pub rank: i64,
-    pub state: LessonState,
-    pub progress: Progress,
 }
 
 /// A course before and after a change, and its lessons.
@@ -309,113 +274,5 @@ impl Db {
         }
         tx.commit().await?;
         Ok(lessons)
-    }
-
-    /// One page of the published courses a user is enrolled in, newest enrolment first.
-    pub async fn user_courses(
-        &self,
-        user: UserId,
-        page: Page,
-        search: Option<&Search>,
-    ) -> DbResult<(Vec<UserCourseItem>, i64)> {
-        let filter = if search.is_some() {
-            "AND c.name_folded LIKE $2 ESCAPE '\\'"
-        } else {
-            "AND $2 = $2"
-        };
-        let pattern = search.map_or_else(String::new, Search::like_pattern);
-        let from = format!(
-            "FROM enrolments e JOIN courses c ON c.id = e.course_id
-             WHERE e.user_id = $1 AND e.canceled_at IS NULL AND c.state = 'PUBLISHED' {filter}"
-        );
-        self.counted(2);
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
-            .bind(user.to_string())
-            .bind(&pattern)
-            .fetch_one(&self.pool)
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT c.id, c.name, c.image, e.created_at AS joined_at,
-                (SELECT u.name FROM users u WHERE u.id = c.creator_id) AS creator_name
-             {from} ORDER BY e.created_at DESC, c.id LIMIT $3 OFFSET $4"
-        ))
-        .bind(user.to_string())
-        .bind(&pattern)
-        .bind(i64::from(page.limit))
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(UserCourseItem {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    image: row.try_get("image")?,
-                    creator_name: row.try_get("creator_name")?,
-                    joined_at: rfc3339(row.try_get("joined_at")?),
-                })
-            })
-            .collect::<DbResult<_>>()?;
-        Ok((items, total))
-    }
-
-    /// A published course as `user` sees it: visible lessons and the user's progress in each.
-    ///
-    /// # Errors
-    /// [`DbError::NotFound`] when there is no such published course.
-    pub async fn user_course(&self, user: UserId, course: CourseId) -> DbResult<UserCourseDetail> {
-        self.counted(2);
-        let row = sqlx::query(
-            "SELECT c.id, c.name, c.image, c.presentation,
-                (SELECT u.name FROM users u WHERE u.id = c.creator_id) AS creator_name,
-                (SELECT COUNT(*) FROM enrolments e
-                  WHERE e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL) AS enrolled
-             FROM courses c WHERE c.id = $1 AND c.state = 'PUBLISHED'",
-        )
-        .bind(course.to_string())
-        .bind(user.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(DbError::NotFound)?;
-        let enrolled = row.try_get::<i64, _>("enrolled")? > 0;
-        let lessons = sqlx::query(
-            "SELECT l.id, l.name, l.rank, l.state,
-                (SELECT p.progress FROM lesson_progress p
-                  WHERE p.lesson_id = l.id AND p.user_id = $2) AS progress
-             FROM lessons l
-             WHERE l.course_id = $1 AND l.state IN ('PUBLISHED', 'PUBLIC')
-             ORDER BY l.rank, l.id",
-        )
-        .bind(course.to_string())
-        .bind(user.to_string())
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            let state: String = row.try_get("state")?;
-            let progress: Option<String> = row.try_get("progress")?;
-            Ok(UserCourseLesson {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                rank: row.try_get("rank")?,
-                state: LessonState::from_name(&state).unwrap_or(LessonState::Hidden),
-                progress: progress
-                    .filter(|_| enrolled)
-                    .and_then(|p| Progress::from_name(&p))
-                    .unwrap_or(Progress::NotStarted),
-            })
-        })
-        .collect::<DbResult<Vec<_>>>()?;
-        Ok(UserCourseDetail {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            image: row.try_get("image")?,
-            presentation: row.try_get("presentation")?,
-            creator_name: row.try_get("creator_name")?,
-            enrolled,
-            lesson_count: lessons.len(),
-            lessons,
-        })
     }
 }

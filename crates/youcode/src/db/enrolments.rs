@@ -76,20 +76,6 @@ impl Db {
         Ok(())
     }
 
-    /// Whether a user is enrolled in a course.
-    pub async fn is_enrolled(&self, user: UserId, course: CourseId) -> DbResult<bool> {
-        self.counted(1);
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM enrolments
-             WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL",
-        )
-        .bind(user.to_string())
-        .bind(course.to_string())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(count > 0)
-    }
-
     async fn participant_rows(
         &self,
         course: CourseId,

@@ -39,20 +39,6 @@ pub struct AdminLesson {
     pub state: LessonState,
 }
 
-/// A lesson as a user reads it, with the user's progress.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserLesson {
-    pub id: String,
-    pub name: String,
-    pub content: String,
-    pub rank: i64,
-    pub state: LessonState,
-    pub course_id: String,
-    pub course_name: String,
-    pub progress: Progress,
-}
-
 /// A lesson to create; without a rank it goes last.
 #[derive(Debug, Clone)]
 pub struct NewLesson {
@@ -392,50 +378,7 @@ impl Db {
         })
     }
 
-    /// A lesson as `user` may read it: PUBLISHED or PUBLIC, in a PUBLISHED course, and (unless
-    /// PUBLIC) in a course the user is enrolled in.
-    ///
-    /// # Errors
-    /// [`DbError::NotFound`] when the user may not read it.
-    pub async fn user_lesson(&self, user: UserId, lesson: LessonId) -> DbResult<UserLesson> {
-        self.counted(1);
-        let row = sqlx::query(
-            "SELECT l.id, l.name, l.content, l.rank, l.state, c.id AS course_id, c.name AS course_name,
-                (SELECT COUNT(*) FROM enrolments e
-                  WHERE e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL) AS enrolled,
-                (SELECT p.progress FROM lesson_progress p
-                  WHERE p.lesson_id = l.id AND p.user_id = $2) AS progress
-             FROM lessons l JOIN courses c ON c.id = l.course_id
-             WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')",
-        )
-        .bind(lesson.to_string())
-        .bind(user.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(DbError::NotFound)?;
-        let state = lesson_state(&row)?;
-        let enrolled = row.try_get::<i64, _>("enrolled")? > 0;
-        if !enrolled && state != LessonState::Public {
-            return Err(DbError::NotFound);
-        }
-        let progress: Option<String> = row.try_get("progress")?;
-        Ok(UserLesson {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            content: row.try_get("content")?,
-            rank: row.try_get("rank")?,
-            state,
-            course_id: row.try_get("course_id")?,
-            course_name: row.try_get("course_name")?,
-            progress: progress
-                .filter(|_| enrolled)
-                .and_then(|p| Progress::from_name(&p))
-                .unwrap_or(Progress::NotStarted),
-        })
-    }
-
-    /// Records a user's progress in a lesson they may read, in a course they are enrolled in;
-    /// returns the id of that course.
+    /// Records a user's progress in a lesson they may read, in a course they are enrolled in.
     ///
     /// # Errors
     /// [`DbError::NotFound`] when the lesson is not visible or the user is not enrolled.
@@ -444,7 +387,7 @@ impl Db {
         user: UserId,
         lesson: LessonId,
         progress: Progress,
-    ) -> DbResult<String> {
+    ) -> DbResult<()> {
         self.counted(2);
         let course: Option<String> = sqlx::query_scalar(
             "SELECT c.id FROM lessons l JOIN courses c ON c.id = l.course_id
@@ -455,7 +398,7 @@ impl Db {
         .bind(user.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        let course = course.ok_or(DbError::NotFound)?;
+        course.ok_or(DbError::NotFound)?;
         sqlx::query(
             "INSERT INTO lesson_progress (user_id, lesson_id, progress, updated_at)
              VALUES ($1, $2, $3, $4)
@@ -468,19 +411,6 @@ impl Db {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        Ok(course)
-    }
-
-    /// The course a lesson belongs to.
-    ///
-    /// # Errors
-    /// [`DbError::NotFound`] when there is no such lesson.
-    pub async fn lesson_course(&self, lesson: LessonId) -> DbResult<String> {
-        self.counted(1);
-        sqlx::query_scalar("SELECT course_id FROM lessons WHERE id = $1")
-            .bind(lesson.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::NotFound)
+        Ok(())
     }
 }

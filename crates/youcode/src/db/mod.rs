@@ -6,6 +6,7 @@
 
 mod courses;
 mod enrolments;
+mod learners;
 mod lessons;
 mod users;
 
@@ -19,13 +20,13 @@ use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
-pub use courses::{
-    AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse, UserCourseDetail,
-    UserCourseItem, UserCourseLesson,
-};
+pub use courses::{AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse};
 pub use enrolments::{AdminParticipant, UserParticipant};
+pub use learners::{
+    LearnerState, PublishedCourse, PublishedCourseLesson, PublishedLesson, UserCourseItem,
+};
 pub use lessons::{
-    AdminLesson, AdminLessonItem, LessonChanges, LessonWrite, NewLesson, PublicLesson, UserLesson,
+    AdminLesson, AdminLessonItem, LessonChanges, LessonWrite, NewLesson, PublicLesson,
 };
 pub use users::{NewUser, Principal, User};
 

@@ -16,8 +16,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::header::{CONTENT_TYPE, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use cachette::Outcome;
+use cachette::{Fetched, Outcome};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use auth::{normalize_email, validate_name, validate_password};
 pub use error::AppError;
@@ -80,6 +81,21 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, AppError>>,
 {
+    let fetched = cached_bytes(state, entry, fetch).await?;
+    Ok(json_bytes(fetched.value, fetched.outcome))
+}
+
+/// The JSON body of a cached read, for routes that combine it with other parts.
+pub async fn cached_bytes<T, F, Fut>(
+    state: &AppState,
+    entry: Entry,
+    fetch: F,
+) -> Result<Fetched<Bytes>, AppError>
+where
+    T: Serialize,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
     let fetched = state
         .cache
         .get_or_fetch_raw(&entry.key, &entry.tags, &entry.policy, || async {
@@ -87,7 +103,45 @@ where
             Ok::<_, AppError>(Bytes::from(serde_json::to_vec(&value)?))
         })
         .await?;
-    Ok(json_bytes(fetched.value, fetched.outcome))
+    Ok(fetched)
+}
+
+/// A typed cached read.
+pub async fn cached<T, F, Fut>(
+    state: &AppState,
+    entry: Entry,
+    fetch: F,
+) -> Result<Fetched<T>, AppError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    state
+        .cache
+        .get_or_fetch(&entry.key, &entry.tags, &entry.policy, fetch)
+        .await
+}
+
+/// How an answer built from several cached parts was obtained: its least favourable part
+/// (a single miss makes it a miss).
+pub fn combined(parts: &[Outcome]) -> Outcome {
+    let rank = |o: &Outcome| match o {
+        Outcome::Hit => 0,
+        Outcome::Stale => 1,
+        Outcome::Miss => 2,
+        Outcome::Bypass => 3,
+    };
+    parts
+        .iter()
+        .copied()
+        .max_by_key(rank)
+        .unwrap_or(Outcome::Hit)
+}
+
+/// A JSON response of `value`, with `X-Cache`.
+pub fn json_value<T: Serialize>(value: &T, outcome: Outcome) -> Result<Response, AppError> {
+    Ok(json_bytes(Bytes::from(serde_json::to_vec(value)?), outcome))
 }
 
 /// A JSON response from bytes already encoded.

@@ -1,14 +1,21 @@
 //! Routes of a signed-in user: their courses, lessons, progress and enrolments.
+//!
+//! Course and lesson pages are shared cache entries (the same for every user); each user's
+//! enrolments and progress are one small entry of their own. These routes combine the two, so a
+//! popular lesson is fetched once for everybody and a user's write refreshes only their entry.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use bytes::{BufMut, Bytes, BytesMut};
+use cachette::Fetched;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, QueryParams, SignedIn};
-use super::{AppError, ListPage, cached_json};
-use crate::domain::{CourseId, LessonId, ListParams, Progress, UserId};
+use super::{AppError, ListPage, cached, cached_bytes, combined, json_bytes, json_value};
+use crate::db::{LearnerState, PublishedCourse, UserCourseItem};
+use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, UserId, fold};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -25,6 +32,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/lessons/{lesson_id}/progress", put(set_progress))
 }
 
+/// The signed-in user's enrolments and progress, from the cache.
+async fn learner_state(state: &AppState, user: UserId) -> Result<Fetched<LearnerState>, AppError> {
+    cached(state, state.keys.learner_state(user), || async {
+        Ok(state.db.learner_state(user).await?)
+    })
+    .await
+}
+
 async fn courses(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -32,15 +47,51 @@ async fn courses(
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
     let user = user.user_id();
-    let entry = state.keys.user_courses_page(user, &params);
-    cached_json(&state, entry, || async {
-        let rows = state
-            .db
-            .user_courses(user, params.page, params.search.as_ref())
-            .await?;
-        Ok(ListPage::new(rows, params.page))
+    // One entry per user holds all their courses; pages and searches are cut from it.
+    let all = cached(&state, state.keys.user_course_list(user), || async {
+        Ok(state.db.user_course_list(user).await?)
     })
-    .await
+    .await?;
+    let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
+    let matching: Vec<&UserCourseItem> = all
+        .value
+        .iter()
+        .filter(|course| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| fold(&course.name).contains(w.as_str()))
+        })
+        .collect();
+    let total = matching.len() as i64;
+    let page: Vec<&UserCourseItem> = matching
+        .into_iter()
+        .skip(usize::try_from(params.page.offset()).unwrap_or(usize::MAX))
+        .take(params.page.limit as usize)
+        .collect();
+    json_value(&ListPage::new((page, total), params.page), all.outcome)
+}
+
+/// A published course as one user sees it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserCourseDetail<'a> {
+    id: &'a str,
+    name: &'a str,
+    image: Option<&'a str>,
+    presentation: &'a str,
+    creator_name: &'a str,
+    enrolled: bool,
+    lesson_count: usize,
+    lessons: Vec<UserCourseLesson<'a>>,
+}
+
+#[derive(Serialize)]
+struct UserCourseLesson<'a> {
+    id: &'a str,
+    name: &'a str,
+    rank: i64,
+    state: LessonState,
+    progress: Progress,
 }
 
 async fn course(
@@ -50,11 +101,34 @@ async fn course(
 ) -> Result<Response, AppError> {
     let course = CourseId::parse("courseId", &course)?;
     let user = user.user_id();
-    let entry = state.keys.user_course(user, course);
-    cached_json(&state, entry, || async {
-        Ok(state.db.user_course(user, course).await?)
-    })
-    .await
+    let shared: Fetched<PublishedCourse> =
+        cached(&state, state.keys.published_course(course), || async {
+            Ok(state.db.published_course(course).await?)
+        })
+        .await?;
+    let learner = learner_state(&state, user).await?;
+    let page = &shared.value;
+    let detail = UserCourseDetail {
+        id: &page.id,
+        name: &page.name,
+        image: page.image.as_deref(),
+        presentation: &page.presentation,
+        creator_name: &page.creator_name,
+        enrolled: learner.value.is_enrolled(&page.id),
+        lesson_count: page.lessons.len(),
+        lessons: page
+            .lessons
+            .iter()
+            .map(|lesson| UserCourseLesson {
+                id: &lesson.id,
+                name: &lesson.name,
+                rank: lesson.rank,
+                state: lesson.state,
+                progress: learner.value.progress_in(&page.id, &lesson.id),
+            })
+            .collect(),
+    };
+    json_value(&detail, combined(&[shared.outcome, learner.outcome]))
 }
 
 async fn participants(
@@ -65,30 +139,26 @@ async fn participants(
 ) -> Result<Response, AppError> {
     let course = CourseId::parse("courseId", &course)?;
     let page = ListParams::parse_without_search(&query, 10)?;
-    let user = user.user_id();
     // The list is shared by all participants; who may see it is checked per user.
-    let enrolment = state.keys.enrolment(user, course);
-    let enrolled = state
-        .cache
-        .get_or_fetch(
-            &enrolment.key,
-            &enrolment.tags,
-            &enrolment.policy,
-            || async { state.db.is_enrolled(user, course).await },
-        )
-        .await?
-        .value;
-    if !enrolled {
+    let learner = learner_state(&state, user.user_id()).await?;
+    if !learner.value.is_enrolled(&course.to_string()) {
         return Err(AppError::NotFound);
     }
-    let entry = state.keys.user_participants(course, page);
-    cached_json(&state, entry, || async {
-        Ok(ListPage::new(
-            state.db.user_participants(course, page).await?,
-            page,
-        ))
-    })
-    .await
+    let list = cached_bytes(
+        &state,
+        state.keys.user_participants(course, page),
+        || async {
+            Ok(ListPage::new(
+                state.db.user_participants(course, page).await?,
+                page,
+            ))
+        },
+    )
+    .await?;
+    Ok(json_bytes(
+        list.value,
+        combined(&[learner.outcome, list.outcome]),
+    ))
 }
 
 #[derive(Serialize)]
@@ -130,13 +200,17 @@ async fn leave(
 
 /// What joining or leaving a course makes stale.
 async fn invalidate_enrolment(state: &AppState, user: UserId, course: CourseId) {
-    let keys = &state.keys;
-    let tags = [
-        keys.user_courses(user),
-        keys.user_course_tag(user, course),
-        keys.participants(course),
-    ];
+    let tags = [state.keys.learner(user), state.keys.participants(course)];
     state.cache.invalidate_tags(&tags).await;
+}
+
+/// The fields of a shared lesson page that decide who may read it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LessonAccess {
+    id: String,
+    course_id: String,
+    state: LessonState,
 }
 
 async fn lesson(
@@ -145,24 +219,34 @@ async fn lesson(
     Path(lesson): Path<String>,
 ) -> Result<Response, AppError> {
     let lesson = LessonId::parse("lessonId", &lesson)?;
-    let user = user.user_id();
-    // The entry's tags name the lesson's course, so the course is looked up (cached) first.
-    let placement = state.keys.lesson_course(lesson);
-    let course = state
-        .cache
-        .get_or_fetch(
-            &placement.key,
-            &placement.tags,
-            &placement.policy,
-            || async { state.db.lesson_course(lesson).await },
-        )
-        .await?
-        .value;
-    let entry = state.keys.user_lesson(user, lesson, &course);
-    cached_json(&state, entry, || async {
-        Ok(state.db.user_lesson(user, lesson).await?)
+    let shared = cached_bytes(&state, state.keys.published_lesson(lesson), || async {
+        Ok(state.db.published_lesson(lesson).await?)
     })
-    .await
+    .await?;
+    let learner = learner_state(&state, user.user_id()).await?;
+    let access: LessonAccess = serde_json::from_slice(&shared.value)?;
+    if access.state != LessonState::Public && !learner.value.is_enrolled(&access.course_id) {
+        return Err(AppError::NotFound);
+    }
+    let progress = learner.value.progress_in(&access.course_id, &access.id);
+    let body = with_progress(&shared.value, progress)?;
+    Ok(json_bytes(
+        body,
+        combined(&[shared.outcome, learner.outcome]),
+    ))
+}
+
+/// The shared lesson page (a JSON object) with the user's `progress` added, without decoding it.
+fn with_progress(page: &Bytes, progress: Progress) -> Result<Bytes, AppError> {
+    let open = page.strip_suffix(b"}").ok_or_else(|| {
+        AppError::Internal(anyhow::anyhow!("a cached lesson page is not a JSON object"))
+    })?;
+    let mut body = BytesMut::with_capacity(page.len() + 32);
+    body.put_slice(open);
+    body.put_slice(b",\"progress\":\"");
+    body.put_slice(progress.as_str().as_bytes());
+    body.put_slice(b"\"}");
+    Ok(body.freeze())
 }
 
 #[derive(Deserialize)]
@@ -186,13 +270,28 @@ async fn set_progress(
 ) -> Result<Json<ProgressSaved>, AppError> {
     let lesson = LessonId::parse("lessonId", &lesson)?;
     let user = user.user_id();
-    let course = state.db.set_progress(user, lesson, body.progress).await?;
+    state.db.set_progress(user, lesson, body.progress).await?;
     state
         .cache
-        .invalidate_tags(&[state.keys.user_course_tag(user, &course)])
+        .invalidate_tags(&[state.keys.learner(user)])
         .await;
     Ok(Json(ProgressSaved {
         lesson_id: lesson.to_string(),
         progress: body.progress,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_added_to_the_lesson_object() {
+        let page = Bytes::from_static(br#"{"id":"l","name":"n"}"#);
+        let body = with_progress(&page, Progress::InProgress).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["progress"], "IN_PROGRESS");
+        assert_eq!(value["name"], "n");
+        assert!(with_progress(&Bytes::from_static(b"[]"), Progress::Completed).is_err());
+    }
 }

@@ -630,7 +630,9 @@ async fn joining_a_course_shows_at_once_in_enrolment_and_participant_views(app: 
         pluck(&admin_participants, "email"),
         [json!(w.user.email), json!(newcomer.email)]
     );
-    let lesson = fresh(&app, &members_lesson, token).await;
+    // The user's enrolments were already refetched by the reads above (the lesson page itself
+    // was cached while it was refused), so this may be a hit: what counts is that it is served.
+    let lesson = app.get(&members_lesson, token).await.expect(200);
     assert_eq!(lesson["name"], "Members lesson");
 }
 
@@ -673,7 +675,9 @@ async fn saved_progress_shows_at_once_in_the_lesson_and_the_course(app: TestApp)
 
     let lesson = fresh(&app, &members_lesson, w.user()).await;
     assert_eq!(lesson["progress"], "IN_PROGRESS");
-    let detail = fresh(&app, &w.user_course(), w.user()).await;
+    // The user's progress was refetched by the lesson read just above, so the course page may
+    // be a hit: what counts is that it shows the new progress.
+    let detail = app.get(&w.user_course(), w.user()).await.expect(200);
     assert_eq!(
         pluck(&json!({"data": detail["lessons"]}), "progress"),
         [json!("NOT_STARTED"), json!("IN_PROGRESS")]

@@ -1,0 +1,227 @@
+//! What users read: shared views of published courses and lessons, and each user's own state
+//! (enrolments and progress), which routes combine.
+//!
+//! Keeping the shared part apart from the per-user part lets every user's request hit the same
+//! cached course or lesson, and each user's state is one small entry.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+
+use super::{Db, DbError, DbResult, rfc3339};
+use crate::domain::{CourseId, LessonId, LessonState, Progress, UserId};
+
+/// A published course as every user sees it, with its visible lessons.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedCourse {
+    pub id: String,
+    pub name: String,
+    pub image: Option<String>,
+    pub presentation: String,
+    pub creator_name: String,
+    pub lessons: Vec<PublishedCourseLesson>,
+}
+
+/// A visible lesson in a published course's page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedCourseLesson {
+    pub id: String,
+    pub name: String,
+    pub rank: i64,
+    pub state: LessonState,
+}
+
+/// A PUBLISHED or PUBLIC lesson of a published course, as every user sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedLesson {
+    pub id: String,
+    pub name: String,
+    pub content: String,
+    pub rank: i64,
+    pub state: LessonState,
+    pub course_id: String,
+    pub course_name: String,
+}
+
+/// One user's enrolments and progress.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LearnerState {
+    /// Active enrolments: course id → when the user joined (ms).
+    pub enrolled: BTreeMap<String, i64>,
+    /// Progress by lesson id (kept after leaving a course, shown only while enrolled).
+    pub progress: BTreeMap<String, Progress>,
+}
+
+impl LearnerState {
+    pub fn is_enrolled(&self, course: &str) -> bool {
+        self.enrolled.contains_key(course)
+    }
+
+    /// The user's progress in a lesson of `course`: `NOT_STARTED` unless enrolled.
+    pub fn progress_in(&self, course: &str, lesson: &str) -> Progress {
+        if !self.is_enrolled(course) {
+            return Progress::NotStarted;
+        }
+        self.progress
+            .get(lesson)
+            .copied()
+            .unwrap_or(Progress::NotStarted)
+    }
+}
+
+/// A line of a user's course list (the presentation is on the course's own page).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserCourseItem {
+    pub id: String,
+    pub name: String,
+    pub image: Option<String>,
+    pub creator_name: String,
+    pub joined_at: String,
+}
+
+impl Db {
+    /// A published course and its PUBLISHED and PUBLIC lessons, by rank.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such published course.
+    pub async fn published_course(&self, course: CourseId) -> DbResult<PublishedCourse> {
+        self.counted(2);
+        let row = sqlx::query(
+            "SELECT c.id, c.name, c.image, c.presentation,
+                (SELECT u.name FROM users u WHERE u.id = c.creator_id) AS creator_name
+             FROM courses c WHERE c.id = $1 AND c.state = 'PUBLISHED'",
+        )
+        .bind(course.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let lessons = sqlx::query(
+            "SELECT id, name, rank, state FROM lessons
+             WHERE course_id = $1 AND state IN ('PUBLISHED', 'PUBLIC')
+             ORDER BY rank, id",
+        )
+        .bind(course.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            let state: String = row.try_get("state")?;
+            Ok(PublishedCourseLesson {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                rank: row.try_get("rank")?,
+                state: LessonState::from_name(&state).unwrap_or(LessonState::Hidden),
+            })
+        })
+        .collect::<DbResult<Vec<_>>>()?;
+        Ok(PublishedCourse {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            image: row.try_get("image")?,
+            presentation: row.try_get("presentation")?,
+            creator_name: row.try_get("creator_name")?,
+            lessons,
+        })
+    }
+
+    /// A PUBLISHED or PUBLIC lesson of a published course.
+    ///
+    /// # Errors
+    /// [`DbError::NotFound`] when there is no such visible lesson.
+    pub async fn published_lesson(&self, lesson: LessonId) -> DbResult<PublishedLesson> {
+        self.counted(1);
+        let row = sqlx::query(
+            "SELECT l.id, l.name, l.content, l.rank, l.state, c.id AS course_id, c.name AS course_name
+             FROM lessons l JOIN courses c ON c.id = l.course_id
+             WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')",
+        )
+        .bind(lesson.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let state: String = row.try_get("state")?;
+        Ok(PublishedLesson {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            content: row.try_get("content")?,
+            rank: row.try_get("rank")?,
+            state: LessonState::from_name(&state).unwrap_or(LessonState::Hidden),
+            course_id: row.try_get("course_id")?,
+            course_name: row.try_get("course_name")?,
+        })
+    }
+
+    /// A user's active enrolments and progress.
+    pub async fn learner_state(&self, user: UserId) -> DbResult<LearnerState> {
+        self.counted(2);
+        let enrolled = sqlx::query(
+            "SELECT course_id, created_at FROM enrolments WHERE user_id = $1 AND canceled_at IS NULL",
+        )
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("course_id")?, row.try_get("created_at")?)))
+        .collect::<DbResult<_>>()?;
+        let progress =
+            sqlx::query("SELECT lesson_id, progress FROM lesson_progress WHERE user_id = $1")
+                .bind(user.to_string())
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .filter_map(|row| {
+                    let progress: String = row.try_get("progress").ok()?;
+                    Some((
+                        row.try_get("lesson_id").ok()?,
+                        Progress::from_name(&progress)?,
+                    ))
+                })
+                .collect();
+        Ok(LearnerState { enrolled, progress })
+    }
+
+    /// Every published course a user is enrolled in, newest enrolment first.
+    pub async fn user_course_list(&self, user: UserId) -> DbResult<Vec<UserCourseItem>> {
+        self.counted(1);
+        sqlx::query(
+            "SELECT c.id, c.name, c.image, e.created_at AS joined_at,
+                (SELECT u.name FROM users u WHERE u.id = c.creator_id) AS creator_name
+             FROM enrolments e JOIN courses c ON c.id = e.course_id
+             WHERE e.user_id = $1 AND e.canceled_at IS NULL AND c.state = 'PUBLISHED'
+             ORDER BY e.created_at DESC, c.id",
+        )
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(UserCourseItem {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                image: row.try_get("image")?,
+                creator_name: row.try_get("creator_name")?,
+                joined_at: rfc3339(row.try_get("joined_at")?),
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_shows_only_while_enrolled() {
+        let mut state = LearnerState::default();
+        state.progress.insert("l1".into(), Progress::Completed);
+        assert_eq!(state.progress_in("c1", "l1"), Progress::NotStarted);
+        state.enrolled.insert("c1".into(), 0);
+        assert_eq!(state.progress_in("c1", "l1"), Progress::Completed);
+        assert_eq!(state.progress_in("c1", "l2"), Progress::NotStarted);
+    }
+}
