@@ -235,15 +235,16 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         let id = uuid();
         let topic = TOPICS[i as usize % TOPICS.len()];
         let level = LEVELS[(i as usize / TOPICS.len()) % LEVELS.len()];
-        let state = if pick.random_bool(0.9) {
+        let course_state = if pick.random_bool(0.9) {
             "PUBLISHED"
         } else {
             "DRAFT"
         };
-        if state == "PUBLISHED" {
+        if course_state == "PUBLISHED" {
             published.push(id.clone());
         }
         let name = format!("{level} {topic} #{}", i + 1);
+        let course_name = name.clone();
         courses.push(vec![
             Value::Text(id.clone()),
             Value::Text(fold(&name)),
@@ -257,7 +258,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
                 SUBJECTS[0], SUBJECTS[11]
             )),
             Value::Text(admins[i as usize % admins.len()].clone()),
-            Value::Text(state.into()),
+            Value::Text(course_state.into()),
             Value::Int(EPOCH_MS + i64::from(i) * 60_000),
         ]);
         for rank in 1..=plan.lessons_per_course {
@@ -270,6 +271,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             } else {
                 "HIDDEN"
             };
+            let listed = state == "PUBLIC" && course_state == "PUBLISHED";
             let name = format!("{topic} lesson {rank}: {subject}");
             lessons.push(vec![
                 Value::Text(uuid()),
@@ -282,6 +284,8 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
                 )),
                 Value::Int(i64::from(rank)),
                 Value::Text(state.into()),
+                Value::Int(i64::from(listed)),
+                Value::Text(course_name.clone()),
             ]);
         }
     }
@@ -344,7 +348,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             &mut tx,
             &bar,
             "lessons",
-            "lessons (id, course_id, name_folded, name, content, rank, state)",
+            "lessons (id, course_id, name_folded, name, content, rank, state, listed, course_name)",
             lessons,
         )
         .await?,
@@ -359,9 +363,14 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
     };
     bar.set_message("committing");
     tx.commit().await.context("cannot commit the seeded data")?;
-    // Fresh statistics, so the query planner knows the tables are no longer empty.
+    // Fresh statistics, so the query planner knows the tables are no longer empty (and, on
+    // PostgreSQL, a visibility map, so counts can use index-only scans).
     bar.set_message("analyzing");
-    sqlx::query("ANALYZE")
+    let analyze = match db.backend() {
+        crate::db::Backend::Postgres => "VACUUM ANALYZE",
+        crate::db::Backend::Sqlite => "ANALYZE",
+    };
+    sqlx::query(analyze)
         .execute(db.pool())
         .await
         .context("cannot analyze the seeded tables")?;

@@ -235,6 +235,7 @@ impl Db {
         .bind(course.to_string())
         .execute(&mut *tx)
         .await?;
+        self.refresh_listing(&mut tx, course).await?;
         let lessons: Vec<String> =
             sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
                 .bind(course.to_string())

@@ -89,6 +89,29 @@ pub struct LessonWrite {
 }
 
 impl Db {
+    /// Recomputes, for the lessons of `course`, whether each is in the public list and the course
+    /// name it is sorted by. Every write that can change either runs it before committing.
+    pub(super) async fn refresh_listing(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        course: CourseId,
+    ) -> DbResult<()> {
+        self.counted(1);
+        sqlx::query(
+            "UPDATE lessons SET
+                course_name = (SELECT c.name FROM courses c WHERE c.id = lessons.course_id),
+                listed = CASE
+                    WHEN state = 'PUBLIC'
+                     AND (SELECT c.state FROM courses c WHERE c.id = lessons.course_id) = 'PUBLISHED'
+                    THEN 1 ELSE 0 END
+             WHERE course_id = $1",
+        )
+        .bind(course.to_string())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// One page of PUBLIC lessons of PUBLISHED courses, by course name then rank.
     pub async fn public_lessons(
         &self,
@@ -101,18 +124,17 @@ impl Db {
             "AND $1 = $1"
         };
         let pattern = search.map_or_else(String::new, Search::like_pattern);
-        let from = format!(
-            "FROM lessons l JOIN courses c ON c.id = l.course_id
-             WHERE l.state = 'PUBLIC' AND c.state = 'PUBLISHED' {filter}"
-        );
+        // `listed` and `course_name` are kept up to date by every write (see `refresh_listing`),
+        // so the list reads one table through one partial index.
+        let from = format!("FROM lessons l WHERE l.listed = 1 {filter}");
         self.counted(2);
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
             .bind(&pattern)
             .fetch_one(&self.pool)
             .await?;
         let rows = sqlx::query(&format!(
-            "SELECT l.id, l.name, l.rank, c.id AS course_id, c.name AS course_name {from}
-             ORDER BY c.name, c.id, l.rank, l.id LIMIT $2 OFFSET $3"
+            "SELECT l.id, l.name, l.rank, l.course_id, l.course_name {from}
+             ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $2 OFFSET $3"
         ))
         .bind(&pattern)
         .bind(i64::from(page.limit))
@@ -233,6 +255,7 @@ impl Db {
         .bind(fold(&lesson.name))
         .execute(&mut *tx)
         .await?;
+        self.refresh_listing(&mut tx, course).await?;
         tx.commit().await?;
         Ok(LessonWrite {
             previous: None,
@@ -326,6 +349,7 @@ impl Db {
         .bind(lesson.to_string())
         .execute(&mut *tx)
         .await?;
+        self.refresh_listing(&mut tx, course).await?;
         tx.commit().await?;
         Ok(LessonWrite {
             previous: Some(previous),
