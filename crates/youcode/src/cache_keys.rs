@@ -12,6 +12,7 @@
 //! | `learner:{userId}` | one user's enrolments and progress, and their course list | that user's join/leave/progress |
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list | changes of what it shows: PUBLIC lessons, course names and states |
+//! | `public-lessons-membership` | the public list's length | lessons entering or leaving it (create, delete, state; course state, deletion) |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
@@ -74,6 +75,9 @@ impl CacheKeys {
     pub fn public_lessons(&self) -> Tag {
         self.cache.tag("public-lessons")
     }
+    pub fn public_membership(&self) -> Tag {
+        self.cache.tag("public-lessons-membership")
+    }
     pub fn session(&self, token_hash: &str) -> Tag {
         self.cache.tag(&format!("session:{token_hash}"))
     }
@@ -97,6 +101,15 @@ impl CacheKeys {
         Entry {
             key: list_key(self.cache.key("public:lessons"), params),
             tags: vec![self.public_lessons()],
+            policy: self.policies.search_results,
+        }
+    }
+
+    /// How many lessons the (unsearched) public list holds.
+    pub fn public_lesson_count(&self) -> Entry {
+        Entry {
+            key: self.cache.key("public:lessons:count").build(),
+            tags: vec![self.public_membership()],
             policy: self.policies.search_results,
         }
     }

@@ -77,6 +77,19 @@ const ADMIN_LESSON: &str = "SELECT l.id, l.course_id, l.name, l.content, l.rank,
      FROM lessons l JOIN courses c ON c.id = l.course_id
      WHERE l.id = $1 AND l.course_id = $2 AND c.creator_id = $3";
 
+/// The public list's search filter (bound as `$1`) and its pattern. `listed` and `course_name`
+/// are kept up to date by every write (see `refresh_listing`), so the list reads one table
+/// through one partial index.
+fn public_filter(search: Option<&Search>) -> (&'static str, String) {
+    match search {
+        Some(search) => (
+            "AND l.name_folded LIKE $1 ESCAPE '\\'",
+            search.like_pattern(),
+        ),
+        None => ("AND $1 = $1", String::new()),
+    }
+}
+
 /// What a lesson write changed, for invalidation.
 #[derive(Debug, Clone)]
 pub struct LessonWrite {
@@ -112,28 +125,30 @@ impl Db {
         Ok(())
     }
 
-    /// One page of PUBLIC lessons of PUBLISHED courses, by course name then rank.
-    pub async fn public_lessons(
+    /// How many lessons the public list holds (those matching `search`, when given).
+    pub async fn public_lesson_count(&self, search: Option<&Search>) -> DbResult<i64> {
+        let (filter, pattern) = public_filter(search);
+        self.counted(1);
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM lessons l WHERE l.listed = 1 {filter}"
+        ))
+        .bind(&pattern)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// One page of the public list: PUBLIC lessons of PUBLISHED courses, by course name then
+    /// rank (matching `search`, when given).
+    pub async fn public_lesson_page(
         &self,
         page: Page,
         search: Option<&Search>,
-    ) -> DbResult<(Vec<PublicLesson>, i64)> {
-        let filter = if search.is_some() {
-            "AND l.name_folded LIKE $1 ESCAPE '\\'"
-        } else {
-            "AND $1 = $1"
-        };
-        let pattern = search.map_or_else(String::new, Search::like_pattern);
-        // `listed` and `course_name` are kept up to date by every write (see `refresh_listing`),
-        // so the list reads one table through one partial index.
-        let from = format!("FROM lessons l WHERE l.listed = 1 {filter}");
-        self.counted(2);
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) {from}"))
-            .bind(&pattern)
-            .fetch_one(&self.pool)
-            .await?;
+    ) -> DbResult<Vec<PublicLesson>> {
+        let (filter, pattern) = public_filter(search);
+        self.counted(1);
         let rows = sqlx::query(&format!(
-            "SELECT l.id, l.name, l.rank, l.course_id, l.course_name {from}
+            "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
+             FROM lessons l WHERE l.listed = 1 {filter}
              ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $2 OFFSET $3"
         ))
         .bind(&pattern)
@@ -141,8 +156,7 @@ impl Db {
         .bind(page.offset())
         .fetch_all(&self.pool)
         .await?;
-        let items = rows
-            .iter()
+        rows.iter()
             .map(|row| {
                 Ok(PublicLesson {
                     id: row.try_get("id")?,
@@ -152,8 +166,7 @@ impl Db {
                     course_name: row.try_get("course_name")?,
                 })
             })
-            .collect::<DbResult<_>>()?;
-        Ok((items, total))
+            .collect()
     }
 
     /// All lessons of an admin's own course, by rank.

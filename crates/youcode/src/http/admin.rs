@@ -216,7 +216,7 @@ fn course_tags(
         tags.extend(lessons.iter().map(|lesson| keys.lesson(lesson)));
     }
     if state_changed {
-        tags.push(keys.participants(course));
+        tags.extend([keys.participants(course), keys.public_membership()]);
     }
     if deleted {
         tags.push(keys.course_lessons(course));
@@ -315,6 +315,9 @@ async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &Les
     };
     if ((public_before || public_after) && shown_fields_changed) || !write.moved.is_empty() {
         tags.push(keys.public_lessons());
+    }
+    if public_before != public_after {
+        tags.push(keys.public_membership());
     }
     state.cache.invalidate_tags(&tags).await;
 }

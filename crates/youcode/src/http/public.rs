@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::routing::get;
 
 use super::extract::QueryParams;
-use super::{AppError, ListPage, cached_json};
+use super::{AppError, ListPage, cached, cached_json};
 use crate::domain::ListParams;
 use crate::state::AppState;
 
@@ -21,11 +21,21 @@ async fn public_lessons(
     let params = ListParams::parse(&query, 10)?;
     let entry = state.keys.public_lessons_page(&params);
     cached_json(&state, entry, || async {
-        let rows = state
-            .db
-            .public_lessons(params.page, params.search.as_ref())
-            .await?;
-        Ok(ListPage::new(rows, params.page))
+        let search = params.search.as_ref();
+        let total = match search {
+            // The whole list's length changes only when lessons join or leave it, far more
+            // rarely than names change: it is cached on its own.
+            None => {
+                cached(&state, state.keys.public_lesson_count(), || async {
+                    Ok(state.db.public_lesson_count(None).await?)
+                })
+                .await?
+                .value
+            }
+            Some(_) => state.db.public_lesson_count(search).await?,
+        };
+        let rows = state.db.public_lesson_page(params.page, search).await?;
+        Ok(ListPage::new((rows, total), params.page))
     })
     .await
 }
