@@ -73,9 +73,26 @@ fn admin_lesson(row: &AnyRow) -> DbResult<AdminLesson> {
     })
 }
 
-const ADMIN_LESSON: &str = "SELECT l.id, l.course_id, l.name, l.content, l.rank, l.state
-     FROM lessons l JOIN courses c ON c.id = l.course_id
-     WHERE l.id = $1 AND l.course_id = $2 AND c.creator_id = $3";
+/// A lesson of an admin's own course, read through `executor` (the pool or a transaction).
+async fn find_admin_lesson<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    executor: E,
+    admin: UserId,
+    course: CourseId,
+    lesson: LessonId,
+) -> DbResult<AdminLesson> {
+    let row = sqlx::query(
+        "SELECT l.id, l.course_id, l.name, l.content, l.rank, l.state
+         FROM lessons l JOIN courses c ON c.id = l.course_id
+         WHERE l.id = $1 AND l.course_id = $2 AND c.creator_id = $3",
+    )
+    .bind(lesson.to_string())
+    .bind(course.to_string())
+    .bind(admin.to_string())
+    .fetch_optional(executor)
+    .await?
+    .ok_or(DbError::NotFound)?;
+    admin_lesson(&row)
+}
 
 /// The public list's search filter (bound as `$1`) and its pattern. `listed` and `course_name`
 /// are kept up to date by every write (see `refresh_listing`), so the list reads one table
@@ -209,14 +226,7 @@ impl Db {
         lesson: LessonId,
     ) -> DbResult<AdminLesson> {
         self.counted(1);
-        let row = sqlx::query(ADMIN_LESSON)
-            .bind(lesson.to_string())
-            .bind(course.to_string())
-            .bind(admin.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::NotFound)?;
-        admin_lesson(&row)
+        find_admin_lesson(&self.pool, admin, course, lesson).await
     }
 
     /// Adds a lesson to an admin's own course, at `rank` (clamped to the lessons there are) or
@@ -298,14 +308,7 @@ impl Db {
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
         self.counted(2);
-        let row = sqlx::query(ADMIN_LESSON)
-            .bind(lesson.to_string())
-            .bind(course.to_string())
-            .bind(admin.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(DbError::NotFound)?;
-        let previous = admin_lesson(&row)?;
+        let previous = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
         let mut updated = previous.clone();
         let mut moved = Vec::new();
         if let Some(rank) = changes.rank {
@@ -383,14 +386,7 @@ impl Db {
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
         self.counted(4);
-        let row = sqlx::query(ADMIN_LESSON)
-            .bind(lesson.to_string())
-            .bind(course.to_string())
-            .bind(admin.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(DbError::NotFound)?;
-        let previous = admin_lesson(&row)?;
+        let previous = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
         let rank = previous.rank;
         sqlx::query("DELETE FROM lessons WHERE id = $1")
             .bind(lesson.to_string())

@@ -173,14 +173,7 @@ async fn join(
     SignedIn(user): SignedIn,
     Path(course): Path<String>,
 ) -> Result<Json<Enrolment>, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
-    let user = user.user_id();
-    state.db.join_course(user, course).await?;
-    invalidate_enrolment(&state, user, course).await;
-    Ok(Json(Enrolment {
-        course_id: course.to_string(),
-        enrolled: true,
-    }))
+    set_enrolment(&state, user.user_id(), &course, true).await
 }
 
 async fn leave(
@@ -188,20 +181,29 @@ async fn leave(
     SignedIn(user): SignedIn,
     Path(course): Path<String>,
 ) -> Result<Json<Enrolment>, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
-    let user = user.user_id();
-    state.db.leave_course(user, course).await?;
-    invalidate_enrolment(&state, user, course).await;
-    Ok(Json(Enrolment {
-        course_id: course.to_string(),
-        enrolled: false,
-    }))
+    set_enrolment(&state, user.user_id(), &course, false).await
 }
 
-/// What joining or leaving a course makes stale.
-async fn invalidate_enrolment(state: &AppState, user: UserId, course: CourseId) {
+/// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
+/// own entry and the course's participants.
+async fn set_enrolment(
+    state: &AppState,
+    user: UserId,
+    course: &str,
+    enrolled: bool,
+) -> Result<Json<Enrolment>, AppError> {
+    let course = CourseId::parse("courseId", course)?;
+    if enrolled {
+        state.db.join_course(user, course).await?;
+    } else {
+        state.db.leave_course(user, course).await?;
+    }
     let tags = [state.keys.learner(user), state.keys.participants(course)];
     state.cache.invalidate_tags(&tags).await;
+    Ok(Json(Enrolment {
+        course_id: course.to_string(),
+        enrolled,
+    }))
 }
 
 /// The fields of a shared lesson page that decide who may read it.
