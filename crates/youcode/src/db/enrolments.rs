@@ -31,15 +31,11 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such published course.
     pub async fn join_course(&self, user: UserId, course: CourseId) -> DbResult<()> {
-        self.counted(2);
-        sqlx::query("SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'")
-            .bind(course.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::NotFound)?;
-        sqlx::query(
+        // One statement: the enrolment is written only if the course exists and is published.
+        self.counted(1);
+        let done = sqlx::query(
             "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at)
-             VALUES ($1, $2, $3, NULL)
+             SELECT $1, c.id, $3, NULL FROM courses c WHERE c.id = $2 AND c.state = 'PUBLISHED'
              ON CONFLICT (user_id, course_id) DO UPDATE
              SET created_at = CASE WHEN enrolments.canceled_at IS NULL
                                    THEN enrolments.created_at ELSE excluded.created_at END,
@@ -50,6 +46,9 @@ impl Db {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
         Ok(())
     }
 
@@ -58,13 +57,8 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course.
     pub async fn leave_course(&self, user: UserId, course: CourseId) -> DbResult<()> {
-        self.counted(2);
-        sqlx::query("SELECT id FROM courses WHERE id = $1")
-            .bind(course.to_string())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::NotFound)?;
-        sqlx::query(
+        self.counted(1);
+        let done = sqlx::query(
             "UPDATE enrolments SET canceled_at = $3
              WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL",
         )
@@ -73,6 +67,15 @@ impl Db {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 0 {
+            // Not enrolled: fine, unless there is no such course at all.
+            self.counted(1);
+            sqlx::query("SELECT id FROM courses WHERE id = $1")
+                .bind(course.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(DbError::NotFound)?;
+        }
         Ok(())
     }
 

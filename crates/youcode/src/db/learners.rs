@@ -89,41 +89,42 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such published course.
     pub async fn published_course(&self, course: CourseId) -> DbResult<PublishedCourse> {
-        self.counted(2);
-        let row = sqlx::query(
-            "SELECT c.id, c.name, c.image, c.presentation,
-                (SELECT u.name FROM users u WHERE u.id = c.creator_id) AS creator_name
-             FROM courses c WHERE c.id = $1 AND c.state = 'PUBLISHED'",
-        )
-        .bind(course.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(DbError::NotFound)?;
-        let lessons = sqlx::query(
-            "SELECT id, name, rank, state FROM lessons
-             WHERE course_id = $1 AND state IN ('PUBLISHED', 'PUBLIC')
-             ORDER BY rank, id",
+        // One statement: the course row repeated beside each of its visible lessons (or once,
+        // with empty lesson columns, when it has none).
+        self.counted(1);
+        let rows = sqlx::query(
+            "SELECT c.id, c.name, c.image, c.presentation, u.name AS creator_name,
+                    l.id AS lesson_id, l.name AS lesson_name, l.rank AS lesson_rank,
+                    l.state AS lesson_state
+             FROM courses c
+             JOIN users u ON u.id = c.creator_id
+             LEFT JOIN lessons l ON l.course_id = c.id AND l.state IN ('PUBLISHED', 'PUBLIC')
+             WHERE c.id = $1 AND c.state = 'PUBLISHED'
+             ORDER BY l.rank, l.id",
         )
         .bind(course.to_string())
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            let state: String = row.try_get("state")?;
-            Ok(PublishedCourseLesson {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                rank: row.try_get("rank")?,
+        .await?;
+        let first = rows.first().ok_or(DbError::NotFound)?;
+        let mut lessons = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(id) = row.try_get::<Option<String>, _>("lesson_id")? else {
+                continue;
+            };
+            let state: String = row.try_get("lesson_state")?;
+            lessons.push(PublishedCourseLesson {
+                id,
+                name: row.try_get("lesson_name")?,
+                rank: row.try_get("lesson_rank")?,
                 state: LessonState::from_name(&state).unwrap_or(LessonState::Hidden),
-            })
-        })
-        .collect::<DbResult<Vec<_>>>()?;
+            });
+        }
         Ok(PublishedCourse {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            image: row.try_get("image")?,
-            presentation: row.try_get("presentation")?,
-            creator_name: row.try_get("creator_name")?,
+            id: first.try_get("id")?,
+            name: first.try_get("name")?,
+            image: first.try_get("image")?,
+            presentation: first.try_get("presentation")?,
+            creator_name: first.try_get("creator_name")?,
             lessons,
         })
     }
@@ -157,31 +158,32 @@ impl Db {
 
     /// A user's active enrolments and progress.
     pub async fn learner_state(&self, user: UserId) -> DbResult<LearnerState> {
-        self.counted(2);
-        let enrolled = sqlx::query(
-            "SELECT course_id, created_at FROM enrolments WHERE user_id = $1 AND canceled_at IS NULL",
+        // One statement: enrolments (with their date) and progress rows, told apart by `kind`.
+        self.counted(1);
+        let rows = sqlx::query(
+            "SELECT 'E' AS kind, course_id AS id, created_at AS at, NULL AS progress
+             FROM enrolments WHERE user_id = $1 AND canceled_at IS NULL
+             UNION ALL
+             SELECT 'P' AS kind, lesson_id AS id, updated_at AS at, progress
+             FROM lesson_progress WHERE user_id = $1",
         )
         .bind(user.to_string())
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| Ok((row.try_get("course_id")?, row.try_get("created_at")?)))
-        .collect::<DbResult<_>>()?;
-        let progress =
-            sqlx::query("SELECT lesson_id, progress FROM lesson_progress WHERE user_id = $1")
-                .bind(user.to_string())
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .filter_map(|row| {
-                    let progress: String = row.try_get("progress").ok()?;
-                    Some((
-                        row.try_get("lesson_id").ok()?,
-                        Progress::from_name(&progress)?,
-                    ))
-                })
-                .collect();
-        Ok(LearnerState { enrolled, progress })
+        .await?;
+        let mut state = LearnerState::default();
+        for row in &rows {
+            let kind: String = row.try_get("kind")?;
+            let id: String = row.try_get("id")?;
+            if kind == "E" {
+                state.enrolled.insert(id, row.try_get("at")?);
+            } else if let Some(progress) = row
+                .try_get::<Option<String>, _>("progress")?
+                .and_then(|p| Progress::from_name(&p))
+            {
+                state.progress.insert(id, progress);
+            }
+        }
+        Ok(state)
     }
 
     /// Every published course a user is enrolled in, newest enrolment first.

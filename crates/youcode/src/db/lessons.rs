@@ -195,24 +195,34 @@ impl Db {
         admin: UserId,
         course: CourseId,
     ) -> DbResult<Vec<AdminLessonItem>> {
-        self.check_owner(admin, course).await?;
+        // One statement: the owned course beside each of its lessons (or once, with empty lesson
+        // columns, when it has none); no row at all when the admin does not own it.
         self.counted(1);
-        sqlx::query(
-            "SELECT id, name, rank, state FROM lessons WHERE course_id = $1 ORDER BY rank, id",
+        let rows = sqlx::query(
+            "SELECT c.id AS course_id, l.id, l.name, l.rank, l.state
+             FROM courses c LEFT JOIN lessons l ON l.course_id = c.id
+             WHERE c.id = $1 AND c.creator_id = $2
+             ORDER BY l.rank, l.id",
         )
         .bind(course.to_string())
+        .bind(admin.to_string())
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(AdminLessonItem {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                rank: row.try_get("rank")?,
-                state: lesson_state(row)?,
-            })
-        })
-        .collect()
+        .await?;
+        if rows.is_empty() {
+            return Err(DbError::NotFound);
+        }
+        let mut lessons = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(id) = row.try_get::<Option<String>, _>("id")? {
+                lessons.push(AdminLessonItem {
+                    id,
+                    name: row.try_get("name")?,
+                    rank: row.try_get("rank")?,
+                    state: lesson_state(row)?,
+                });
+            }
+        }
+        Ok(lessons)
     }
 
     /// A lesson of an admin's own course.
@@ -421,29 +431,27 @@ impl Db {
         lesson: LessonId,
         progress: Progress,
     ) -> DbResult<()> {
-        self.counted(2);
-        let course: Option<String> = sqlx::query_scalar(
-            "SELECT c.id FROM lessons l JOIN courses c ON c.id = l.course_id
-             JOIN enrolments e ON e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL
-             WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')",
-        )
-        .bind(lesson.to_string())
-        .bind(user.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        course.ok_or(DbError::NotFound)?;
-        sqlx::query(
+        // One statement: the progress is written only for a visible lesson of a published course
+        // the user is enrolled in.
+        self.counted(1);
+        let done = sqlx::query(
             "INSERT INTO lesson_progress (user_id, lesson_id, progress, updated_at)
-             VALUES ($1, $2, $3, $4)
+             SELECT e.user_id, l.id, $3, $4
+             FROM lessons l JOIN courses c ON c.id = l.course_id
+             JOIN enrolments e ON e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL
+             WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')
              ON CONFLICT (user_id, lesson_id)
              DO UPDATE SET progress = excluded.progress, updated_at = excluded.updated_at",
         )
-        .bind(user.to_string())
         .bind(lesson.to_string())
+        .bind(user.to_string())
         .bind(progress.as_str())
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
         Ok(())
     }
 }
