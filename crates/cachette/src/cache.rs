@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -30,7 +31,8 @@ pub enum Invalidation {
     /// The store has it: every reader from now on, in every instance, misses the old entries.
     Applied,
     /// The store could not be reached. This instance serves nothing from the store until a retry
-    /// gets through; other instances sharing the store can still serve the old entries until then.
+    /// gets through (a background task retries with backoff); other instances sharing the store
+    /// can still serve the old entries until then.
     Deferred,
 }
 
@@ -109,6 +111,7 @@ impl<S: Store> CacheBuilder<S> {
                 flights: Flights::default(),
                 breaker,
                 pending: Pending::default(),
+                retrying: AtomicBool::new(false),
             }),
         }
     }
@@ -142,6 +145,29 @@ struct Inner<S> {
     flights: Flights,
     breaker: Breaker,
     pending: Pending,
+    /// Whether the background retry of pending invalidations is running.
+    retrying: AtomicBool,
+}
+
+/// Defers an invalidation that did not complete: dropped armed (store failure, or the caller's
+/// future cancelled mid-bump), it records the tags as pending.
+struct DeferOnDrop<'a, S: Store> {
+    cache: &'a Cache<S>,
+    tags: Option<&'a [Tag]>,
+}
+
+impl<S: Store> DeferOnDrop<'_, S> {
+    fn disarm(mut self) {
+        self.tags = None;
+    }
+}
+
+impl<S: Store> Drop for DeferOnDrop<'_, S> {
+    fn drop(&mut self) {
+        if let Some(tags) = self.tags.take() {
+            self.cache.defer(tags);
+        }
+    }
 }
 
 /// What the store said about a key before any fetch.
@@ -319,7 +345,9 @@ impl<S: Store> Cache<S> {
         let current: Option<Snapshot> = read.generations.iter().copied().collect();
         let mut stale = None;
         if let Some(bytes) = &read.entry {
-            match envelope::decode(bytes).and_then(|e| Ok((e.payload(bytes)?, e))) {
+            match envelope::decode(bytes)
+                .and_then(|e| Ok((e.payload(bytes, inner.config.max_value_bytes)?, e)))
+            {
                 Ok((payload, envelope))
                     if current
                         .as_ref()
@@ -476,15 +504,60 @@ impl<S: Store> Cache<S> {
         }
         inner.stats.invalidated(tags.len());
         let keys: SmallVec<[&str; 8]> = tags.iter().map(Tag::as_str).collect();
+        // Should the caller be cancelled while the bump is under way, the guard records it.
+        let guard = DeferOnDrop {
+            cache: self,
+            tags: Some(tags),
+        };
         if inner.breaker.allows() && self.call(inner.store.bump_generations(&keys)).await.is_ok() {
+            guard.disarm();
             return Invalidation::Applied;
         }
-        inner.pending.add(tags, inner.namespace.epoch());
+        drop(guard);
+        Invalidation::Deferred
+    }
+
+    /// Records `tags` as pending and makes sure a background task retries them.
+    fn defer(&self, tags: &[Tag]) {
+        self.inner.pending.add(tags, self.inner.namespace.epoch());
         warn!(
-            tags = keys.len(),
+            tags = tags.len(),
             "cache invalidation deferred: store unreachable"
         );
-        Invalidation::Deferred
+        self.spawn_retry();
+    }
+
+    /// Starts the task that retries pending invalidations with backoff until none is left,
+    /// unless one runs already. Without a Tokio runtime, retries happen on lookups only.
+    fn spawn_retry(&self) {
+        if self.inner.retrying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.inner.retrying.store(false, Ordering::Release);
+            return;
+        };
+        let cache = self.clone();
+        runtime.spawn(async move {
+            let mut delay = cache
+                .inner
+                .config
+                .retry_interval
+                .max(Duration::from_millis(50));
+            while !cache.flush_pending_after(delay).await {
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            cache.inner.retrying.store(false, Ordering::Release);
+            // A failure recorded after the last flush saw the flag still set: look once more.
+            if cache.inner.pending.any() {
+                cache.spawn_retry();
+            }
+        });
+    }
+
+    async fn flush_pending_after(&self, delay: Duration) -> bool {
+        tokio::time::sleep(delay).await;
+        self.flush_pending().await
     }
 
     /// Makes every entry of the namespace stale at once (one store operation).
@@ -494,6 +567,7 @@ impl<S: Store> Cache<S> {
     }
 
     /// Retries pending invalidations when one is due; returns whether none is left pending.
+    /// A background task calls it until none is left; lookups call it too.
     pub async fn flush_pending(&self) -> bool {
         let inner = &*self.inner;
         if !inner.pending.any() {

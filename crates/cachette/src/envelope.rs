@@ -22,8 +22,6 @@ const MAGIC: u8 = 0xCA;
 const VERSION: u8 = 1;
 const FLAG_LZ4: u8 = 1;
 const FIXED_HEADER: usize = 21;
-/// A compressed payload claiming more than this is corrupt (guards the allocation).
-const MAX_DECOMPRESSED: usize = 256 << 20;
 
 /// What decoding an entry's header tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,14 +131,15 @@ impl Envelope<'_> {
     /// unless it was compressed.
     ///
     /// # Errors
-    /// [`CorruptEntry`] when a compressed payload does not decompress.
-    pub fn payload(&self, bytes: &Bytes) -> Result<Bytes, CorruptEntry> {
+    /// [`CorruptEntry`] when a compressed payload does not decompress, or claims to be longer
+    /// than `max_len` (nothing longer is ever stored, so the claim is not trusted).
+    pub fn payload(&self, bytes: &Bytes, max_len: usize) -> Result<Bytes, CorruptEntry> {
         let body = bytes.slice(self.payload_start..);
         if self.compressed {
             let size = body
                 .get(..4)
                 .map(|s| u32::from_le_bytes(s.try_into().unwrap()) as usize);
-            if size.is_none_or(|size| size > MAX_DECOMPRESSED) {
+            if size.is_none_or(|size| size > max_len) {
                 return Err(CorruptEntry("implausible decompressed size"));
             }
             lz4_flex::decompress_size_prepended(&body)
@@ -168,7 +167,7 @@ mod tests {
         assert!(env.generations.matches(&gens()));
         assert!(!env.generations.matches(&[Generation(7), Generation(8)]));
         assert!(!env.generations.matches(&[Generation(7)]));
-        assert_eq!(&env.payload(&bytes).unwrap()[..], b"[1,2]");
+        assert_eq!(&env.payload(&bytes, 1 << 20).unwrap()[..], b"[1,2]");
     }
 
     #[test]
@@ -177,7 +176,7 @@ mod tests {
         let bytes = encode(payload.as_bytes(), &gens(), 0, 0, 1024);
         assert!(bytes.len() < payload.len() / 4);
         let env = decode(&bytes).unwrap();
-        assert_eq!(env.payload(&bytes).unwrap(), payload.as_bytes());
+        assert_eq!(env.payload(&bytes, 1 << 20).unwrap(), payload.as_bytes());
     }
 
     #[test]
@@ -191,6 +190,11 @@ mod tests {
         let mut lz = encode(&[b'a'; 4096], &gens(), 0, 0, 16).to_vec();
         lz.truncate(lz.len() - 3);
         let bytes = Bytes::from(lz);
-        assert!(decode(&bytes).unwrap().payload(&bytes).is_err());
+        assert!(decode(&bytes).unwrap().payload(&bytes, 1 << 20).is_err());
+        let big = encode(&[b'a'; 4096], &gens(), 0, 0, 16);
+        assert!(
+            decode(&big).unwrap().payload(&big, 1000).is_err(),
+            "the size claim was trusted"
+        );
     }
 }

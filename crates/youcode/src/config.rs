@@ -266,7 +266,11 @@ impl Policies {
             lesson_detail: pick(Policy::LESSON_DETAIL),
             lesson_list: pick(Policy::LESSON_LIST),
             user_progress: pick(Policy::USER_PROGRESS),
-            session: pick(Policy::new("session", Duration::from_secs(3600))),
+            // Never served past its TTL: a fetch that fails may mean the session is gone.
+            session: Policy {
+                stale_if_error: Duration::ZERO,
+                ..pick(Policy::new("session", Duration::from_secs(3600)))
+            },
         }
     }
 }

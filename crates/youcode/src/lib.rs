@@ -111,10 +111,21 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
+        let cache = self.state.cache.clone();
         axum::serve(self.listener, http::app(self.state))
             .with_graceful_shutdown(shutdown)
             .await
             .context("server error")?;
+        // Invalidations that have not reached the store yet get a last chance before exit.
+        let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while !cache.flush_pending().await {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        if flushed.is_err() {
+            tracing::error!("stopping with cache invalidations that never reached the store");
+        }
         db.close().await;
         Ok(())
     }

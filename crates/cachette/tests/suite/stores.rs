@@ -622,6 +622,73 @@ pub async fn repeated_store_failures_open_the_circuit<S: Store>(store: S) {
     assert_eq!(cache.stats().errors, 3);
 }
 
+pub async fn an_invalidation_cancelled_mid_flight_is_kept_pending<S: Store>(store: S) {
+    let cache = Cache::builder(Flaky::new(store), unique_namespace())
+        .config(Config {
+            store_timeout: Duration::from_secs(60),
+            retry_interval: Duration::from_secs(3600),
+            ..Config::default()
+        })
+        .build();
+    let key = cache.key("course").param("id", 1).build();
+    let tag = cache.tag("course:1");
+    let get = async |v: &str| {
+        cache
+            .get_or_fetch(
+                &key,
+                std::slice::from_ref(&tag),
+                &Policy::COURSE_DETAIL,
+                || async { Ok::<_, Infallible>(v.to_string()) },
+            )
+            .await
+            .unwrap()
+    };
+    get("old").await;
+    cache.store().hanging.store(true, Ordering::SeqCst);
+    // The caller goes away (a client disconnect) while the bump is under way.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(50),
+        cache.invalidate_tags(std::slice::from_ref(&tag)),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the bump was expected to hang");
+    assert!(cache.has_pending_invalidations());
+    // The next lookup retries the pending bump first, so the old entry is never served.
+    cache.store().hanging.store(false, Ordering::SeqCst);
+    let after = get("new").await;
+    assert_eq!(
+        (after.outcome, after.value.as_str()),
+        (Outcome::Miss, "new")
+    );
+    assert!(!cache.has_pending_invalidations());
+}
+
+pub async fn a_deferred_invalidation_is_retried_in_the_background<S: Store>(store: S) {
+    let cache = Cache::builder(Flaky::new(store), unique_namespace())
+        .config(Config {
+            retry_interval: Duration::ZERO,
+            ..Config::default()
+        })
+        .build();
+    let tag = cache.tag("course:1");
+    cache.store().failing.store(true, Ordering::SeqCst);
+    assert_eq!(
+        cache.invalidate_tags(std::slice::from_ref(&tag)).await,
+        Invalidation::Deferred
+    );
+    cache.store().failing.store(false, Ordering::SeqCst);
+    // No lookup happens: only the background task can flush it. Bounded wait, not a timing test.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while cache.has_pending_invalidations() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deferred invalidation was never retried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cache.store().bumps.load(Ordering::SeqCst), 1);
+}
+
 /// Lets two caches share one store.
 pub struct SharedStore<S>(pub Arc<S>);
 
@@ -710,6 +777,8 @@ suite!(
     a_failed_invalidation_keeps_old_entries_from_being_served_until_it_lands,
     a_pending_invalidation_is_retried_and_then_the_cache_serves_again,
     repeated_store_failures_open_the_circuit,
+    an_invalidation_cancelled_mid_flight_is_kept_pending,
+    a_deferred_invalidation_is_retried_in_the_background,
 );
 
 #[tokio::test]

@@ -37,6 +37,8 @@ pub fn memory_store() -> MemoryStore {
 pub struct Flaky<S> {
     pub inner: S,
     pub failing: Arc<AtomicBool>,
+    /// While set, bumping generations hangs (until the caller gives up).
+    pub hanging: Arc<AtomicBool>,
     pub calls: Arc<AtomicU64>,
     pub bumps: Arc<AtomicU64>,
     pub bumped_keys: Arc<AtomicU64>,
@@ -48,6 +50,7 @@ impl<S: Store> Flaky<S> {
         Self {
             inner,
             failing: Arc::default(),
+            hanging: Arc::default(),
             calls: Arc::default(),
             bumps: Arc::default(),
             bumped_keys: Arc::default(),
@@ -79,6 +82,9 @@ impl<S: Store> Store for Flaky<S> {
     }
     async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
         self.enter()?;
+        if self.hanging.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
         self.bumps.fetch_add(1, Ordering::SeqCst);
         self.bumped_keys
             .fetch_add(keys.len() as u64, Ordering::SeqCst);

@@ -119,6 +119,9 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     db.migrate().await?;
     if args.reset {
         wipe(&db).await?;
+        eprintln!(
+            "note: a shared cache (Redis) still holds entries of the old data: run `youcode cache clear`"
+        );
     } else if db.has_users().await? {
         anyhow::bail!(
             "the database already holds data; add --reset to replace it with the seeded set"

@@ -89,6 +89,12 @@ impl FromRequestParts<AppState> for SignedIn {
             })
             .await?
             .value;
+        // Per-user cache keys are built from this id: refuse anything but a real one.
+        if uuid::Uuid::try_parse(&principal.id).is_err() {
+            return Err(AppError::Unauthorized(
+                "the token belongs to no valid account",
+            ));
+        }
         Ok(Self(principal))
     }
 }

@@ -41,9 +41,25 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(finish_writes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Runs each write request to the end even if its client goes away: a write commits and then
+/// invalidates the cache, and a request dropped between the two would leave stale entries.
+async fn finish_writes(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::Method;
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    tokio::spawn(next.run(request))
+        .await
+        .unwrap_or_else(|error| AppError::Internal(error.into()).into_response())
 }
 
 /// A page of a list, as every list route answers.
