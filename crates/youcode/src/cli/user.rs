@@ -1,6 +1,6 @@
 //! `youcode user create`.
 
-use std::io::{BufRead as _, Write as _};
+use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::Context as _;
 
@@ -48,9 +48,13 @@ fn message(error: AppError) -> anyhow::Error {
     anyhow::anyhow!("{error}")
 }
 
+/// Asks for the password without echoing it on a terminal; reads a line from standard input
+/// otherwise (scripts).
 fn ask_password() -> anyhow::Result<String> {
-    eprint!("password: ");
-    std::io::stderr().flush()?;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("password: ")
+            .context("cannot read the password from the terminal");
+    }
     let mut line = String::new();
     std::io::stdin()
         .lock()
