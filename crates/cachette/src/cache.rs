@@ -345,24 +345,28 @@ impl<S: Store> Cache<S> {
         let current: Option<Snapshot> = read.generations.iter().copied().collect();
         let mut stale = None;
         if let Some(bytes) = &read.entry {
-            match envelope::decode(bytes)
-                .and_then(|e| Ok((e.payload(bytes, inner.config.max_value_bytes)?, e)))
-            {
-                Ok((payload, envelope))
-                    if current
-                        .as_ref()
-                        .is_some_and(|c| envelope.generations.matches(c)) =>
-                {
-                    if now_ms() < envelope.fresh_until_ms {
-                        return Lookup::Hit {
-                            payload,
-                            snapshot: current.unwrap_or_default(),
-                        };
-                    }
-                    stale = Some(payload);
+            let judged = envelope::decode(bytes).and_then(|envelope| {
+                let valid = current
+                    .as_ref()
+                    .is_some_and(|c| envelope.generations.matches(c));
+                // Only a valid entry's payload is worth extracting: it may need decompressing.
+                let payload = if valid {
+                    Some(envelope.payload(bytes, inner.config.max_value_bytes)?)
+                } else {
+                    None
+                };
+                Ok((payload, envelope.fresh_until_ms))
+            });
+            match judged {
+                Ok((Some(payload), fresh_until_ms)) if now_ms() < fresh_until_ms => {
+                    return Lookup::Hit {
+                        payload,
+                        snapshot: current.unwrap_or_default(),
+                    };
                 }
+                Ok((Some(payload), _)) => stale = Some(payload),
                 // Built under generations that have changed since: superseded.
-                Ok(_) => {}
+                Ok((None, _)) => {}
                 Err(error) => {
                     warn!(key = key.as_str(), %error, "deleting unreadable cache entry");
                     self.discard_corrupt(key).await;
