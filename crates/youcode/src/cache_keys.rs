@@ -9,15 +9,25 @@
 //! | `lesson:{id}` | the lesson's page (admin and user), which course it is in | lesson edit/delete/move; its course's name, state or deletion |
 //! | `admin-courses:{adminId}` | the admin's course list | that admin's course create, delete, and edits of listed fields |
 //! | `participants:{courseId}` | participant lists and count | join/leave, course state change or deletion |
-//! | `learner:{userId}` | one user's enrolments and progress, and their course list | that user's join/leave/progress |
+//! | `learner:{userId}` | one user's enrolments and progress | that user's join/leave/progress |
+//! | `enrolments:{userId}` | one user's course list | that user's join/leave |
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
-//! | `public-lessons` | the public lesson list | changes of what it shows: PUBLIC lessons, course names and states |
-//! | `public-lessons-membership` | the public list's length | lessons entering or leaving it (create, delete, state; course state, deletion) |
+//! | `public-lessons` | the public lesson list's pages | changes of its order or of what every page shows: lessons entering or leaving it, ranks, course names and states |
+//! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
+//! | `public-search:{gram}` | pages and lengths of the public list searched for a text starting with `gram` (unsearched pages: the empty gram) | renames of PUBLIC lessons: every gram of the old and the new name |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
 //! courses depend on one broad tag (`courses`, `public-lessons`) rather than a tag per row;
 //! writes bump those only when they change a field the lists show.
+//!
+//! Lesson renames are the public list's most frequent change, and a rename can change a search's
+//! results only when the searched text is in the old or the new name. So a searched entry
+//! depends on the first three characters of its (folded) text, and a rename bumps every
+//! three-character window of both names (see [`search_gram`] and [`rename_grams`]): a search
+//! for `rust` is not refetched when a lesson named `Go basics` becomes `Go testing`. Searches
+//! shorter than three characters, and the unsearched pages, depend on the empty gram, which
+//! every rename bumps.
 //!
 //! What users read is split in two: pages of published courses and lessons are shared by every
 //! user (keyed by the course or lesson alone), and each user's enrolments and progress are one
@@ -27,7 +37,9 @@
 use cachette::{Key, Policy, Tag};
 
 use crate::config::Policies;
-use crate::domain::{CourseId, LessonId, ListParams, Page, UserId};
+use std::collections::BTreeSet;
+
+use crate::domain::{CourseId, LessonId, ListParams, Page, Search, UserId, fold};
 use crate::state::AppCache;
 
 /// What a cached route needs: where its entry lives, what it depends on, how long it lives.
@@ -69,6 +81,9 @@ impl CacheKeys {
     pub fn learner(&self, user: UserId) -> Tag {
         self.cache.tag(&format!("learner:{user}"))
     }
+    pub fn enrolments(&self, user: UserId) -> Tag {
+        self.cache.tag(&format!("enrolments:{user}"))
+    }
     pub fn all_courses(&self) -> Tag {
         self.cache.tag("courses")
     }
@@ -77,6 +92,17 @@ impl CacheKeys {
     }
     pub fn public_membership(&self) -> Tag {
         self.cache.tag("public-lessons-membership")
+    }
+    /// The searches of the public list whose folded text starts with `gram` (see [`search_gram`]).
+    pub fn public_search(&self, gram: &str) -> Tag {
+        self.cache.tag(&format!("public-search:{gram}"))
+    }
+    /// What renaming a PUBLIC lesson from `old` to `new` makes stale in the public list.
+    pub fn public_rename(&self, old: &str, new: &str) -> Vec<Tag> {
+        rename_grams(old, new)
+            .iter()
+            .map(|gram| self.public_search(gram))
+            .collect()
     }
     pub fn session(&self, token_hash: &str) -> Tag {
         self.cache.tag(&format!("session:{token_hash}"))
@@ -100,16 +126,25 @@ impl CacheKeys {
     pub fn public_lessons_page(&self, params: &ListParams) -> Entry {
         Entry {
             key: list_key(self.cache.key("public:lessons"), params),
-            tags: vec![self.public_lessons()],
+            tags: vec![
+                self.public_lessons(),
+                self.public_search(&search_gram(params.search.as_ref())),
+            ],
             policy: self.policies.search_results,
         }
     }
 
-    /// How many lessons the (unsearched) public list holds.
-    pub fn public_lesson_count(&self) -> Entry {
+    /// How many lessons the public list holds (those matching `search`, when given).
+    pub fn public_lesson_count(&self, search: Option<&Search>) -> Entry {
+        let mut tags = vec![self.public_membership()];
+        tags.extend(search.map(|s| self.public_search(&search_gram(Some(s)))));
         Entry {
-            key: self.cache.key("public:lessons:count").build(),
-            tags: vec![self.public_membership()],
+            key: self
+                .cache
+                .key("public:lessons:count")
+                .param_opt("search", search.map(|s| fold(s.as_str())))
+                .build(),
+            tags,
             policy: self.policies.search_results,
         }
     }
@@ -127,7 +162,7 @@ impl CacheKeys {
     pub fn user_course_list(&self, user: UserId) -> Entry {
         Entry {
             key: self.cache.key("user:courses").param("userId", user).build(),
-            tags: vec![self.learner(user), self.all_courses()],
+            tags: vec![self.enrolments(user), self.all_courses()],
             policy: self.policies.search_results,
         }
     }
@@ -242,6 +277,38 @@ impl CacheKeys {
     }
 }
 
+/// The characters of a searched text that its public list entries depend on: the first three
+/// of the folded text, or none (the empty gram) for shorter texts and the unsearched list.
+pub fn search_gram(search: Option<&Search>) -> String {
+    let Some(search) = search else {
+        return String::new();
+    };
+    let folded = fold(search.as_str());
+    if folded.chars().count() < GRAM_CHARS {
+        return String::new();
+    }
+    folded.chars().take(GRAM_CHARS).collect()
+}
+
+/// The grams a rename from `old` to `new` bumps: the empty gram and every window of
+/// [`GRAM_CHARS`] characters of both folded names. A text contained in either name starts with
+/// one of these windows, so every search whose results the rename can change is bumped.
+pub fn rename_grams(old: &str, new: &str) -> BTreeSet<String> {
+    let mut grams = BTreeSet::from([String::new()]);
+    for name in [old, new] {
+        let chars: Vec<char> = fold(name).chars().collect();
+        grams.extend(
+            chars
+                .windows(GRAM_CHARS)
+                .map(|w| w.iter().collect::<String>()),
+        );
+    }
+    grams
+}
+
+/// The length of a search gram.
+const GRAM_CHARS: usize = 3;
+
 fn page_key(key: cachette::KeyBuilder, page: Page) -> Key {
     key.param("page", page.page)
         .param("limit", page.limit)
@@ -256,4 +323,62 @@ fn list_key(key: cachette::KeyBuilder, params: &ListParams) -> Key {
             params.search.as_ref().map(|s| s.as_str().to_lowercase()),
         )
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn search(text: &str) -> Option<Search> {
+        let query = HashMap::from([("search".to_owned(), text.to_owned())]);
+        ListParams::parse(&query, 10).unwrap().search
+    }
+
+    #[test]
+    fn a_rename_bumps_every_search_it_can_change() {
+        let names = [
+            "Go lesson 8: deployment",
+            "Lesson renamed by client 3 edit 7",
+            "Ça marche : l'ÉTÉ, ΣΟΦΙΑ",
+            "ab",
+        ];
+        for old in names {
+            for new in names {
+                let bumped = rename_grams(old, new);
+                for name in [old, new] {
+                    let chars: Vec<char> = fold(name).chars().collect();
+                    for start in 0..chars.len() {
+                        for end in start + 1..=chars.len() {
+                            let text: String = chars[start..end].iter().collect();
+                            let Some(text) = search(&text) else { continue };
+                            assert!(
+                                bumped.contains(&search_gram(Some(&text))),
+                                "renaming {old:?} to {new:?} misses a search for {text:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rename_leaves_unrelated_searches_alone() {
+        let bumped = rename_grams("Go basics", "Go testing");
+        for text in ["rust", "React", "css"] {
+            let gram = search_gram(search(text).as_ref());
+            assert!(!bumped.contains(&gram), "{text} was bumped");
+        }
+        assert!(bumped.contains(&search_gram(search("TEST").as_ref())));
+    }
+
+    #[test]
+    fn short_searches_and_the_whole_list_depend_on_every_rename() {
+        assert_eq!(search_gram(None), "");
+        assert_eq!(search_gram(search("go").as_ref()), "");
+        assert_eq!(search_gram(search("Élan").as_ref()), "éla");
+        assert!(rename_grams("x", "y").contains(""));
+    }
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer};
 
 use super::extract::{Admin, JsonBody, QueryParams};
 use super::{AppError, ListPage, cached_json};
-use crate::db::{CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson};
+use crate::db::{
+    AdminLesson, CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson,
+};
 use crate::domain::{CourseId, CourseState, LessonId, LessonState, ListParams, UserId};
 use crate::state::AppState;
 
@@ -292,32 +294,33 @@ struct LessonBody {
 }
 
 /// What a lesson write makes stale: the lesson, those it moved, its course, and the public
-/// list when the write changed something it shows.
+/// list when the write changed something it shows: its length when a PUBLIC lesson appeared or
+/// went, its order when ranks moved, and only the searches a rename can change when a PUBLIC
+/// lesson was renamed.
 async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &LessonWrite) {
     let keys = &state.keys;
     let mut tags = vec![keys.course_lessons(course)];
     let written = write.lesson.as_ref().or(write.previous.as_ref());
     tags.extend(written.map(|lesson| keys.lesson(&lesson.id)));
     tags.extend(write.moved.iter().map(|id| keys.lesson(id)));
-    let public_before = write
-        .previous
-        .as_ref()
-        .is_some_and(|l| l.state == LessonState::Public);
-    let public_after = write
-        .lesson
-        .as_ref()
-        .is_some_and(|l| l.state == LessonState::Public);
-    let shown_fields_changed = match (&write.previous, &write.lesson) {
-        (Some(before), Some(after)) => {
-            before.name != after.name || before.rank != after.rank || before.state != after.state
-        }
-        _ => true,
-    };
-    if ((public_before || public_after) && shown_fields_changed) || !write.moved.is_empty() {
-        tags.push(keys.public_lessons());
+    fn public(lesson: Option<&AdminLesson>) -> Option<&AdminLesson> {
+        lesson.filter(|lesson| lesson.state == LessonState::Public)
     }
-    if public_before != public_after {
-        tags.push(keys.public_membership());
+    match (
+        public(write.previous.as_ref()),
+        public(write.lesson.as_ref()),
+    ) {
+        (None, None) => {}
+        (Some(before), Some(after)) => {
+            if before.name != after.name {
+                tags.extend(keys.public_rename(&before.name, &after.name));
+            }
+        }
+        _ => tags.extend([keys.public_lessons(), keys.public_membership()]),
+    }
+    // A new rank moves the lessons in between, so `moved` covers every change of order.
+    if !write.moved.is_empty() {
+        tags.push(keys.public_lessons());
     }
     state.cache.invalidate_tags(&tags).await;
 }

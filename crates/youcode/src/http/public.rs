@@ -22,18 +22,13 @@ async fn public_lessons(
     let entry = state.keys.public_lessons_page(&params);
     cached_json(&state, entry, || async {
         let search = params.search.as_ref();
-        let total = match search {
-            // The whole list's length changes only when lessons join or leave it, far more
-            // rarely than names change: it is cached on its own.
-            None => {
-                cached(&state, state.keys.public_lesson_count(), || async {
-                    Ok(state.db.public_lesson_count(None).await?)
-                })
-                .await?
-                .value
-            }
-            Some(_) => state.db.public_lesson_count(search).await?,
-        };
+        // A list's length changes far more rarely than what its pages show (names, most
+        // often): it is cached on its own, once for every page.
+        let total = cached(&state, state.keys.public_lesson_count(search), || async {
+            Ok(state.db.public_lesson_count(search).await?)
+        })
+        .await?
+        .value;
         let rows = state.db.public_lesson_page(params.page, search).await?;
         Ok(ListPage::new((rows, total), params.page))
     })

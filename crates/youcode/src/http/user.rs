@@ -185,7 +185,7 @@ async fn leave(
 }
 
 /// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
-/// own entry and the course's participants.
+/// own entries and the course's participants.
 async fn set_enrolment(
     state: &AppState,
     user: UserId,
@@ -198,7 +198,11 @@ async fn set_enrolment(
     } else {
         state.db.leave_course(user, course).await?;
     }
-    let tags = [state.keys.learner(user), state.keys.participants(course)];
+    let tags = [
+        state.keys.learner(user),
+        state.keys.enrolments(user),
+        state.keys.participants(course),
+    ];
     state.cache.invalidate_tags(&tags).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),

@@ -407,6 +407,43 @@ async fn editing_a_lesson_shows_at_once_in_every_lesson_view(app: TestApp) {
     );
 }
 
+async fn renaming_a_public_lesson_refetches_only_the_searches_it_can_change(app: TestApp) {
+    let w = World::new(&app).await;
+    app.create_lesson(&w.admin, &w.course, "Testing basics", "PUBLIC")
+        .await;
+    let search = |text: &str| format!("/api/public/lessons?search={text}");
+    for text in ["open", "closed", "lesson", "testing"] {
+        app.warm(&search(text), None).await;
+    }
+    app.warm("/api/public/lessons", None).await;
+
+    app.patch(
+        &w.admin_lesson(&w.public),
+        w.admin(),
+        json!({"name": "Closed lesson"}),
+    )
+    .await
+    .expect(200);
+
+    let old = fresh(&app, &search("open"), None).await;
+    assert_eq!((names(&old).len(), &old["total"]), (0, &json!(0)));
+    let new = fresh(&app, &search("closed"), None).await;
+    assert_eq!(
+        (names(&new), &new["total"]),
+        (vec!["Closed lesson".to_owned()], &json!(1))
+    );
+    let both = fresh(&app, &search("lesson"), None).await;
+    assert_eq!(names(&both), ["Closed lesson"]);
+    let all = fresh(&app, "/api/public/lessons", None).await;
+    assert_eq!(names(&all), ["Closed lesson", "Testing basics"]);
+    // Neither name contains "testing": its results cannot have changed, and stay cached.
+    let untouched = app
+        .get(&search("testing"), None)
+        .await
+        .expect_cache(200, "HIT");
+    assert_eq!(names(&untouched), ["Testing basics"]);
+}
+
 async fn new_lesson_content_alone_shows_at_once_to_readers(app: TestApp) {
     let w = World::new(&app).await;
     let (public_lesson, members_lesson) = (
@@ -671,8 +708,14 @@ async fn saved_progress_shows_at_once_in_the_lesson_and_the_course(app: TestApp)
     let before = app.warm(&members_lesson, w.user()).await;
     assert_eq!(before["progress"], "NOT_STARTED");
 
+    app.warm("/api/user/courses", w.user()).await;
+
     app.set_progress(&w.user, &w.members, "IN_PROGRESS").await;
 
+    // Progress does not show in the course list: it stays cached.
+    app.get("/api/user/courses", w.user())
+        .await
+        .expect_cache(200, "HIT");
     let lesson = fresh(&app, &members_lesson, w.user()).await;
     assert_eq!(lesson["progress"], "IN_PROGRESS");
     // The user's progress was refetched by the lesson read just above, so the course page may
@@ -703,6 +746,7 @@ on_both_backends!(
     deleting_a_course_removes_it_from_every_route_at_once,
     a_new_lesson_shows_at_once_in_every_lesson_view,
     editing_a_lesson_shows_at_once_in_every_lesson_view,
+    renaming_a_public_lesson_refetches_only_the_searches_it_can_change,
     new_lesson_content_alone_shows_at_once_to_readers,
     a_hidden_lesson_added_last_shows_at_once_to_the_admin_only,
     changing_a_lesson_state_shows_at_once_to_users,
