@@ -127,14 +127,18 @@ impl Db {
         course: CourseId,
     ) -> DbResult<()> {
         self.counted(1);
+        // Rows already right are left alone: rewriting them would cost writes to every index
+        // and make the list's index-only scans visit the table again.
         sqlx::query(
             "UPDATE lessons SET
-                course_name = (SELECT c.name FROM courses c WHERE c.id = lessons.course_id),
-                listed = CASE
-                    WHEN state = 'PUBLIC'
-                     AND (SELECT c.state FROM courses c WHERE c.id = lessons.course_id) = 'PUBLISHED'
+                course_name = c.name,
+                listed = CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED'
                     THEN 1 ELSE 0 END
-             WHERE course_id = $1",
+             FROM courses c
+             WHERE c.id = $1 AND lessons.course_id = c.id
+               AND (lessons.course_name <> c.name
+                    OR lessons.listed <> CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED'
+                        THEN 1 ELSE 0 END)",
         )
         .bind(course.to_string())
         .execute(&mut **tx)
