@@ -9,7 +9,7 @@
 //! | `lesson:{id}` | the lesson's page (admin and user), which course it is in | lesson edit/delete/move; its course's name, state or deletion |
 //! | `admin-courses:{adminId}` | the admin's course list | that admin's course create, delete, and edits of listed fields |
 //! | `participants:{courseId}` | participant lists and count | join/leave, course state change or deletion |
-//! | `learner:{userId}` | one user's enrolments and progress | that user's join/leave/progress |
+//! | `learner:{userId}:{courseId}` | one user's enrolment and progress in one course | that user's join/leave of the course, progress in its lessons |
 //! | `enrolments:{userId}` | one user's course list | that user's join/leave |
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list's pages | changes of its order or of what every page shows: lessons entering or leaving it, ranks, course names and states |
@@ -30,8 +30,8 @@
 //! every rename bumps.
 //!
 //! What users read is split in two: pages of published courses and lessons are shared by every
-//! user (keyed by the course or lesson alone), and each user's enrolments and progress are one
-//! small entry keyed by the user; routes combine the two. Per-user entries carry the user id in
+//! user (keyed by the course or lesson alone), and a user's enrolment and progress in a course
+//! are one small entry keyed by the user and the course; routes combine the two. Per-user entries carry the user id in
 //! their key: no user can reach another's entry, and shared entries hold no per-user field.
 
 use cachette::{Key, Policy, Tag};
@@ -78,8 +78,8 @@ impl CacheKeys {
     pub fn participants(&self, course: CourseId) -> Tag {
         self.cache.tag(&format!("participants:{course}"))
     }
-    pub fn learner(&self, user: UserId) -> Tag {
-        self.cache.tag(&format!("learner:{user}"))
+    pub fn learner(&self, user: UserId, course: CourseId) -> Tag {
+        self.cache.tag(&format!("learner:{user}:{course}"))
     }
     pub fn enrolments(&self, user: UserId) -> Tag {
         self.cache.tag(&format!("enrolments:{user}"))
@@ -149,11 +149,16 @@ impl CacheKeys {
         }
     }
 
-    /// One user's enrolments and progress.
-    pub fn learner_state(&self, user: UserId) -> Entry {
+    /// One user's enrolment and progress in one course.
+    pub fn learner_state(&self, user: UserId, course: CourseId) -> Entry {
         Entry {
-            key: self.cache.key("user:state").param("userId", user).build(),
-            tags: vec![self.learner(user)],
+            key: self
+                .cache
+                .key("user:state")
+                .param("userId", user)
+                .param("courseId", course)
+                .build(),
+            tags: vec![self.learner(user, course)],
             policy: self.policies.user_progress,
         }
     }

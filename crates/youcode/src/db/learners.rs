@@ -2,14 +2,15 @@
 //! (enrolments and progress), which routes combine.
 //!
 //! Keeping the shared part apart from the per-user part lets every user's request hit the same
-//! cached course or lesson, and each user's state is one small entry.
+//! cached course or lesson, and a user's state in a course is one small entry: its size does not
+//! grow with how many courses the user joined.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
-use super::{Db, DbError, DbResult, rfc3339};
+use super::{Db, DbError, DbResult, parse_id, rfc3339};
 use crate::domain::{CourseId, LessonId, LessonState, Progress, UserId};
 
 /// A published course as every user sees it, with its visible lessons.
@@ -42,27 +43,23 @@ pub struct PublishedLesson {
     pub content: String,
     pub rank: i64,
     pub state: LessonState,
-    pub course_id: String,
+    pub course_id: CourseId,
     pub course_name: String,
 }
 
-/// One user's enrolments and progress.
+/// One user's enrolment and progress in one course.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LearnerState {
-    /// Active enrolments: course id → when the user joined (ms).
-    pub enrolled: BTreeMap<String, i64>,
-    /// Progress by lesson id (kept after leaving a course, shown only while enrolled).
+    /// Whether the user is enrolled (an active enrolment).
+    pub enrolled: bool,
+    /// Progress by lesson id (kept after leaving the course, shown only while enrolled).
     pub progress: BTreeMap<String, Progress>,
 }
 
 impl LearnerState {
-    pub fn is_enrolled(&self, course: &str) -> bool {
-        self.enrolled.contains_key(course)
-    }
-
-    /// The user's progress in a lesson of `course`: `NOT_STARTED` unless enrolled.
-    pub fn progress_in(&self, course: &str, lesson: &str) -> Progress {
-        if !self.is_enrolled(course) {
+    /// The user's progress in a lesson of the course: `NOT_STARTED` unless enrolled.
+    pub fn progress_in(&self, lesson: &str) -> Progress {
+        if !self.enrolled {
             return Progress::NotStarted;
         }
         self.progress
@@ -151,36 +148,38 @@ impl Db {
             content: row.try_get("content")?,
             rank: row.try_get("rank")?,
             state: LessonState::from_name(&state).unwrap_or(LessonState::Hidden),
-            course_id: row.try_get("course_id")?,
+            course_id: parse_id(row.try_get("course_id")?)?,
             course_name: row.try_get("course_name")?,
         })
     }
 
-    /// A user's active enrolments and progress.
-    pub async fn learner_state(&self, user: UserId) -> DbResult<LearnerState> {
-        // One statement: enrolments (with their date) and progress rows, told apart by `kind`.
+    /// A user's enrolment and progress in one course.
+    pub async fn learner_state(&self, user: UserId, course: CourseId) -> DbResult<LearnerState> {
+        // One statement: the active enrolment, if any, and the progress rows of the course's
+        // lessons, told apart by `kind`.
         self.counted(1);
         let rows = sqlx::query(
-            "SELECT 'E' AS kind, course_id AS id, created_at AS at, NULL AS progress
-             FROM enrolments WHERE user_id = $1 AND canceled_at IS NULL
+            "SELECT 'E' AS kind, course_id AS id, NULL AS progress
+             FROM enrolments WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL
              UNION ALL
-             SELECT 'P' AS kind, lesson_id AS id, updated_at AS at, progress
-             FROM lesson_progress WHERE user_id = $1",
+             SELECT 'P' AS kind, p.lesson_id AS id, p.progress
+             FROM lessons l JOIN lesson_progress p ON p.lesson_id = l.id AND p.user_id = $1
+             WHERE l.course_id = $2",
         )
         .bind(user.to_string())
+        .bind(course.to_string())
         .fetch_all(&self.pool)
         .await?;
         let mut state = LearnerState::default();
         for row in &rows {
             let kind: String = row.try_get("kind")?;
-            let id: String = row.try_get("id")?;
             if kind == "E" {
-                state.enrolled.insert(id, row.try_get("at")?);
+                state.enrolled = true;
             } else if let Some(progress) = row
                 .try_get::<Option<String>, _>("progress")?
                 .and_then(|p| Progress::from_name(&p))
             {
-                state.progress.insert(id, progress);
+                state.progress.insert(row.try_get("id")?, progress);
             }
         }
         Ok(state)
@@ -221,9 +220,9 @@ mod tests {
     fn progress_shows_only_while_enrolled() {
         let mut state = LearnerState::default();
         state.progress.insert("l1".into(), Progress::Completed);
-        assert_eq!(state.progress_in("c1", "l1"), Progress::NotStarted);
-        state.enrolled.insert("c1".into(), 0);
-        assert_eq!(state.progress_in("c1", "l1"), Progress::Completed);
-        assert_eq!(state.progress_in("c1", "l2"), Progress::NotStarted);
+        assert_eq!(state.progress_in("l1"), Progress::NotStarted);
+        state.enrolled = true;
+        assert_eq!(state.progress_in("l1"), Progress::Completed);
+        assert_eq!(state.progress_in("l2"), Progress::NotStarted);
     }
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{Db, DbError, DbResult, now_ms};
+use super::{Db, DbError, DbResult, now_ms, parse_id};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
@@ -425,7 +425,8 @@ impl Db {
         })
     }
 
-    /// Records a user's progress in a lesson they may read, in a course they are enrolled in.
+    /// Records a user's progress in a lesson they may read, in a course they are enrolled in;
+    /// returns that course.
     ///
     /// # Errors
     /// [`DbError::NotFound`] when the lesson is not visible or the user is not enrolled.
@@ -434,28 +435,26 @@ impl Db {
         user: UserId,
         lesson: LessonId,
         progress: Progress,
-    ) -> DbResult<()> {
+    ) -> DbResult<CourseId> {
         // One statement: the progress is written only for a visible lesson of a published course
         // the user is enrolled in.
         self.counted(1);
-        let done = sqlx::query(
+        let course: Option<String> = sqlx::query_scalar(
             "INSERT INTO lesson_progress (user_id, lesson_id, progress, updated_at)
              SELECT e.user_id, l.id, $3, $4
              FROM lessons l JOIN courses c ON c.id = l.course_id
              JOIN enrolments e ON e.course_id = c.id AND e.user_id = $2 AND e.canceled_at IS NULL
              WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')
              ON CONFLICT (user_id, lesson_id)
-             DO UPDATE SET progress = excluded.progress, updated_at = excluded.updated_at",
+             DO UPDATE SET progress = excluded.progress, updated_at = excluded.updated_at
+             RETURNING (SELECT l.course_id FROM lessons l WHERE l.id = lesson_progress.lesson_id)",
         )
         .bind(lesson.to_string())
         .bind(user.to_string())
         .bind(progress.as_str())
         .bind(now_ms())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(DbError::NotFound);
-        }
-        Ok(())
+        parse_id(course.ok_or(DbError::NotFound)?)
     }
 }

@@ -20,6 +20,8 @@ use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
+use crate::domain::CourseId;
+
 pub use courses::{AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse};
 pub use enrolments::{AdminParticipant, UserParticipant};
 pub use learners::{
@@ -170,7 +172,7 @@ impl Db {
     /// read-modify-write steps such as re-ranking lessons never interleave.
     pub async fn begin_course_write(
         &self,
-        course: crate::domain::CourseId,
+        course: CourseId,
     ) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
@@ -238,6 +240,13 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// A course id read from the database, where every id is a UUID written by the application.
+pub(crate) fn parse_id(raw: String) -> DbResult<CourseId> {
+    uuid::Uuid::try_parse(&raw)
+        .map(CourseId)
+        .map_err(|error| DbError::Sql(sqlx::Error::Decode(Box::new(error))))
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,7 +1,7 @@
 //! Routes of a signed-in user: their courses, lessons, progress and enrolments.
 //!
-//! Course and lesson pages are shared cache entries (the same for every user); each user's
-//! enrolments and progress are one small entry of their own. These routes combine the two, so a
+//! Course and lesson pages are shared cache entries (the same for every user); a user's enrolment
+//! and progress in a course are one small entry of their own. These routes combine the two, so a
 //! popular lesson is fetched once for everybody and a user's write refreshes only their entry.
 //! Both parts are decoded as typed values: an entry that does not decode is a miss, never a 500.
 
@@ -32,10 +32,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/user/lessons/{lesson_id}/progress", put(set_progress))
 }
 
-/// The signed-in user's enrolments and progress, from the cache.
-async fn learner_state(state: &AppState, user: UserId) -> Result<Fetched<LearnerState>, AppError> {
-    cached(state, state.keys.learner_state(user), || async {
-        Ok(state.db.learner_state(user).await?)
+/// The signed-in user's enrolment and progress in `course`, from the cache.
+async fn learner_state(
+    state: &AppState,
+    user: UserId,
+    course: CourseId,
+) -> Result<Fetched<LearnerState>, AppError> {
+    cached(state, state.keys.learner_state(user, course), || async {
+        Ok(state.db.learner_state(user, course).await?)
     })
     .await
 }
@@ -106,7 +110,7 @@ async fn course(
             Ok(state.db.published_course(course).await?)
         })
         .await?;
-    let learner = learner_state(&state, user).await?;
+    let learner = learner_state(&state, user, course).await?;
     let page = &shared.value;
     let detail = UserCourseDetail {
         id: &page.id,
@@ -114,7 +118,7 @@ async fn course(
         image: page.image.as_deref(),
         presentation: &page.presentation,
         creator_name: &page.creator_name,
-        enrolled: learner.value.is_enrolled(&page.id),
+        enrolled: learner.value.enrolled,
         lesson_count: page.lessons.len(),
         lessons: page
             .lessons
@@ -124,7 +128,7 @@ async fn course(
                 name: &lesson.name,
                 rank: lesson.rank,
                 state: lesson.state,
-                progress: learner.value.progress_in(&page.id, &lesson.id),
+                progress: learner.value.progress_in(&lesson.id),
             })
             .collect(),
     };
@@ -140,8 +144,8 @@ async fn participants(
     let course = CourseId::parse("courseId", &course)?;
     let page = ListParams::parse_without_search(&query, 10)?;
     // The list is shared by all participants; who may see it is checked per user.
-    let learner = learner_state(&state, user.user_id()).await?;
-    if !learner.value.is_enrolled(&course.to_string()) {
+    let learner = learner_state(&state, user.user_id(), course).await?;
+    if !learner.value.enrolled {
         return Err(AppError::NotFound);
     }
     let list = cached_bytes(
@@ -199,7 +203,7 @@ async fn set_enrolment(
         state.db.leave_course(user, course).await?;
     }
     let tags = [
-        state.keys.learner(user),
+        state.keys.learner(user, course),
         state.keys.enrolments(user),
         state.keys.participants(course),
     ];
@@ -229,14 +233,14 @@ async fn lesson(
             Ok(state.db.published_lesson(lesson).await?)
         })
         .await?;
-    let learner = learner_state(&state, user.user_id()).await?;
     let page = &shared.value;
-    if page.state != LessonState::Public && !learner.value.is_enrolled(&page.course_id) {
+    let learner = learner_state(&state, user.user_id(), page.course_id).await?;
+    if page.state != LessonState::Public && !learner.value.enrolled {
         return Err(AppError::NotFound);
     }
     let answer = UserLesson {
         page,
-        progress: learner.value.progress_in(&page.course_id, &page.id),
+        progress: learner.value.progress_in(&page.id),
     };
     json_value(&answer, combined(&[shared.outcome, learner.outcome]))
 }
@@ -262,10 +266,10 @@ async fn set_progress(
 ) -> Result<Json<ProgressSaved>, AppError> {
     let lesson = LessonId::parse("lessonId", &lesson)?;
     let user = user.user_id();
-    state.db.set_progress(user, lesson, body.progress).await?;
+    let course = state.db.set_progress(user, lesson, body.progress).await?;
     state
         .cache
-        .invalidate_tags(&[state.keys.learner(user)])
+        .invalidate_tags(&[state.keys.learner(user, course)])
         .await;
     Ok(Json(ProgressSaved {
         lesson_id: lesson.to_string(),
