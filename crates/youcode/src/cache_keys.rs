@@ -5,7 +5,8 @@
 //! | tag | entries built from it | bumped by |
 //! |---|---|---|
 //! | `course:{id}` | the course's page (admin, and the one shared by users): its own fields | course edit/delete |
-//! | `course-lessons:{id}` | everything showing the course's lessons or their count | lesson create/edit/delete/move, course deletion |
+//! | `course-lessons:{id}` | everything showing the course's lessons | lesson create/edit/delete/move, course deletion |
+//! | `lesson-count:{id}` | the admin's course page (it shows how many lessons the course has) | lesson create/delete, course deletion |
 //! | `lesson:{id}` | the lesson's page (admin and user), which course it is in | lesson edit/delete/move; its course's name, state or deletion |
 //! | `admin-courses:{adminId}` | the admin's course list | that admin's course create, delete, and edits of listed fields |
 //! | `participants:{courseId}` | participant lists and count | join/leave, course state change or deletion |
@@ -68,6 +69,9 @@ impl CacheKeys {
     }
     pub fn course_lessons(&self, course: CourseId) -> Tag {
         self.cache.tag(&format!("course-lessons:{course}"))
+    }
+    pub fn lesson_count(&self, course: CourseId) -> Tag {
+        self.cache.tag(&format!("lesson-count:{course}"))
     }
     pub fn lesson(&self, lesson: impl std::fmt::Display) -> Tag {
         self.cache.tag(&format!("lesson:{lesson}"))
@@ -232,7 +236,7 @@ impl CacheKeys {
                 .build(),
             tags: vec![
                 self.course(course),
-                self.course_lessons(course),
+                self.lesson_count(course),
                 self.participants(course),
             ],
             policy: self.policies.course_detail,

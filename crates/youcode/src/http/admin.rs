@@ -221,7 +221,7 @@ fn course_tags(
         tags.extend([keys.participants(course), keys.public_membership()]);
     }
     if deleted {
-        tags.push(keys.course_lessons(course));
+        tags.extend([keys.course_lessons(course), keys.lesson_count(course)]);
     }
     tags
 }
@@ -293,16 +293,19 @@ struct LessonBody {
     rank: Option<i64>,
 }
 
-/// What a lesson write makes stale: the lesson, those it moved, its course, and the public
-/// list when the write changed something it shows: its length when a PUBLIC lesson appeared or
-/// went, its order when ranks moved, and only the searches a rename can change when a PUBLIC
-/// lesson was renamed.
+/// What a lesson write makes stale: the lesson, those it moved, its course's lessons (and their
+/// count when one was created or deleted), and the public list when the write changed something
+/// it shows: its length when a PUBLIC lesson appeared or went, its order when ranks moved, and
+/// only the searches a rename can change when a PUBLIC lesson was renamed.
 async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &LessonWrite) {
     let keys = &state.keys;
     let mut tags = vec![keys.course_lessons(course)];
     let written = write.lesson.as_ref().or(write.previous.as_ref());
     tags.extend(written.map(|lesson| keys.lesson(&lesson.id)));
     tags.extend(write.moved.iter().map(|id| keys.lesson(id)));
+    if write.previous.is_none() || write.lesson.is_none() {
+        tags.push(keys.lesson_count(course));
+    }
     fn public(lesson: Option<&AdminLesson>) -> Option<&AdminLesson> {
         lesson.filter(|lesson| lesson.state == LessonState::Public)
     }

@@ -416,6 +416,7 @@ async fn renaming_a_public_lesson_refetches_only_the_searches_it_can_change(app:
         app.warm(&search(text), None).await;
     }
     app.warm("/api/public/lessons", None).await;
+    app.warm(&w.admin_course(), w.admin()).await;
 
     app.patch(
         &w.admin_lesson(&w.public),
@@ -442,6 +443,12 @@ async fn renaming_a_public_lesson_refetches_only_the_searches_it_can_change(app:
         .await
         .expect_cache(200, "HIT");
     assert_eq!(names(&untouched), ["Testing basics"]);
+    // The admin's course page shows how many lessons there are, which a rename leaves alone.
+    let detail = app
+        .get(&w.admin_course(), w.admin())
+        .await
+        .expect_cache(200, "HIT");
+    assert_eq!(detail["lessonCount"], 3);
 }
 
 async fn new_lesson_content_alone_shows_at_once_to_readers(app: TestApp) {
