@@ -194,6 +194,8 @@ async fn run_workload(
         measuring: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         requests: AtomicU64::new(0),
+        cached: AtomicU64::new(0),
+        hits: AtomicU64::new(0),
         stale: AtomicU64::new(0),
         errors: AtomicU64::new(0),
     };

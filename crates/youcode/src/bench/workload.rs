@@ -46,6 +46,9 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// Requests so far, for the progress line.
     pub requests: AtomicU64,
+    /// Of those, the cached reads (with `X-Cache`) and their hits, for the progress line.
+    pub cached: AtomicU64,
+    pub hits: AtomicU64,
     pub stale: AtomicU64,
     pub errors: AtomicU64,
 }
@@ -365,6 +368,12 @@ impl Client {
 
     fn count(&mut self, route: &'static str, started: Instant, x_cache: Option<&str>) {
         self.shared.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(outcome) = x_cache {
+            self.shared.cached.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .hits
+                .fetch_add(u64::from(outcome == "HIT"), Ordering::Relaxed);
+        }
         if self.shared.measuring.load(Ordering::Relaxed) {
             self.record.request(route, started.elapsed(), x_cache);
         }
@@ -643,18 +652,32 @@ impl Client {
     }
 }
 
-/// Waits `duration`, printing a progress line every second to standard error.
+/// Waits `duration`, printing a progress line every second to standard error: the last
+/// second's throughput and hit ratio.
 pub async fn progress(shared: &Shared, label: &str, duration: Duration) {
     let started = Instant::now();
-    let mut last = shared.requests.load(Ordering::Relaxed);
+    let counters = || {
+        (
+            shared.requests.load(Ordering::Relaxed),
+            shared.cached.load(Ordering::Relaxed),
+            shared.hits.load(Ordering::Relaxed),
+        )
+    };
+    let mut last = counters();
     while started.elapsed() < duration {
         tokio::time::sleep(Duration::from_secs(1).min(duration.saturating_sub(started.elapsed())))
             .await;
-        let now = shared.requests.load(Ordering::Relaxed);
+        let now = counters();
+        let (cached, hits) = (now.1 - last.1, now.2 - last.2);
+        let hit = if cached == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.3}", hits as f64 / cached as f64)
+        };
         eprint!(
-            "\r{label:<16} {:>5.1} s  {:>7} req/s  stale {}  errors {}   ",
+            "\r{label:<16} {:>5.1} s  {:>7} req/s  hit {hit:>5}  stale {}  errors {}   ",
             started.elapsed().as_secs_f64(),
-            now - last,
+            now.0 - last.0,
             shared.stale.load(Ordering::Relaxed),
             shared.errors.load(Ordering::Relaxed),
         );
