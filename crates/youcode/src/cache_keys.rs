@@ -167,18 +167,6 @@ impl CacheKeys {
         }
     }
 
-    /// A page of one user's course list (searched, when asked), cut from [`Self::user_course_list`].
-    pub fn user_courses_page(&self, user: UserId, params: &ListParams) -> Entry {
-        Entry {
-            key: list_key(
-                self.cache.key("user:courses:page").param("userId", user),
-                params,
-            ),
-            tags: vec![self.enrolments(user), self.all_courses()],
-            policy: self.policies.search_results,
-        }
-    }
-
     /// Every course one user is enrolled in; pages and searches are cut from it.
     pub fn user_course_list(&self, user: UserId) -> Entry {
         Entry {

@@ -13,9 +13,7 @@ use cachette::Fetched;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{JsonBody, QueryParams, SignedIn};
-use super::{
-    AppError, ListPage, cached, cached_bytes, cached_json, combined, json_bytes, json_value,
-};
+use super::{AppError, ListPage, cached, cached_bytes, combined, json_bytes, json_value};
 use crate::db::{LearnerState, PublishedCourse, PublishedLesson, UserCourseItem};
 use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, UserId, fold};
 use crate::state::AppState;
@@ -53,34 +51,28 @@ async fn courses(
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
     let user = user.user_id();
-    let entry = state.keys.user_courses_page(user, &params);
-    cached_json(&state, entry, || async {
-        // Every page and search is cut from one entry holding all the user's courses: an
-        // enrolment refetches them with one query, whichever pages are read next, and a hit
-        // reads one small page rather than the whole list.
-        let all = cached(&state, state.keys.user_course_list(user), || async {
-            Ok(state.db.user_course_list(user).await?)
-        })
-        .await?
-        .value;
-        let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
-        let matching: Vec<UserCourseItem> = all
-            .into_iter()
-            .filter(|course| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| fold(&course.name).contains(w.as_str()))
-            })
-            .collect();
-        let total = matching.len() as i64;
-        let page: Vec<UserCourseItem> = matching
-            .into_iter()
-            .skip(usize::try_from(params.page.offset()).unwrap_or(usize::MAX))
-            .take(params.page.limit as usize)
-            .collect();
-        Ok(ListPage::new((page, total), params.page))
+    // One entry per user holds all their courses; pages and searches are cut from it.
+    let all = cached(&state, state.keys.user_course_list(user), || async {
+        Ok(state.db.user_course_list(user).await?)
     })
-    .await
+    .await?;
+    let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
+    let matching: Vec<&UserCourseItem> = all
+        .value
+        .iter()
+        .filter(|course| {
+            wanted
+                .as_ref()
+                .is_none_or(|w| fold(&course.name).contains(w.as_str()))
+        })
+        .collect();
+    let total = matching.len() as i64;
+    let page: Vec<&UserCourseItem> = matching
+        .into_iter()
+        .skip(usize::try_from(params.page.offset()).unwrap_or(usize::MAX))
+        .take(params.page.limit as usize)
+        .collect();
+    json_value(&ListPage::new((page, total), params.page), all.outcome)
 }
 
 /// A published course as one user sees it.
