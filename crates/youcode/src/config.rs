@@ -83,8 +83,9 @@ pub struct BenchArgs {
     /// How long to measure, after the warm-up.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// How long to run before measuring, so the cache holds the popular entries.
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// How long to run before measuring, so the cache holds the popular entries (on the reference
+    /// data set the hit ratio levels off after about 30 s).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
     /// Run with the cache off, then on, and measure the ceiling (GET /api/me); print ratios.
     #[arg(long)]
