@@ -15,7 +15,7 @@
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list's pages | changes of its order or of what every page shows: lessons entering or leaving it, ranks, course names and states |
 //! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
-//! | `public-search:{gram}` | pages and lengths of the public list searched for a text starting with `gram` (unsearched pages: the empty gram) | renames of PUBLIC lessons: every gram of the old and the new name |
+//! | `public-search:{gram}` | pages and lengths of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters) | renames of PUBLIC lessons: the empty gram and every three-character window of the old and the new name |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
@@ -101,9 +101,10 @@ impl CacheKeys {
     pub fn public_search(&self, gram: &str) -> Tag {
         self.cache.tag(&format!("public-search:{gram}"))
     }
-    /// What renaming a PUBLIC lesson from `old` to `new` makes stale in the public list.
-    pub fn public_rename(&self, old: &str, new: &str) -> Vec<Tag> {
-        rename_grams(old, new)
+    /// What renaming a PUBLIC lesson makes stale in the public list, given its names as searched
+    /// (folded) before and after.
+    pub fn public_rename(&self, searched_as: &[&str]) -> Vec<Tag> {
+        rename_grams(searched_as)
             .iter()
             .map(|gram| self.public_search(gram))
             .collect()
@@ -299,13 +300,14 @@ pub fn search_gram(search: Option<&Search>) -> String {
     folded.chars().take(GRAM_CHARS).collect()
 }
 
-/// The grams a rename from `old` to `new` bumps: the empty gram and every window of
-/// [`GRAM_CHARS`] characters of both folded names. A text contained in either name starts with
-/// one of these windows, so every search whose results the rename can change is bumped.
-pub fn rename_grams(old: &str, new: &str) -> BTreeSet<String> {
+/// The grams a rename bumps, given the lesson's names as searched (folded) before and after: the
+/// empty gram and every window of [`GRAM_CHARS`] characters of each. A text contained in one of
+/// the names starts with one of these windows, so every search whose results the rename can
+/// change is bumped.
+pub fn rename_grams(searched_as: &[&str]) -> BTreeSet<String> {
     let mut grams = BTreeSet::from([String::new()]);
-    for name in [old, new] {
-        let chars: Vec<char> = fold(name).chars().collect();
+    for name in searched_as {
+        let chars: Vec<char> = name.chars().collect();
         grams.extend(
             chars
                 .windows(GRAM_CHARS)
@@ -355,7 +357,7 @@ mod tests {
         ];
         for old in names {
             for new in names {
-                let bumped = rename_grams(old, new);
+                let bumped = rename_grams(&[&fold(old), &fold(new)]);
                 for name in [old, new] {
                     let chars: Vec<char> = fold(name).chars().collect();
                     for start in 0..chars.len() {
@@ -375,7 +377,7 @@ mod tests {
 
     #[test]
     fn a_rename_leaves_unrelated_searches_alone() {
-        let bumped = rename_grams("Go basics", "Go testing");
+        let bumped = rename_grams(&["go basics", "go testing"]);
         for text in ["rust", "React", "css"] {
             let gram = search_gram(search(text).as_ref());
             assert!(!bumped.contains(&gram), "{text} was bumped");
@@ -388,6 +390,6 @@ mod tests {
         assert_eq!(search_gram(None), "");
         assert_eq!(search_gram(search("go").as_ref()), "");
         assert_eq!(search_gram(search("Élan").as_ref()), "éla");
-        assert!(rename_grams("x", "y").contains(""));
+        assert!(rename_grams(&["x", "y"]).contains(""));
     }
 }

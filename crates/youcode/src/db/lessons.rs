@@ -73,15 +73,16 @@ fn admin_lesson(row: &AnyRow) -> DbResult<AdminLesson> {
     })
 }
 
-/// A lesson of an admin's own course, read through `executor` (the pool or a transaction).
+/// A lesson of an admin's own course, read through `executor` (the pool or a transaction), and
+/// its name as stored for search.
 async fn find_admin_lesson<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     executor: E,
     admin: UserId,
     course: CourseId,
     lesson: LessonId,
-) -> DbResult<AdminLesson> {
+) -> DbResult<(AdminLesson, String)> {
     let row = sqlx::query(
-        "SELECT l.id, l.course_id, l.name, l.content, l.rank, l.state
+        "SELECT l.id, l.course_id, l.name, l.content, l.rank, l.state, l.name_folded
          FROM lessons l JOIN courses c ON c.id = l.course_id
          WHERE l.id = $1 AND l.course_id = $2 AND c.creator_id = $3",
     )
@@ -91,7 +92,7 @@ async fn find_admin_lesson<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     .fetch_optional(executor)
     .await?
     .ok_or(DbError::NotFound)?;
-    admin_lesson(&row)
+    Ok((admin_lesson(&row)?, row.try_get("name_folded")?))
 }
 
 /// The public list's search filter (bound as `$1`) and its pattern. `listed` and `course_name`
@@ -116,6 +117,9 @@ pub struct LessonWrite {
     pub lesson: Option<AdminLesson>,
     /// Lessons whose rank moved besides the one written.
     pub moved: Vec<String>,
+    /// The previous name as it was stored for search. Rows folded by an older migration (the
+    /// database's `LOWER`) may differ from the application's fold of the same name.
+    pub previous_searched_as: Option<String>,
 }
 
 impl Db {
@@ -240,7 +244,9 @@ impl Db {
         lesson: LessonId,
     ) -> DbResult<AdminLesson> {
         self.counted(1);
-        find_admin_lesson(&self.pool, admin, course, lesson).await
+        Ok(find_admin_lesson(&self.pool, admin, course, lesson)
+            .await?
+            .0)
     }
 
     /// Adds a lesson to an admin's own course, at `rank` (clamped to the lessons there are) or
@@ -305,6 +311,7 @@ impl Db {
                 state: lesson.state,
             }),
             moved,
+            previous_searched_as: None,
         })
     }
 
@@ -322,7 +329,7 @@ impl Db {
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
         self.counted(2);
-        let previous = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
+        let (previous, searched_as) = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
         let mut updated = previous.clone();
         let mut moved = Vec::new();
         if let Some(rank) = changes.rank {
@@ -385,6 +392,7 @@ impl Db {
             previous: Some(previous),
             lesson: Some(updated),
             moved,
+            previous_searched_as: Some(searched_as),
         })
     }
 
@@ -400,7 +408,7 @@ impl Db {
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
         self.counted(4);
-        let previous = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
+        let (previous, _) = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
         let rank = previous.rank;
         sqlx::query("DELETE FROM lessons WHERE id = $1")
             .bind(lesson.to_string())
@@ -422,6 +430,7 @@ impl Db {
             previous: Some(previous),
             lesson: None,
             moved,
+            previous_searched_as: None,
         })
     }
 

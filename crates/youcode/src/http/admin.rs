@@ -13,7 +13,7 @@ use super::{AppError, ListPage, cached_json};
 use crate::db::{
     AdminLesson, CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson,
 };
-use crate::domain::{CourseId, CourseState, LessonId, LessonState, ListParams, UserId};
+use crate::domain::{CourseId, CourseState, LessonId, LessonState, ListParams, UserId, fold};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -316,7 +316,10 @@ async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &Les
         (None, None) => {}
         (Some(before), Some(after)) => {
             if before.name != after.name {
-                tags.extend(keys.public_rename(&before.name, &after.name));
+                let (old, new) = (fold(&before.name), fold(&after.name));
+                let mut searched_as = vec![old.as_str(), new.as_str()];
+                searched_as.extend(write.previous_searched_as.as_deref());
+                tags.extend(keys.public_rename(&searched_as));
             }
         }
         _ => tags.extend([keys.public_lessons(), keys.public_membership()]),

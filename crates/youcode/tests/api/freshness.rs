@@ -451,6 +451,52 @@ async fn renaming_a_public_lesson_refetches_only_the_searches_it_can_change(app:
     assert_eq!(detail["lessonCount"], 3);
 }
 
+async fn a_rename_refetches_the_searches_of_the_name_as_stored(app: TestApp) {
+    let w = World::new(&app).await;
+    let admin_lesson = w.admin_lesson(&w.public);
+    app.patch(&admin_lesson, w.admin(), json!({"name": "ΟΔΟΣ"}))
+        .await
+        .expect(200);
+    // A row folded by the database's LOWER before the application folded names itself: a final
+    // σ where the application's fold writes ς.
+    sqlx::query("UPDATE lessons SET name_folded = 'οδοσ' WHERE id = $1")
+        .bind(&w.public)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let search = "/api/public/lessons?search=δοσ";
+    let before = app.warm(search, None).await;
+    assert_eq!(names(&before), ["ΟΔΟΣ"]);
+
+    app.patch(&admin_lesson, w.admin(), json!({"name": "Closed lesson"}))
+        .await
+        .expect(200);
+
+    let after = fresh(&app, search, None).await;
+    assert_eq!((names(&after).len(), &after["total"]), (0, &json!(0)));
+}
+
+async fn a_lesson_leaving_the_public_list_leaves_its_searches_at_once(app: TestApp) {
+    let w = World::new(&app).await;
+    // Both a search's page and its length (cached apart, for every page) must follow.
+    let first = "/api/public/lessons?search=open";
+    let second = "/api/public/lessons?search=open&page=2";
+    assert_eq!(app.warm(first, None).await["total"], 1);
+    assert_eq!(app.warm(second, None).await["total"], 1);
+
+    app.patch(
+        &w.admin_lesson(&w.public),
+        w.admin(),
+        json!({"state": "PUBLISHED"}),
+    )
+    .await
+    .expect(200);
+
+    let page = fresh(&app, first, None).await;
+    assert_eq!((names(&page).len(), &page["total"]), (0, &json!(0)));
+    assert_eq!(fresh(&app, second, None).await["total"], 0);
+}
+
 async fn new_lesson_content_alone_shows_at_once_to_readers(app: TestApp) {
     let w = World::new(&app).await;
     let (public_lesson, members_lesson) = (
@@ -754,6 +800,8 @@ on_both_backends!(
     a_new_lesson_shows_at_once_in_every_lesson_view,
     editing_a_lesson_shows_at_once_in_every_lesson_view,
     renaming_a_public_lesson_refetches_only_the_searches_it_can_change,
+    a_rename_refetches_the_searches_of_the_name_as_stored,
+    a_lesson_leaving_the_public_list_leaves_its_searches_at_once,
     new_lesson_content_alone_shows_at_once_to_readers,
     a_hidden_lesson_added_last_shows_at_once_to_the_admin_only,
     changing_a_lesson_state_shows_at_once_to_users,
