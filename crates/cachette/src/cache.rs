@@ -53,7 +53,8 @@ pub struct Config {
     pub compress_above: usize,
     /// Least time between two retries of failed invalidations.
     pub retry_interval: Duration,
-    /// When false, every lookup is a bypass and nothing is stored.
+    /// When false, every lookup is a bypass and nothing is stored. Invalidations still reach the
+    /// store, so instances sharing it with this one never serve what this one's writes changed.
     pub enabled: bool,
 }
 
@@ -92,7 +93,7 @@ impl<S: Store> CacheBuilder<S> {
         self
     }
 
-    /// Turns the cache off (every lookup a bypass) or on.
+    /// Turns the cache off (every lookup a bypass; invalidations still reach the store) or on.
     pub fn enabled(mut self, enabled: bool) -> Self {
         self.config.enabled = enabled;
         self
@@ -503,7 +504,9 @@ impl<S: Store> Cache<S> {
     /// [`Invalidation::Deferred`]); meanwhile this instance serves nothing from the store.
     pub async fn invalidate_tags(&self, tags: &[Tag]) -> Invalidation {
         let inner = &*self.inner;
-        if !inner.config.enabled || tags.is_empty() {
+        // Even when this instance reads nothing from the store, others sharing it may: the
+        // invalidation is made all the same.
+        if tags.is_empty() {
             return Invalidation::Applied;
         }
         inner.stats.invalidated(tags.len());

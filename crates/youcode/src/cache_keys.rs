@@ -32,14 +32,15 @@
 //!
 //! What users read is split in two: pages of published courses and lessons are shared by every
 //! user (keyed by the course or lesson alone), and a user's enrolment and progress in a course
-//! are one small entry keyed by the user and the course; routes combine the two. Per-user entries carry the user id in
-//! their key: no user can reach another's entry, and shared entries hold no per-user field.
+//! are one small entry keyed by the user and the course; routes combine the two. Per-user
+//! entries carry the user id in their key: no user can reach another's entry, and shared
+//! entries hold no per-user field.
+
+use std::collections::BTreeSet;
 
 use cachette::{Key, Policy, Tag};
 
 use crate::config::Policies;
-use std::collections::BTreeSet;
-
 use crate::domain::{CourseId, LessonId, ListParams, Page, Search, UserId, fold};
 use crate::state::AppCache;
 
@@ -329,10 +330,7 @@ fn page_key(key: cachette::KeyBuilder, page: Page) -> Key {
 fn list_key(key: cachette::KeyBuilder, params: &ListParams) -> Key {
     key.param("page", params.page.page)
         .param("limit", params.page.limit)
-        .param_opt(
-            "search",
-            params.search.as_ref().map(|s| s.as_str().to_lowercase()),
-        )
+        .param_opt("search", params.search.as_ref().map(|s| fold(s.as_str())))
         .build()
 }
 

@@ -393,6 +393,36 @@ pub async fn an_expired_entry_is_served_stale_only_when_the_fetch_fails<S: Store
     assert_eq!(get(Err("database down")).await, Err("database down"));
 }
 
+pub async fn a_disabled_instance_still_invalidates_for_the_others<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let namespace = unique_namespace();
+    let on = Cache::builder(SharedStore(store.clone()), namespace.clone()).build();
+    let off = Cache::builder(SharedStore(store.clone()), namespace)
+        .enabled(false)
+        .build();
+    let key = on.key("k").build();
+    let tag = on.tag("t");
+    let read = |value: u32| {
+        on.get_or_fetch(
+            &key,
+            std::slice::from_ref(&tag),
+            &Policy::SEARCH_RESULTS,
+            move || async move { Ok::<_, Infallible>(value) },
+        )
+    };
+    read(1).await.unwrap();
+    assert_eq!(read(2).await.unwrap().outcome, Outcome::Hit);
+
+    // The instance with the cache off wrote something tagged `t`.
+    assert_eq!(
+        off.invalidate_tags(std::slice::from_ref(&tag)).await,
+        Invalidation::Applied
+    );
+
+    let fresh = read(3).await.unwrap();
+    assert_eq!((fresh.outcome, fresh.value), (Outcome::Miss, 3));
+}
+
 pub async fn clear_removes_this_namespace_and_nothing_else<S: Store>(store: S) {
     let store = Arc::new(store);
     let ours = Cache::builder(SharedStore(store.clone()), unique_namespace()).build();
@@ -757,6 +787,7 @@ macro_rules! suite {
 
 suite!(
     any_value_is_a_hit_including_empty_ones,
+    a_disabled_instance_still_invalidates_for_the_others,
     a_raw_hit_returns_the_stored_bytes_unchanged,
     large_values_round_trip_compressed,
     invalidating_a_tag_refreshes_exactly_its_entries,

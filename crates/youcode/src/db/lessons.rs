@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{Db, DbError, DbResult, now_ms, parse_id};
+use super::{Db, DbError, DbResult, now_ms, parse_course_id};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
@@ -464,6 +464,6 @@ impl Db {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
-        parse_id(course.ok_or(DbError::NotFound)?)
+        parse_course_id(course.ok_or(DbError::NotFound)?)
     }
 }

@@ -243,7 +243,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// A course id read from the database, where every id is a UUID written by the application.
-pub(crate) fn parse_id(raw: String) -> DbResult<CourseId> {
+pub(crate) fn parse_course_id(raw: String) -> DbResult<CourseId> {
     uuid::Uuid::try_parse(&raw)
         .map(CourseId)
         .map_err(|error| DbError::Sql(sqlx::Error::Decode(Box::new(error))))
