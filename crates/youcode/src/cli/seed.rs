@@ -24,6 +24,8 @@ pub struct SeedPlan {
     pub enrolments: u32,
     pub password: String,
     pub seed: u64,
+    /// Delete every row first, in the same transaction: a failure leaves the old data.
+    pub replace: bool,
 }
 
 impl SeedPlan {
@@ -36,6 +38,7 @@ impl SeedPlan {
             enrolments: 100_000,
             password: DEMO_PASSWORD.into(),
             seed: 42,
+            replace: false,
         }
     }
 
@@ -48,6 +51,7 @@ impl SeedPlan {
             enrolments: 300,
             password: DEMO_PASSWORD.into(),
             seed: 42,
+            replace: false,
         }
     }
 }
@@ -114,21 +118,22 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         enrolments: args.enrolments.unwrap_or(args.users.saturating_mul(10)),
         password: args.password,
         seed: args.seed,
+        replace: args.reset,
     };
     let db = Db::connect(&args.database.database_url).await?;
     db.migrate().await?;
-    if args.reset {
-        wipe(&db).await?;
-        eprintln!(
-            "note: a shared cache (Redis) still holds entries of the old data: run `youcode cache clear`"
-        );
-    } else if db.has_users().await? {
+    if !args.reset && db.has_users().await? {
         anyhow::bail!(
             "the database already holds data; add --reset to replace it with the seeded set"
         );
     }
     let started = Instant::now();
     let counts = seed(&db, &plan, true).await?;
+    if args.reset {
+        eprintln!(
+            "note: a shared cache (Redis) still holds entries of the old data: run `youcode cache clear`"
+        );
+    }
     println!(
         "seeded {} users, {} courses, {} lessons, {} enrolments in {:.1} s",
         counts.users,
@@ -300,7 +305,11 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         (plan.enrolments as usize).min(learners.len() * published.len())
     };
     let mut seen = HashSet::with_capacity(wanted);
-    while enrolments.len() < wanted {
+    // Skewed picks repeat pairs, and when nearly every pair is wanted the last ones take
+    // ever longer to draw: attempts are bounded, and the summary tells how many were made.
+    let mut attempts = wanted.saturating_mul(20).max(10_000);
+    while enrolments.len() < wanted && attempts > 0 {
+        attempts -= 1;
         // The first users and the first courses are the busiest, as in real life.
         let user = skewed(&mut pick, learners.len());
         let course = skewed(&mut pick, published.len());
@@ -330,6 +339,10 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         .begin()
         .await
         .context("cannot start the seeding transaction")?;
+    if plan.replace {
+        bar.set_message("deleting");
+        wipe(&mut tx).await?;
+    }
     let counts = Counts {
         users: insert(
             &mut tx,
@@ -429,7 +442,7 @@ async fn insert(
 }
 
 /// Deletes every row (children first).
-async fn wipe(db: &Db) -> anyhow::Result<()> {
+async fn wipe(tx: &mut Transaction<'static, Any>) -> anyhow::Result<()> {
     for table in [
         "lesson_progress",
         "enrolments",
@@ -439,7 +452,7 @@ async fn wipe(db: &Db) -> anyhow::Result<()> {
         "users",
     ] {
         sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(db.pool())
+            .execute(&mut **tx)
             .await
             .with_context(|| format!("cannot empty {table}"))?;
     }
