@@ -203,7 +203,8 @@ impl Db {
         changes: CourseChanges,
     ) -> DbResult<CourseUpdate> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(4);
+        // The course, its update and its lessons (`refresh_listing` counts itself).
+        self.counted(3);
         let current = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
             .bind(admin.to_string())
@@ -256,7 +257,7 @@ impl Db {
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
     pub async fn delete_course(&self, admin: UserId, course: CourseId) -> DbResult<Vec<String>> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(3);
+        self.counted(2);
         let lessons: Vec<String> = sqlx::query_scalar(
             "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id
              WHERE c.id = $1 AND c.creator_id = $2",

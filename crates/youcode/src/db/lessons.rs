@@ -333,7 +333,7 @@ impl Db {
         let mut updated = previous.clone();
         let mut moved = Vec::new();
         if let Some(rank) = changes.rank {
-            self.counted(3);
+            self.counted(1);
             let count: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM lessons WHERE course_id = $1")
                     .bind(course.to_string())
@@ -341,6 +341,7 @@ impl Db {
                     .await?;
             let (old, new) = (updated.rank, rank.clamp(1, count.max(1)));
             if new != old {
+                self.counted(2);
                 let (low, high, step) = if new < old {
                     (new, old - 1, 1)
                 } else {
