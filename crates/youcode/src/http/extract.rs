@@ -77,18 +77,18 @@ impl FromRequestParts<AppState> for SignedIn {
         let token =
             bearer(parts).ok_or(AppError::Unauthorized("sign in first: no bearer token"))?;
         let hash = token_hash(token);
-        let entry = state.keys.session_entry(&hash);
-        let db = &state.db;
         // Unknown tokens are not cached: they would let anyone fill the cache.
-        let principal = state
-            .cache
-            .get_or_fetch(&entry.key, &entry.tags, &entry.policy, || async {
-                db.session_user(&hash).await?.ok_or(AppError::Unauthorized(
+        let principal = super::cached(state, state.keys.session_entry(&hash), || async {
+            state
+                .db
+                .session_user(&hash)
+                .await?
+                .ok_or(AppError::Unauthorized(
                     "the token is unknown or has been revoked",
                 ))
-            })
-            .await?
-            .value;
+        })
+        .await?
+        .value;
         // Per-user cache keys are built from this id: refuse anything but a real one.
         if uuid::Uuid::try_parse(&principal.id).is_err() {
             return Err(AppError::Unauthorized(
