@@ -48,10 +48,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         "--write-ratio must be within 0 and 1"
     );
     anyhow::ensure!(args.zipf >= 0.0, "--zipf must not be negative");
-    let users = match args.dataset {
-        Dataset::Small => SeedPlan::small().users,
-        Dataset::Reference => SeedPlan::reference().users,
-    } as usize;
+    let users = args.dataset.plan().users as usize;
     if let Some(url) = &args.url {
         anyhow::ensure!(
             !args.compare,
@@ -66,10 +63,11 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     } else {
         CacheBackend::Memory
     });
-    let dataset = match args.dataset {
-        Dataset::Small => "small",
-        Dataset::Reference => "reference",
-    };
+    anyhow::ensure!(
+        !(args.compare && cache == CacheBackend::Off),
+        "--compare runs with the cache off, then with --cache: choose memory or redis"
+    );
+    let dataset = args.dataset.name();
     let database_url = args
         .database_url
         .clone()
@@ -95,6 +93,23 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     Ok(BenchReport::new(runs, ceiling))
 }
 
+impl Dataset {
+    fn plan(self) -> SeedPlan {
+        match self {
+            Dataset::Small => SeedPlan::small(),
+            Dataset::Reference => SeedPlan::reference(),
+        }
+    }
+
+    /// As the `--dataset` flag spells it.
+    fn name(self) -> &'static str {
+        match self {
+            Dataset::Small => "small",
+            Dataset::Reference => "reference",
+        }
+    }
+}
+
 /// Seeds `dataset` into the database unless it already holds data.
 async fn ensure_dataset(
     database_url: &str,
@@ -104,13 +119,11 @@ async fn ensure_dataset(
     let db = Db::connect(database_url).await?;
     db.migrate().await?;
     if !db.has_users().await? {
-        let mut plan = match dataset {
-            Dataset::Small => SeedPlan::small(),
-            Dataset::Reference => SeedPlan::reference(),
-        };
+        let mut plan = dataset.plan();
         plan.password = password.to_owned();
         eprintln!(
-            "bench: seeding the {dataset:?} data set into {}",
+            "bench: seeding the {} data set into {}",
+            dataset.name(),
             crate::db::redact(database_url)
         );
         let started = Instant::now();

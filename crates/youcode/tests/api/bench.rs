@@ -61,3 +61,13 @@ async fn a_short_bench_on_postgres_and_redis_sees_no_stale_read_and_no_error() {
     assert!(run.requests > 0 && run.writes > 0, "{run:?}");
     assert_eq!((run.stale_reads, run.errors), (0, 0), "{run:?}");
 }
+
+#[tokio::test]
+async fn comparing_with_the_cache_off_is_refused_before_anything_runs() {
+    let args = BenchArgs {
+        compare: true,
+        ..short_run("sqlite://unused.db".into(), CacheBackend::Off, None)
+    };
+    let error = measure(&args).await.expect_err("nothing to compare");
+    assert!(error.to_string().contains("--compare"), "{error}");
+}
