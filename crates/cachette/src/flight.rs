@@ -34,7 +34,7 @@ pub(crate) enum Role {
 /// that got no payload then fetch for themselves.
 pub(crate) struct Leader {
     map: FlightMap,
-    key: Option<FlightKey>,
+    key: FlightKey,
     sender: watch::Sender<Option<Bytes>>,
 }
 
@@ -46,9 +46,7 @@ impl Leader {
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.map.lock().remove(&key);
-        }
+        self.map.lock().remove(&self.key);
     }
 }
 
@@ -63,7 +61,7 @@ impl Flights {
         map.insert(flight_key.clone(), receiver);
         Role::Leader(Leader {
             map: self.map.clone(),
-            key: Some(flight_key),
+            key: flight_key,
             sender,
         })
     }
@@ -76,12 +74,12 @@ impl Flights {
 
 /// Waits for the leader; `None` when it ended without a payload.
 pub(crate) async fn wait(mut receiver: watch::Receiver<Option<Bytes>>) -> Option<Bytes> {
-    let waited = receiver
+    // A payload published before the leader ended is seen even after the channel closed.
+    receiver
         .wait_for(Option::is_some)
         .await
         .ok()
-        .map(|v| v.clone());
-    waited.flatten().or_else(|| receiver.borrow().clone())
+        .and_then(|payload| payload.clone())
 }
 
 #[cfg(test)]

@@ -50,8 +50,6 @@ pub enum StoreError {
     Backend(String),
     #[error("store operation timed out")]
     Timeout,
-    #[error("store holds an unreadable generation under {0}")]
-    BadGeneration(String),
 }
 
 /// A key-value backend for [`Cache`](crate::Cache).
