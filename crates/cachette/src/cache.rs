@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 use tracing::warn;
 
 use crate::breaker::Breaker;
+use crate::codec::{Codec, Json, Raw};
 use crate::flight::{self, Flights, Role};
 use crate::pending::Pending;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
@@ -247,15 +248,7 @@ impl<S: Store> Cache<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
-        self.get_or_fetch_with(
-            key,
-            tags,
-            policy,
-            fetch,
-            |payload| Some(payload.clone()),
-            |payload| Some(payload.clone()),
-        )
-        .await
+        self.get_or_fetch_with(key, tags, policy, &Raw, fetch).await
     }
 
     /// Like [`Cache::get_or_fetch_raw`] for a serde type, stored as JSON. A stored payload that
@@ -275,45 +268,41 @@ impl<S: Store> Cache<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.get_or_fetch_with(
-            key,
-            tags,
-            policy,
-            fetch,
-            |value| serde_json::to_vec(value).ok().map(Bytes::from),
-            |payload| serde_json::from_slice(payload).ok(),
-        )
-        .await
+        self.get_or_fetch_with(key, tags, policy, &Json, fetch)
+            .await
     }
 
-    async fn get_or_fetch_with<T, F, Fut, E>(
+    /// Like [`Cache::get_or_fetch_raw`] for a value stored in a layout of the caller's
+    /// choosing. A stored payload that `codec` cannot decode is a miss and is deleted.
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_fetch_raw`].
+    pub async fn get_or_fetch_with<T, C, F, Fut, E>(
         &self,
         key: &Key,
         tags: &[Tag],
         policy: &Policy,
+        codec: &C,
         fetch: F,
-        encode: impl Fn(&T) -> Option<Bytes>,
-        decode: impl Fn(&Bytes) -> Option<T>,
     ) -> Result<Fetched<T>, E>
     where
+        C: Codec<T>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         let result = match self.lookup(key, tags).await {
-            Lookup::Hit { payload, snapshot } => match decode(&payload) {
+            Lookup::Hit { payload, snapshot } => match codec.decode(&payload) {
                 Some(value) => Ok(Fetched {
                     value,
                     outcome: Outcome::Hit,
                 }),
                 None => {
                     self.discard_corrupt(key).await;
-                    self.fill(key, snapshot, None, policy, fetch, &encode, &decode)
-                        .await
+                    self.fill(key, snapshot, None, policy, codec, fetch).await
                 }
             },
             Lookup::Miss { snapshot, stale } => {
-                self.fill(key, snapshot, stale, policy, fetch, &encode, &decode)
-                    .await
+                self.fill(key, snapshot, stale, policy, codec, fetch).await
             }
             Lookup::Bypass => fetch().await.map(|value| Fetched {
                 value,
@@ -389,16 +378,14 @@ impl<S: Store> Cache<S> {
     }
 
     /// Runs the fetch for a miss (once per key and snapshot in this process) and stores its value.
-    #[allow(clippy::too_many_arguments)]
     async fn fill<T, F, Fut, E>(
         &self,
         key: &Key,
         snapshot: Snapshot,
         stale: Option<Bytes>,
         policy: &Policy,
+        codec: &impl Codec<T>,
         fetch: F,
-        encode: &impl Fn(&T) -> Option<Bytes>,
-        decode: &impl Fn(&Bytes) -> Option<T>,
     ) -> Result<Fetched<T>, E>
     where
         F: FnOnce() -> Fut,
@@ -407,7 +394,11 @@ impl<S: Store> Cache<S> {
         let leader = match self.inner.flights.join(key.as_str(), &snapshot) {
             Role::Leader(leader) => leader,
             Role::Follower(receiver) => {
-                if let Some(value) = flight::wait(receiver).await.as_ref().and_then(decode) {
+                if let Some(value) = flight::wait(receiver)
+                    .await
+                    .as_ref()
+                    .and_then(|payload| codec.decode(payload))
+                {
                     self.inner.stats.coalesced();
                     return Ok(Fetched {
                         value,
@@ -415,14 +406,14 @@ impl<S: Store> Cache<S> {
                     });
                 }
                 // The leader failed or was cancelled: fetch without it.
-                return self.fetched_or_stale(fetch().await, stale, decode);
+                return self.fetched_or_stale(fetch().await, stale, codec);
             }
         };
         let value = match fetch().await {
             Ok(value) => value,
-            Err(error) => return self.fetched_or_stale(Err(error), stale, decode),
+            Err(error) => return self.fetched_or_stale(Err(error), stale, codec),
         };
-        if let Some(payload) = encode(&value) {
+        if let Some(payload) = codec.encode(&value) {
             leader.publish(payload.clone());
             self.store_entry(key, &snapshot, policy, payload).await;
         }
@@ -438,14 +429,14 @@ impl<S: Store> Cache<S> {
         &self,
         fetched: Result<T, E>,
         stale: Option<Bytes>,
-        decode: &impl Fn(&Bytes) -> Option<T>,
+        codec: &impl Codec<T>,
     ) -> Result<Fetched<T>, E> {
         match fetched {
             Ok(value) => Ok(Fetched {
                 value,
                 outcome: Outcome::Miss,
             }),
-            Err(error) => match stale.as_ref().and_then(decode) {
+            Err(error) => match stale.as_ref().and_then(|payload| codec.decode(payload)) {
                 Some(value) => Ok(Fetched {
                     value,
                     outcome: Outcome::Stale,

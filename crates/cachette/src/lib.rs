@@ -46,6 +46,7 @@
 
 mod breaker;
 mod cache;
+pub mod codec;
 pub mod envelope;
 mod flight;
 pub mod key;
@@ -57,6 +58,7 @@ pub mod store;
 use smallvec::SmallVec;
 
 pub use cache::{Cache, CacheBuilder, Config, Fetched, Invalidation};
+pub use codec::{Codec, Json, Raw};
 pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
 pub use policy::Policy;
 pub use stats::{Lookups, Outcome, StatsSnapshot};
