@@ -15,7 +15,8 @@
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list's pages | changes of its order or of what every page shows: lessons entering or leaving it, ranks, course names and states |
 //! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
-//! | `public-search:{gram}` | pages and lengths of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters) | renames of PUBLIC lessons: the empty gram and every three-character window of the old and the new name |
+//! | `public-search:{gram}` | pages of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters), and lengths of searches too long for a `public-count` tag | renames of PUBLIC lessons: the empty gram and every three-character window of the old and the new name |
+//! | `public-count:{text}` | the public list's length searched for `text` (folded, at most twelve characters) | renames of PUBLIC lessons: every such text in one of the old and the new name but not in both |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
@@ -29,6 +30,12 @@
 //! for `rust` is not refetched when a lesson named `Go basics` becomes `Go testing`. Searches
 //! shorter than three characters, and the unsearched pages, depend on the empty gram, which
 //! every rename bumps.
+//!
+//! A searched list's length is costlier to refetch than a page (it counts every match) and
+//! changes still more rarely: only when the text is in exactly one of the two names. So the
+//! length of a search up to twelve characters depends on that very text, and a rename bumps
+//! the texts it changes (see [`rename_counts`]): renaming `Rust lesson 3` to `Rust lesson 4`
+//! leaves the length of a search for `lesson` cached.
 //!
 //! What users read is split in two: pages of published courses and lessons are shared by every
 //! user (keyed by the course or lesson alone), and a user's enrolment and progress in a course
@@ -102,12 +109,19 @@ impl CacheKeys {
     pub fn public_search(&self, gram: &str) -> Tag {
         self.cache.tag(&format!("public-search:{gram}"))
     }
+    /// The length of the public list searched for `text` (folded; see [`count_tag_text`]).
+    pub fn public_count(&self, text: &str) -> Tag {
+        self.cache.tag(&format!("public-count:{text}"))
+    }
     /// What renaming a PUBLIC lesson makes stale in the public list, given its names as searched
     /// (folded) before and after.
     pub fn public_rename(&self, searched_as: &[&str]) -> Vec<Tag> {
-        rename_grams(searched_as)
+        let grams = rename_grams(searched_as);
+        let counts = rename_counts(searched_as);
+        grams
             .iter()
             .map(|gram| self.public_search(gram))
+            .chain(counts.iter().map(|text| self.public_count(text)))
             .collect()
     }
     pub fn session(&self, token_hash: &str) -> Tag {
@@ -143,7 +157,10 @@ impl CacheKeys {
     /// How many lessons the public list holds (those matching `search`, when given).
     pub fn public_lesson_count(&self, search: Option<&Search>) -> Entry {
         let mut tags = vec![self.public_membership()];
-        tags.extend(search.map(|s| self.public_search(&search_gram(Some(s)))));
+        tags.extend(search.map(|s| match count_tag_text(s) {
+            Some(text) => self.public_count(&text),
+            None => self.public_search(&search_gram(Some(s))),
+        }));
         Entry {
             key: self
                 .cache
@@ -321,6 +338,39 @@ pub fn rename_grams(searched_as: &[&str]) -> BTreeSet<String> {
 /// The length of a search gram.
 const GRAM_CHARS: usize = 3;
 
+/// The longest searched text whose public list length has a tag of its own.
+const COUNT_TAG_CHARS: usize = 12;
+
+/// The text of the `public-count` tag a search's length depends on: the folded text, when it
+/// is at most [`COUNT_TAG_CHARS`] characters long (longer ones depend on their gram).
+pub fn count_tag_text(search: &Search) -> Option<String> {
+    let folded = fold(search.as_str());
+    (folded.chars().count() <= COUNT_TAG_CHARS).then_some(folded)
+}
+
+/// The `public-count` texts a rename bumps, given the lesson's names as searched (folded)
+/// before and after: every text of at most [`COUNT_TAG_CHARS`] characters contained in some
+/// of the names but not in all. A search's length changes only when its text is in exactly one
+/// of the stored names, old and new; a text found in every name given keeps its length.
+pub fn rename_counts(searched_as: &[&str]) -> BTreeSet<String> {
+    let substrings = |name: &str| {
+        let chars: Vec<char> = name.chars().collect();
+        let mut found = BTreeSet::new();
+        for start in 0..chars.len() {
+            for end in start + 1..=chars.len().min(start + COUNT_TAG_CHARS) {
+                found.insert(chars[start..end].iter().collect::<String>());
+            }
+        }
+        found
+    };
+    let each: Vec<BTreeSet<String>> = searched_as.iter().map(|name| substrings(name)).collect();
+    each.iter()
+        .flatten()
+        .filter(|text| !each.iter().all(|other| other.contains(*text)))
+        .cloned()
+        .collect()
+}
+
 fn page_key(key: cachette::KeyBuilder, page: Page) -> Key {
     key.param("page", page.page)
         .param("limit", page.limit)
@@ -371,6 +421,61 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_rename_bumps_the_length_of_every_search_it_changes() {
+        let names = [
+            "Rust lesson 3: ownership",
+            "Lesson renamed by client 3 edit 7",
+            "Lesson renamed by client 3 edit 8",
+            "Ça marche : l'ÉTÉ, ΣΟΦΙΑ",
+            "ab",
+        ];
+        for old in names {
+            for new in names {
+                let (old, new) = (fold(old), fold(new));
+                let counts = rename_counts(&[&old, &new]);
+                let grams = rename_grams(&[&old, &new]);
+                for name in [&old, &new] {
+                    let chars: Vec<char> = name.chars().collect();
+                    for start in 0..chars.len() {
+                        for end in start + 1..=chars.len() {
+                            let text: String = chars[start..end].iter().collect();
+                            let Some(searched) = search(&text) else {
+                                continue;
+                            };
+                            let folded = fold(searched.as_str());
+                            if old.contains(&folded) == new.contains(&folded) {
+                                continue;
+                            }
+                            let bumped = match count_tag_text(&searched) {
+                                Some(tag) => counts.contains(&tag),
+                                None => grams.contains(&search_gram(Some(&searched))),
+                            };
+                            assert!(
+                                bumped,
+                                "renaming {old:?} to {new:?} keeps the length of {text:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rename_keeps_the_length_of_searches_in_both_names() {
+        let counts = rename_counts(&["rust lesson 3", "rust lesson 4"]);
+        for kept in ["lesson", "rust", "st le", "go"] {
+            let text = count_tag_text(&search(kept).unwrap()).unwrap();
+            assert!(!counts.contains(&text), "{kept} was bumped");
+        }
+        for changed in ["3", "n 4", "ust lesson 4"] {
+            assert!(counts.contains(changed), "{changed} was not bumped");
+        }
+        let long = search("a text of more than twelve characters").unwrap();
+        assert_eq!(count_tag_text(&long), None);
     }
 
     #[test]

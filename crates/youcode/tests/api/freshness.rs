@@ -433,8 +433,18 @@ async fn renaming_a_public_lesson_refetches_only_the_searches_it_can_change(app:
         (names(&new), &new["total"]),
         (vec!["Closed lesson".to_owned()], &json!(1))
     );
+    // "lesson" is in both names: its page shows the new name, its length is still cached.
+    let before = app.state.db.queries();
     let both = fresh(&app, &search("lesson"), None).await;
-    assert_eq!(names(&both), ["Closed lesson"]);
+    assert_eq!(
+        (names(&both), &both["total"]),
+        (vec!["Closed lesson".to_owned()], &json!(1))
+    );
+    assert_eq!(
+        app.state.db.queries() - before,
+        1,
+        "the length was counted again"
+    );
     let all = fresh(&app, "/api/public/lessons", None).await;
     assert_eq!(names(&all), ["Closed lesson", "Testing basics"]);
     // Neither name contains "testing": its results cannot have changed, and stay cached.
