@@ -189,9 +189,9 @@ impl Db {
     pub async fn user_course_list(&self, user: UserId) -> DbResult<Vec<UserCourseItem>> {
         self.counted(1);
         sqlx::query(
-            "SELECT c.id, c.name, c.image, e.created_at AS joined_at,
-                (SELECT u.name FROM users u WHERE u.id = c.creator_id) AS creator_name
+            "SELECT c.id, c.name, c.image, e.created_at AS joined_at, u.name AS creator_name
              FROM enrolments e JOIN courses c ON c.id = e.course_id
+             JOIN users u ON u.id = c.creator_id
              WHERE e.user_id = $1 AND e.canceled_at IS NULL AND c.state = 'PUBLISHED'
              ORDER BY e.created_at DESC, c.id",
         )

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod cache_admin;
+mod course_list;
 mod error;
 mod extract;
 mod health;
@@ -136,6 +137,24 @@ where
     state
         .cache
         .get_or_fetch(&entry.key, &entry.tags, &entry.policy, fetch)
+        .await
+}
+
+/// A cached read stored in a layout of its own (see [`cachette::Codec`]).
+pub async fn cached_with<T, C, F, Fut>(
+    state: &AppState,
+    entry: Entry,
+    codec: &C,
+    fetch: F,
+) -> Result<Fetched<T>, AppError>
+where
+    C: cachette::Codec<T>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    state
+        .cache
+        .get_or_fetch_with(&entry.key, &entry.tags, &entry.policy, codec, fetch)
         .await
 }
 

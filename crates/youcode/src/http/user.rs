@@ -9,13 +9,18 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use cachette::Fetched;
+use bytes::Bytes;
+use cachette::{Fetched, Outcome};
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
+use super::course_list::{CourseList, CourseListCodec};
 use super::extract::{JsonBody, QueryParams, SignedIn};
-use super::{AppError, ListPage, cached, cached_bytes, combined, json_bytes, json_value};
-use crate::db::{LearnerState, PublishedCourse, PublishedLesson, UserCourseItem};
-use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, UserId, fold};
+use super::{
+    AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
+};
+use crate::db::{LearnerState, PublishedCourse, PublishedLesson};
+use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, UserId};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -51,28 +56,24 @@ async fn courses(
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
     let user = user.user_id();
+    let fetch = || async { Ok(CourseList::new(&state.db.user_course_list(user).await?)?) };
     // One entry per user holds all their courses; pages and searches are cut from it.
-    let all = cached(&state, state.keys.user_course_list(user), || async {
-        Ok(state.db.user_course_list(user).await?)
-    })
+    let list = cached_with(
+        &state,
+        state.keys.user_course_list(user),
+        &CourseListCodec,
+        fetch,
+    )
     .await?;
-    let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
-    let matching: Vec<&UserCourseItem> = all
-        .value
-        .iter()
-        .filter(|course| {
-            wanted
-                .as_ref()
-                .is_none_or(|w| fold(&course.name).contains(w.as_str()))
-        })
-        .collect();
-    let total = matching.len() as i64;
-    let page: Vec<&UserCourseItem> = matching
-        .into_iter()
-        .skip(usize::try_from(params.page.offset()).unwrap_or(usize::MAX))
-        .take(params.page.limit as usize)
-        .collect();
-    json_value(&ListPage::new((page, total), params.page), all.outcome)
+    if let Some(page) = list.value.page(&params) {
+        return Ok(json_bytes(Bytes::from(page), list.outcome));
+    }
+    warn!(%user, "a cached course list holds a course that is not JSON: read from the database");
+    let page = fetch()
+        .await?
+        .page(&params)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a course list page does not encode")))?;
+    Ok(json_bytes(Bytes::from(page), Outcome::Miss))
 }
 
 /// A published course as one user sees it.
