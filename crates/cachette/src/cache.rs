@@ -653,6 +653,14 @@ impl<S: Store> Cache<S> {
         self.inner.breaker.is_open()
     }
 
+    /// Whether a value fetched now would be stored: the cache is enabled, no invalidation is
+    /// pending and the breaker lets calls through. A caller warming an entry before anyone
+    /// reads it can skip the fetch otherwise.
+    pub fn accepts_entries(&self) -> bool {
+        let inner = &*self.inner;
+        inner.config.enabled && !inner.pending.any() && inner.breaker.allows()
+    }
+
     /// One store call on the request path: bounded by the store timeout, counted by the breaker.
     async fn call<T>(
         &self,

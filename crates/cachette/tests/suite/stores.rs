@@ -412,6 +412,7 @@ pub async fn a_disabled_instance_still_invalidates_for_the_others<S: Store>(stor
     };
     read(1).await.unwrap();
     assert_eq!(read(2).await.unwrap().outcome, Outcome::Hit);
+    assert!(on.accepts_entries() && !off.accepts_entries());
 
     // The instance with the cache off wrote something tagged `t`.
     assert_eq!(
@@ -643,7 +644,7 @@ pub async fn repeated_store_failures_open_the_circuit<S: Store>(store: S) {
             .unwrap();
         assert_eq!((fetched.outcome, fetched.value), (Outcome::Bypass, i));
     }
-    assert!(cache.is_circuit_open());
+    assert!(cache.is_circuit_open() && !cache.accepts_entries());
     assert_eq!(
         cache.store().calls.load(Ordering::SeqCst),
         3,

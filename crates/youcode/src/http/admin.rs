@@ -5,11 +5,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use cachette::Tag;
+use bytes::Bytes;
+use cachette::{Fetched, Tag};
 use serde::{Deserialize, Deserializer};
 
 use super::extract::{Admin, JsonBody, QueryParams};
-use super::{AppError, ListPage, cached_json};
+use super::{AppError, ListPage, cached_bytes, cached_json, json_bytes, refresh};
 use crate::db::{
     AdminLesson, CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson,
 };
@@ -156,9 +157,17 @@ async fn course(
     Path(course): Path<String>,
 ) -> Result<Response, AppError> {
     let course = CourseId::parse("courseId", &course)?;
-    let admin = admin.user_id();
+    let page = admin_course_page(&state, admin.user_id(), course).await?;
+    Ok(json_bytes(page.value, page.outcome))
+}
+
+async fn admin_course_page(
+    state: &AppState,
+    admin: UserId,
+    course: CourseId,
+) -> Result<Fetched<Bytes>, AppError> {
     let entry = state.keys.admin_course(admin, course);
-    cached_json(&state, entry, || async {
+    cached_bytes(state, entry, || async {
         Ok(state.db.admin_course(admin, course).await?)
     })
     .await
@@ -246,6 +255,7 @@ async fn update_course(
     let update = state.db.update_course(admin, course, changes).await?;
     let tags = course_tags(&state, admin, course, CourseChange::Updated(&update));
     state.cache.invalidate_tags(&tags).await;
+    refresh(&state, admin_course_page(&state, admin, course)).await;
     Ok(Json(update.updated).into_response())
 }
 
@@ -362,9 +372,18 @@ async fn lesson(
     Path(raw): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let (course, lesson) = lesson_ids(&raw)?;
-    let admin = admin.user_id();
+    let page = admin_lesson_page(&state, admin.user_id(), course, lesson).await?;
+    Ok(json_bytes(page.value, page.outcome))
+}
+
+async fn admin_lesson_page(
+    state: &AppState,
+    admin: UserId,
+    course: CourseId,
+    lesson: LessonId,
+) -> Result<Fetched<Bytes>, AppError> {
     let entry = state.keys.admin_lesson(admin, course, lesson);
-    cached_json(&state, entry, || async {
+    cached_bytes(state, entry, || async {
         Ok(state.db.admin_lesson(admin, course, lesson).await?)
     })
     .await
@@ -399,11 +418,13 @@ async fn update_lesson(
         state: body.state,
         rank: valid_rank(body.rank)?,
     };
+    let admin = admin.user_id();
     let write = state
         .db
-        .update_lesson(admin.user_id(), course, lesson, changes)
+        .update_lesson(admin, course, lesson, changes)
         .await?;
     invalidate_lesson_write(&state, course, &write).await;
+    refresh(&state, admin_lesson_page(&state, admin, course, lesson)).await;
     Ok(Json(write.lesson).into_response())
 }
 

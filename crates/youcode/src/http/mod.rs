@@ -140,6 +140,19 @@ where
         .await
 }
 
+/// Refreshes the page a write's author reads next (see `docs/API.md`, "Cache header"): `read`,
+/// a cached read of that page, runs right after the write's invalidation, so the author's next
+/// read is a hit. Skipped when the cache would not store the page; a failed refresh leaves a
+/// miss for that read, and the write stands.
+pub async fn refresh<T>(state: &AppState, read: impl Future<Output = Result<T, AppError>>) {
+    if !state.cache.accepts_entries() {
+        return;
+    }
+    if let Err(error) = read.await {
+        tracing::debug!(%error, "refreshing a page after a write failed");
+    }
+}
+
 /// A cached read stored in a layout of its own (see [`cachette::Codec`]).
 pub async fn cached_with<T, C, F, Fut>(
     state: &AppState,

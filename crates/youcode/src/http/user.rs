@@ -18,6 +18,7 @@ use super::course_list::{CourseList, CourseListCodec};
 use super::extract::{JsonBody, QueryParams, SignedIn};
 use super::{
     AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
+    refresh,
 };
 use crate::db::{LearnerState, PublishedCourse, PublishedLesson};
 use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, UserId};
@@ -209,6 +210,7 @@ async fn set_enrolment(
         state.keys.participants(course),
     ];
     state.cache.invalidate_tags(&tags).await;
+    refresh(state, learner_state(state, user, course)).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),
         enrolled,
@@ -272,6 +274,7 @@ async fn set_progress(
         .cache
         .invalidate_tags(&[state.keys.learner(user, course)])
         .await;
+    refresh(&state, learner_state(&state, user, course)).await;
     Ok(Json(ProgressSaved {
         lesson_id: lesson.to_string(),
         progress: body.progress,
