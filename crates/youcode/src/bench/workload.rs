@@ -60,11 +60,23 @@ pub struct Account {
     pub admin: bool,
 }
 
-/// A response, read whole.
+/// A response, read whole; its body is parsed only by the steps that look into it.
 struct Reply {
     status: u16,
     x_cache: Option<String>,
-    body: Value,
+    body: bytes::Bytes,
+}
+
+impl Reply {
+    /// The body as JSON (`null` when empty or not JSON).
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as text, for error messages.
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
 }
 
 impl Shared {
@@ -89,12 +101,7 @@ impl Shared {
             .get("x-cache")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let bytes = response.bytes().await?;
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
+        let body = response.bytes().await?;
         Ok(Reply {
             status,
             x_cache,
@@ -117,7 +124,7 @@ impl Shared {
             "cannot sign in as {email}: HTTP {}",
             reply.status
         );
-        let token = reply.body["token"]
+        let token = reply.json()["token"]
             .as_str()
             .context("no token in the login answer")?
             .to_owned();
@@ -140,7 +147,7 @@ impl Shared {
                 "GET /api/public/lessons answered {}",
                 reply.status
             );
-            let data = reply.body["data"].as_array().cloned().unwrap_or_default();
+            let data = reply.json()["data"].as_array().cloned().unwrap_or_default();
             if data.is_empty() {
                 break;
             }
@@ -221,7 +228,7 @@ impl Client {
     pub async fn prepare(&mut self) -> anyhow::Result<()> {
         if self.account.admin {
             let reply = self.get_raw("/api/admin/courses?limit=100").await?;
-            for course in reply.body["data"].as_array().cloned().unwrap_or_default() {
+            for course in reply.json()["data"].as_array().cloned().unwrap_or_default() {
                 if let Some(id) = course["id"].as_str() {
                     self.courses.push(id.to_owned());
                 }
@@ -318,7 +325,7 @@ impl Client {
     }
 
     /// A GET that must answer 200; timed and recorded under `route`.
-    async fn get(&mut self, route: &'static str, path: &str) -> anyhow::Result<Value> {
+    async fn get(&mut self, route: &'static str, path: &str) -> anyhow::Result<Reply> {
         let started = Instant::now();
         let reply = self
             .shared
@@ -329,9 +336,9 @@ impl Client {
             reply.status == 200,
             "GET {path} answered {}: {}",
             reply.status,
-            reply.body
+            reply.text()
         );
-        Ok(reply.body)
+        Ok(reply)
     }
 
     /// A GET outside the measurements (set-up).
@@ -350,7 +357,7 @@ impl Client {
         method: Method,
         path: &str,
         body: Value,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<Reply> {
         let started = Instant::now();
         let reply = self
             .shared
@@ -361,9 +368,9 @@ impl Client {
             reply.status == 200,
             "{method} {path} answered {}: {}",
             reply.status,
-            reply.body
+            reply.text()
         );
-        Ok(reply.body)
+        Ok(reply)
     }
 
     fn count(&mut self, route: &'static str, started: Instant, x_cache: Option<&str>) {
@@ -432,7 +439,8 @@ impl Client {
                             "GET /api/admin/courses/{id}/lessons",
                             &format!("/api/admin/courses/{course}/lessons"),
                         )
-                        .await?;
+                        .await?
+                        .json();
                     if let Some(lesson) = self.pick_id(&lessons["data"]) {
                         self.get(
                             "GET /api/admin/courses/{id}/lessons/{id}",
@@ -537,7 +545,8 @@ impl Client {
                         "GET /api/admin/courses/{id}",
                         &format!("/api/admin/courses/{course}"),
                     )
-                    .await?;
+                    .await?
+                    .json();
                 if detail["presentation"] != presentation.as_str() {
                     self.stale(&format!(
                         "course {course} presentation after PATCH: {}",
@@ -550,7 +559,8 @@ impl Client {
                         "GET /api/admin/courses/{id}/lessons",
                         &format!("/api/admin/courses/{course}/lessons"),
                     )
-                    .await?;
+                    .await?
+                    .json();
                 let Some(lesson) = self.pick_id(&lessons["data"]) else {
                     return Ok(());
                 };
@@ -565,7 +575,8 @@ impl Client {
                 .await?;
                 let detail = self
                     .get("GET /api/admin/courses/{id}/lessons/{id}", &path)
-                    .await?;
+                    .await?
+                    .json();
                 if detail["name"] != name.as_str() {
                     self.stale(&format!(
                         "lesson {lesson} name after PATCH: {}",
@@ -604,7 +615,8 @@ impl Client {
                     "GET /api/user/courses/{id}",
                     &format!("/api/user/courses/{course}"),
                 )
-                .await?;
+                .await?
+                .json();
             if detail["enrolled"] != !was_enrolled {
                 self.stale(&format!(
                     "course {course} enrolled after {action}: {}",
@@ -617,7 +629,8 @@ impl Client {
                     "GET /api/user/courses/{id}",
                     &format!("/api/user/courses/{course}"),
                 )
-                .await?;
+                .await?
+                .json();
             let Some(lesson) = self.pick_id(&detail["lessons"]) else {
                 return Ok(());
             };
@@ -630,7 +643,7 @@ impl Client {
                 json!({"progress": progress}),
             )
             .await?;
-            let read = self.get("GET /api/user/lessons/{id}", &path).await?;
+            let read = self.get("GET /api/user/lessons/{id}", &path).await?.json();
             if read["progress"] != progress {
                 self.stale(&format!(
                     "lesson {lesson} progress after PUT {progress}: {}",

@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use cachette::Codec;
+use memchr::memmem;
 use serde_json::value::RawValue;
 
 use super::ListPage;
@@ -43,7 +44,8 @@ impl CourseList {
     }
 
     /// The list a payload holds, or `None` when it is not one: wrong version, lengths past its
-    /// end, text that is not UTF-8, or parts that are not JSON objects.
+    /// end, or parts that do not look like JSON objects. A part is checked to be JSON (and
+    /// UTF-8) only when a page shows it.
     pub fn parse(payload: Bytes) -> Option<Self> {
         let (&version, mut rest) = payload.split_first()?;
         if version != VERSION {
@@ -68,10 +70,11 @@ impl CourseList {
     /// corrupt entry).
     pub fn page(&self, params: &ListParams) -> Option<Vec<u8>> {
         let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
+        let finder = wanted.as_deref().map(memmem::Finder::new);
         let matching = self.items.iter().filter(|(name, _)| {
-            wanted
-                .as_deref()
-                .is_none_or(|w| self.text(name.clone()).contains(w))
+            finder
+                .as_ref()
+                .is_none_or(|finder| finder.find(&self.payload[name.clone()]).is_some())
         });
         let offset = usize::try_from(params.page.offset()).unwrap_or(usize::MAX);
         let mut total = 0_i64;
@@ -79,24 +82,19 @@ impl CourseList {
         for (index, (_, json)) in matching.enumerate() {
             total += 1;
             if index >= offset && data.len() < params.page.limit as usize {
-                data.push(serde_json::from_str(self.text(json.clone())).ok()?);
+                data.push(serde_json::from_slice(&self.payload[json.clone()]).ok()?);
             }
         }
         serde_json::to_vec(&ListPage::new((data, total), params.page)).ok()
     }
-
-    fn text(&self, range: Range<usize>) -> &str {
-        // `parse` checked every part is UTF-8.
-        std::str::from_utf8(&self.payload[range]).unwrap_or_default()
-    }
 }
 
-/// Reads the length-prefixed UTF-8 part at the start of `rest`, which starts at `at` in the
-/// payload; moves both past it and returns where its text is in the payload.
+/// Reads the length-prefixed part at the start of `rest`, which starts at `at` in the payload;
+/// moves both past it and returns where its bytes are in the payload.
 fn take_part(rest: &mut &[u8], at: &mut usize) -> Option<Range<usize>> {
     let (len, tail) = rest.split_first_chunk::<4>()?;
     let len = u32::from_le_bytes(*len) as usize;
-    std::str::from_utf8(tail.get(..len)?).ok()?;
+    tail.get(..len)?;
     *rest = &tail[len..];
     let text = *at + 4..*at + 4 + len;
     *at = text.end;
@@ -210,8 +208,6 @@ mod tests {
             .payload;
         let mut wrong_version = good.to_vec();
         wrong_version[0] = 9;
-        let mut not_utf8 = good.to_vec();
-        not_utf8[5] = 0xff;
         let mut not_object = good.to_vec();
         let last = not_object.len() - 1;
         not_object[last] = b']';
@@ -219,7 +215,6 @@ mod tests {
             Vec::new(),
             wrong_version,
             good[..good.len() - 1].to_vec(),
-            not_utf8,
             not_object,
             b"[{\"id\":\"c1\"}]".to_vec(),
         ] {
