@@ -208,17 +208,13 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             ]);
             id
         };
+    let admin_names: Vec<String> = (1..=ADMIN_EMAILS.len())
+        .map(|n| format!("Admin {n}"))
+        .collect();
     let admins: Vec<String> = ADMIN_EMAILS
         .iter()
-        .enumerate()
-        .map(|(i, email)| {
-            add_user(
-                (*email).into(),
-                format!("Admin {}", i + 1),
-                "ADMIN",
-                &mut uuid,
-            )
-        })
+        .zip(&admin_names)
+        .map(|(email, name)| add_user((*email).into(), name.clone(), "ADMIN", &mut uuid))
         .collect();
     let mut learners = vec![add_user(
         USER_EMAIL.into(),
@@ -238,7 +234,8 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
     let mut pick = StdRng::seed_from_u64(plan.seed ^ 0x5eed);
     let mut courses = Vec::new();
     let mut lessons = Vec::new();
-    let mut published = Vec::new();
+    // Published courses, with what an enrolment keeps of them: id, name, image, creator's name.
+    let mut published: Vec<[String; 4]> = Vec::new();
     for i in 0..plan.courses {
         let id = uuid();
         let topic = TOPICS[i as usize % TOPICS.len()];
@@ -248,24 +245,28 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         } else {
             "DRAFT"
         };
-        if course_state == "PUBLISHED" {
-            published.push(id.clone());
-        }
         let name = format!("{level} {topic} #{}", i + 1);
         let course_name = name.clone();
+        let image = format!("https://picsum.photos/seed/{}/640/360", i + 1);
+        let creator = i as usize % admins.len();
+        if course_state == "PUBLISHED" {
+            published.push([
+                id.clone(),
+                name.clone(),
+                image.clone(),
+                admin_names[creator].clone(),
+            ]);
+        }
         courses.push(vec![
             Value::Text(id.clone()),
             Value::Text(fold(&name)),
             Value::Text(name),
-            Value::MaybeText(Some(format!(
-                "https://picsum.photos/seed/{}/640/360",
-                i + 1
-            ))),
+            Value::MaybeText(Some(image)),
             Value::Text(format!(
                 "Learn {topic} step by step, from {} to {}.",
                 SUBJECTS[0], SUBJECTS[11]
             )),
-            Value::Text(admins[i as usize % admins.len()].clone()),
+            Value::Text(admins[creator].clone()),
             Value::Text(course_state.into()),
             Value::Int(EPOCH_MS + i64::from(i) * 60_000),
         ]);
@@ -314,10 +315,15 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         let user = skewed(&mut pick, learners.len());
         let course = skewed(&mut pick, published.len());
         if seen.insert((user, course)) {
+            let [id, name, image, creator] = &published[course];
             enrolments.push(vec![
                 Value::Text(learners[user].clone()),
-                Value::Text(published[course].clone()),
+                Value::Text(id.clone()),
                 Value::Int(EPOCH_MS + 86_400_000 + pick.random_range(0..30 * 86_400_000)),
+                Value::Text(name.clone()),
+                Value::MaybeText(Some(image.clone())),
+                Value::Text(creator.clone()),
+                Value::Int(1),
             ]);
         }
     }
@@ -372,7 +378,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             &mut tx,
             &bar,
             "enrolments",
-            "enrolments (user_id, course_id, created_at)",
+            "enrolments (user_id, course_id, created_at, course_name, course_image, creator_name, course_published)",
             enrolments,
         )
         .await?,

@@ -237,6 +237,13 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         self.refresh_listing(&mut tx, course).await?;
+        // What course lists show (`refresh_enrolments` counts itself).
+        if previous.name != updated.name
+            || previous.image != updated.image
+            || previous.state != updated.state
+        {
+            self.refresh_enrolments(&mut tx, course).await?;
+        }
         let lessons: Vec<String> =
             sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
                 .bind(course.to_string())

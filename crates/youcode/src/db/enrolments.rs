@@ -34,8 +34,11 @@ impl Db {
         // One statement: the enrolment is written only if the course exists and is published.
         self.counted(1);
         let done = sqlx::query(
-            "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at)
-             SELECT $1, c.id, $3, NULL FROM courses c WHERE c.id = $2 AND c.state = 'PUBLISHED'
+            "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at,
+                                     course_name, course_image, creator_name, course_published)
+             SELECT $1, c.id, $3, NULL, c.name, c.image, u.name, 1
+             FROM courses c JOIN users u ON u.id = c.creator_id
+             WHERE c.id = $2 AND c.state = 'PUBLISHED'
              ON CONFLICT (user_id, course_id) DO UPDATE
              SET created_at = CASE WHEN enrolments.canceled_at IS NULL
                                    THEN enrolments.created_at ELSE excluded.created_at END,
@@ -76,6 +79,32 @@ impl Db {
                 .await?
                 .ok_or(DbError::NotFound)?;
         }
+        Ok(())
+    }
+
+    /// Brings what the enrolments in `course` keep of it (for their users' course lists) up to
+    /// date with the course, in the transaction that changed it. Rows already right are left
+    /// alone.
+    pub(super) async fn refresh_enrolments(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        course: CourseId,
+    ) -> DbResult<()> {
+        self.counted(1);
+        sqlx::query(
+            "UPDATE enrolments SET
+                course_name = c.name,
+                course_image = c.image,
+                course_published = CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END
+             FROM courses c
+             WHERE c.id = $1 AND enrolments.course_id = c.id
+               AND (enrolments.course_name <> c.name
+                    OR enrolments.course_image IS DISTINCT FROM c.image
+                    OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)",
+        )
+        .bind(course.to_string())
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 

@@ -189,11 +189,11 @@ impl Db {
     pub async fn user_course_list(&self, user: UserId) -> DbResult<Vec<UserCourseItem>> {
         self.counted(1);
         sqlx::query(
-            "SELECT c.id, c.name, c.image, e.created_at AS joined_at, u.name AS creator_name
-             FROM enrolments e JOIN courses c ON c.id = e.course_id
-             JOIN users u ON u.id = c.creator_id
-             WHERE e.user_id = $1 AND e.canceled_at IS NULL AND c.state = 'PUBLISHED'
-             ORDER BY e.created_at DESC, c.id",
+            "SELECT course_id AS id, course_name AS name, course_image AS image,
+                created_at AS joined_at, creator_name
+             FROM enrolments
+             WHERE user_id = $1 AND canceled_at IS NULL AND course_published = 1
+             ORDER BY created_at DESC, course_id",
         )
         .bind(user.to_string())
         .fetch_all(&self.pool)
