@@ -52,8 +52,8 @@ pub enum Dataset {
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Target a running server instead of starting one.
-    #[arg(long)]
+    /// Target a running server instead of starting one (its own database and cache are used).
+    #[arg(long, conflicts_with_all = ["database_url", "cache"])]
     pub url: Option<String>,
     /// Database of the server bench starts [default: sqlite://data/bench-DATASET.db]. Not read
     /// from DATABASE_URL, so a benchmark never seeds a database by accident.
@@ -377,6 +377,17 @@ mod tests {
     fn unknown_policies_and_bad_seconds_are_refused() {
         assert!(Cli::try_parse_from(["youcode", "--ttl", "nope=5"]).is_err());
         assert!(Cli::try_parse_from(["youcode", "--ttl", "course_detail=soon"]).is_err());
+    }
+
+    #[test]
+    fn bench_refuses_backends_for_a_server_it_does_not_start() {
+        let bench = |extra: &[&str]| {
+            let args = ["youcode", "bench", "--url", "http://127.0.0.1:8080"];
+            Cli::try_parse_from(args.iter().chain(extra))
+        };
+        assert!(bench(&[]).is_ok());
+        assert!(bench(&["--cache", "memory"]).is_err());
+        assert!(bench(&["--database-url", "sqlite://x.db"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Registration, sign-in, sign-out and the current user.
 
+use std::sync::OnceLock;
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::AppError;
 use super::extract::{JsonBody, SignedIn, bearer};
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
+use crate::config::PasswordCost;
 use crate::db::{DbError, NewUser, User};
 use crate::domain::Role;
 use crate::state::AppState;
@@ -120,7 +123,7 @@ async fn login(
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         // Verify against a throw-away hash anyway, so timing does not tell which emails exist.
-        None => (None, dummy_hash().to_owned()),
+        None => (None, dummy_hash(state.config.password_cost).to_owned()),
     };
     let password = body.password;
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
@@ -133,14 +136,15 @@ async fn login(
     Ok(Json(SignedInUser { token, user }))
 }
 
-fn dummy_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| {
-        hash_password(
-            "not a password of anyone",
-            crate::config::PasswordCost::Standard,
-        )
-    })
+/// A hash of the cost accounts are hashed with, so an unknown email takes as long as a known one.
+fn dummy_hash(cost: PasswordCost) -> &'static str {
+    static STANDARD: OnceLock<String> = OnceLock::new();
+    static LOW: OnceLock<String> = OnceLock::new();
+    let hash = match cost {
+        PasswordCost::Standard => &STANDARD,
+        PasswordCost::Low => &LOW,
+    };
+    hash.get_or_init(|| hash_password("not a password of anyone", cost))
 }
 
 async fn start_session(state: &AppState, user: &User) -> Result<String, AppError> {
