@@ -38,7 +38,10 @@
 //! - [`envelope`]: the stored bytes — header (generations, times, flags) and payload.
 //! - [`policy`]: `Policy`, TTL with jitter, and the named policies.
 //! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs), `AnyStore`.
-//! - `cache`: `Cache` — `get_or_fetch`, invalidation, fallback, administration.
+//! - `cache`: `Cache` — `get_or_fetch` (and `_raw`, `_with`), invalidation, fallback,
+//!   administration.
+//! - [`codec`]: `Codec`, how a value becomes a payload: `Json` (serde), `Raw` (bytes), or a
+//!   layout of the caller's own.
 //! - `flight`: single-flight of concurrent misses.
 //! - `pending`: invalidations that failed and are being retried.
 //! - `breaker`: the circuit breaker in front of the store.
