@@ -4,6 +4,8 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::enrolments::REFRESH_ENROLMENTS;
+use super::lessons::REFRESH_LISTING;
 use super::{Db, DbError, DbResult, now_ms, rfc3339};
 use crate::domain::{CourseId, CourseState, Page, Search, UserId, fold};
 
@@ -203,7 +205,7 @@ impl Db {
         changes: CourseChanges,
     ) -> DbResult<CourseUpdate> {
         let mut tx = self.begin_course_write(course).await?;
-        // The course, its update and its lessons (`refresh_listing` counts itself).
+        // The course, its update and its lessons (`refresh_copies` counts itself).
         self.counted(3);
         let current = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
@@ -236,13 +238,15 @@ impl Db {
         .bind(course.to_string())
         .execute(&mut *tx)
         .await?;
-        self.refresh_listing(&mut tx, course).await?;
-        // What course lists show (`refresh_enrolments` counts itself).
+        self.refresh_copies(&mut tx, REFRESH_LISTING, course)
+            .await?;
+        // What course lists show.
         if previous.name != updated.name
             || previous.image != updated.image
             || previous.state != updated.state
         {
-            self.refresh_enrolments(&mut tx, course).await?;
+            self.refresh_copies(&mut tx, REFRESH_ENROLMENTS, course)
+                .await?;
         }
         let lessons: Vec<String> =
             sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")

@@ -25,6 +25,19 @@ pub struct UserParticipant {
     pub image: Option<String>,
 }
 
+/// Brings what the enrolments in course `$1` keep of it (for their users' course lists) up to
+/// date with the course. Every write that changes the course's name, image or state runs it
+/// before committing.
+pub(super) const REFRESH_ENROLMENTS: &str = "UPDATE enrolments SET
+        course_name = c.name,
+        course_image = c.image,
+        course_published = CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END
+     FROM courses c
+     WHERE c.id = $1 AND enrolments.course_id = c.id
+       AND (enrolments.course_name <> c.name
+            OR enrolments.course_image IS DISTINCT FROM c.image
+            OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)";
+
 impl Db {
     /// Enrols a user in a published course (again, if they had left).
     ///
@@ -79,32 +92,6 @@ impl Db {
                 .await?
                 .ok_or(DbError::NotFound)?;
         }
-        Ok(())
-    }
-
-    /// Brings what the enrolments in `course` keep of it (for their users' course lists) up to
-    /// date with the course, in the transaction that changed it. Rows already right are left
-    /// alone.
-    pub(super) async fn refresh_enrolments(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        course: CourseId,
-    ) -> DbResult<()> {
-        self.counted(1);
-        sqlx::query(
-            "UPDATE enrolments SET
-                course_name = c.name,
-                course_image = c.image,
-                course_published = CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END
-             FROM courses c
-             WHERE c.id = $1 AND enrolments.course_id = c.id
-               AND (enrolments.course_name <> c.name
-                    OR enrolments.course_image IS DISTINCT FROM c.image
-                    OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)",
-        )
-        .bind(course.to_string())
-        .execute(&mut **tx)
-        .await?;
         Ok(())
     }
 

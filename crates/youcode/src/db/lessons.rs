@@ -122,34 +122,18 @@ pub struct LessonWrite {
     pub previous_searched_as: Option<String>,
 }
 
-impl Db {
-    /// Recomputes, for the lessons of `course`, whether each is in the public list and the course
-    /// name it is sorted by. Every write that can change either runs it before committing.
-    pub(super) async fn refresh_listing(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        course: CourseId,
-    ) -> DbResult<()> {
-        self.counted(1);
-        // Rows already right are left alone: rewriting them would cost writes to every index
-        // and make the list's index-only scans visit the table again.
-        sqlx::query(
-            "UPDATE lessons SET
-                course_name = c.name,
-                listed = CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED'
-                    THEN 1 ELSE 0 END
-             FROM courses c
-             WHERE c.id = $1 AND lessons.course_id = c.id
-               AND (lessons.course_name <> c.name
-                    OR lessons.listed <> CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED'
-                        THEN 1 ELSE 0 END)",
-        )
-        .bind(course.to_string())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
+/// Recomputes, for the lessons of course `$1`, whether each is in the public list and the
+/// course name it is sorted by. Every write that can change either runs it before committing.
+pub(super) const REFRESH_LISTING: &str = "UPDATE lessons SET
+        course_name = c.name,
+        listed = CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED' THEN 1 ELSE 0 END
+     FROM courses c
+     WHERE c.id = $1 AND lessons.course_id = c.id
+       AND (lessons.course_name <> c.name
+            OR lessons.listed <> CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED'
+                THEN 1 ELSE 0 END)";
 
+impl Db {
     /// How many lessons the public list holds (those matching `search`, when given).
     pub async fn public_lesson_count(&self, search: Option<&Search>) -> DbResult<i64> {
         let (filter, pattern) = public_filter(search);
@@ -298,7 +282,8 @@ impl Db {
         .bind(fold(&lesson.name))
         .execute(&mut *tx)
         .await?;
-        self.refresh_listing(&mut tx, course).await?;
+        self.refresh_copies(&mut tx, REFRESH_LISTING, course)
+            .await?;
         tx.commit().await?;
         Ok(LessonWrite {
             previous: None,
@@ -387,7 +372,8 @@ impl Db {
         .bind(lesson.to_string())
         .execute(&mut *tx)
         .await?;
-        self.refresh_listing(&mut tx, course).await?;
+        self.refresh_copies(&mut tx, REFRESH_LISTING, course)
+            .await?;
         tx.commit().await?;
         Ok(LessonWrite {
             previous: Some(previous),

@@ -157,6 +157,24 @@ impl Db {
         self.queries.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Runs `statement` ([`lessons::REFRESH_LISTING`], [`enrolments::REFRESH_ENROLMENTS`]),
+    /// which brings the copies other tables keep of course `course`'s fields up to date, in the
+    /// transaction that changed the course. Rows already right are left alone: rewriting them
+    /// would cost writes to every index and make index-only scans visit the table again.
+    async fn refresh_copies(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        statement: &str,
+        course: CourseId,
+    ) -> DbResult<()> {
+        self.counted(1);
+        sqlx::query(statement)
+            .bind(course.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// Starts a transaction that will write.
     ///
     /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
