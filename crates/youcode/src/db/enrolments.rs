@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::Row as _;
 
-use super::{Db, DbError, DbResult, now_ms, rfc3339};
+use super::{Backend, Db, DbError, DbResult, now_ms, rfc3339};
 use crate::domain::{CourseId, Page, UserId};
 
 /// A participant as the course's admin sees them.
@@ -45,18 +45,31 @@ impl Db {
     /// [`DbError::NotFound`] when there is no such published course.
     pub async fn join_course(&self, user: UserId, course: CourseId) -> DbResult<()> {
         // One statement: the enrolment is written only if the course exists and is published.
+        // It copies the course's listed fields, so it must not interleave with a write of the
+        // course, which refreshes the copies it can see (`REFRESH_ENROLMENTS`): on PostgreSQL
+        // the course row is share-locked (course writers hold it for update); on SQLite the
+        // statement runs under the database write lock.
+        let lock = match self.backend {
+            Backend::Postgres => "FOR SHARE OF c",
+            Backend::Sqlite => "",
+        };
         self.counted(1);
-        let done = sqlx::query(
+        let done = sqlx::query(&format!(
             "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at,
                                      course_name, course_image, creator_name, course_published)
              SELECT $1, c.id, $3, NULL, c.name, c.image, u.name, 1
              FROM courses c JOIN users u ON u.id = c.creator_id
              WHERE c.id = $2 AND c.state = 'PUBLISHED'
+             {lock}
              ON CONFLICT (user_id, course_id) DO UPDATE
              SET created_at = CASE WHEN enrolments.canceled_at IS NULL
                                    THEN enrolments.created_at ELSE excluded.created_at END,
-                 canceled_at = NULL",
-        )
+                 canceled_at = NULL,
+                 course_name = excluded.course_name,
+                 course_image = excluded.course_image,
+                 creator_name = excluded.creator_name,
+                 course_published = 1"
+        ))
         .bind(user.to_string())
         .bind(course.to_string())
         .bind(now_ms())
