@@ -480,6 +480,15 @@ impl<S: Store> Cache<S> {
         let _ = self.call(self.inner.store.delete(&[key.as_str()])).await;
     }
 
+    /// Deletes the entry of `key`, found unusable by a caller after its codec decoded it (a
+    /// codec may check parts of a value only when they are used). Counted as a corrupt entry;
+    /// the next read misses. A store failure is ignored: the entry then stays until it expires.
+    pub async fn discard(&self, key: &Key) {
+        if self.inner.config.enabled && self.inner.breaker.allows() {
+            self.discard_corrupt(key).await;
+        }
+    }
+
     /// Makes every entry that depends on any of `tags` stale, for every reader that starts after
     /// this returns. One store operation per tag, whatever the number of entries.
     ///
@@ -653,12 +662,12 @@ impl<S: Store> Cache<S> {
         self.inner.breaker.is_open()
     }
 
-    /// Whether a value fetched now would be stored: the cache is enabled, no invalidation is
-    /// pending and the breaker lets calls through. A caller warming an entry before anyone
-    /// reads it can skip the fetch otherwise.
+    /// Whether a value fetched now could be stored: the cache is enabled, no invalidation is
+    /// pending and the circuit is not open (a value over `max_value_bytes` is still not stored).
+    /// A caller warming an entry before anyone reads it can skip the fetch otherwise.
     pub fn accepts_entries(&self) -> bool {
         let inner = &*self.inner;
-        inner.config.enabled && !inner.pending.any() && inner.breaker.allows()
+        inner.config.enabled && !inner.pending.any() && !inner.breaker.is_open()
     }
 
     /// One store call on the request path: bounded by the store timeout, counted by the breaker.

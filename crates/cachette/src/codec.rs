@@ -6,8 +6,10 @@ use serde::de::DeserializeOwned;
 
 /// The stored layout of one type of value.
 ///
-/// `decode` must reject what `encode` could not have written: a payload it cannot decode is a
-/// corrupt entry, which the cache deletes and treats as a miss.
+/// `decode` should reject what `encode` could not have written: a payload it cannot decode is a
+/// corrupt entry, which the cache deletes and treats as a miss. A codec may instead check parts
+/// of a large value only when they are used (to keep hits cheap); its caller then deletes an
+/// entry found unusable with [`Cache::discard`](crate::Cache::discard).
 pub trait Codec<T> {
     /// The payload to store, or `None` to serve `value` without storing it.
     fn encode(&self, value: &T) -> Option<Bytes>;

@@ -393,6 +393,24 @@ pub async fn an_expired_entry_is_served_stale_only_when_the_fetch_fails<S: Store
     assert_eq!(get(Err("database down")).await, Err("database down"));
 }
 
+pub async fn a_discarded_entry_is_fetched_again<S: Store>(store: S) {
+    let cache = Cache::builder(store, unique_namespace()).build();
+    let key = cache.key("k").build();
+    let read = |value: u32| {
+        cache.get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, move || async move {
+            Ok::<_, Infallible>(value)
+        })
+    };
+    read(1).await.unwrap();
+    assert_eq!(read(2).await.unwrap().value, 1);
+
+    cache.discard(&key).await;
+
+    let again = read(3).await.unwrap();
+    assert_eq!((again.outcome, again.value), (Outcome::Miss, 3));
+    assert_eq!(cache.stats().corrupt, 1);
+}
+
 pub async fn a_disabled_instance_still_invalidates_for_the_others<S: Store>(store: S) {
     let store = Arc::new(store);
     let namespace = unique_namespace();
@@ -789,6 +807,7 @@ macro_rules! suite {
 suite!(
     any_value_is_a_hit_including_empty_ones,
     a_disabled_instance_still_invalidates_for_the_others,
+    a_discarded_entry_is_fetched_again,
     a_raw_hit_returns_the_stored_bytes_unchanged,
     large_values_round_trip_compressed,
     invalidating_a_tag_refreshes_exactly_its_entries,
