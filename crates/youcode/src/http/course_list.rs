@@ -24,8 +24,14 @@ const VERSION: u8 = 1;
 #[derive(Debug, Clone)]
 pub struct CourseList {
     payload: Bytes,
-    /// Per course: where its folded name and its JSON are in `payload`.
-    items: Vec<(Range<usize>, Range<usize>)>,
+    items: Vec<Item>,
+}
+
+/// Where one course's parts are in the payload.
+#[derive(Debug, Clone)]
+struct Item {
+    folded_name: Range<usize>,
+    json: Range<usize>,
 }
 
 impl CourseList {
@@ -36,11 +42,17 @@ impl CourseList {
     pub fn new(courses: &[UserCourseItem]) -> serde_json::Result<Self> {
         let mut payload = BytesMut::new();
         payload.put_u8(VERSION);
+        let mut items = Vec::with_capacity(courses.len());
         for course in courses {
-            put_part(&mut payload, fold(&course.name).as_bytes());
-            put_part(&mut payload, &serde_json::to_vec(course)?);
+            items.push(Item {
+                folded_name: put_part(&mut payload, fold(&course.name).as_bytes()),
+                json: put_part(&mut payload, &serde_json::to_vec(course)?),
+            });
         }
-        Ok(Self::parse(payload.freeze()).expect("a list just encoded parses"))
+        Ok(Self {
+            payload: payload.freeze(),
+            items,
+        })
     }
 
     /// The list a payload holds, or `None` when it is not one: wrong version, lengths past its
@@ -54,13 +66,13 @@ impl CourseList {
         let mut items = Vec::new();
         let mut at = 1;
         while !rest.is_empty() {
-            let name = take_part(&mut rest, &mut at)?;
+            let folded_name = take_part(&mut rest, &mut at)?;
             let json = take_part(&mut rest, &mut at)?;
             let object = &payload[json.clone()];
             if object.first() != Some(&b'{') || object.last() != Some(&b'}') {
                 return None;
             }
-            items.push((name, json));
+            items.push(Item { folded_name, json });
         }
         Some(Self { payload, items })
     }
@@ -71,18 +83,20 @@ impl CourseList {
     pub fn page(&self, params: &ListParams) -> Option<Vec<u8>> {
         let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
         let finder = wanted.as_deref().map(memmem::Finder::new);
-        let matching = self.items.iter().filter(|(name, _)| {
-            finder
-                .as_ref()
-                .is_none_or(|finder| finder.find(&self.payload[name.clone()]).is_some())
+        let matching = self.items.iter().filter(|item| {
+            finder.as_ref().is_none_or(|finder| {
+                finder
+                    .find(&self.payload[item.folded_name.clone()])
+                    .is_some()
+            })
         });
         let offset = usize::try_from(params.page.offset()).unwrap_or(usize::MAX);
         let mut total = 0_i64;
         let mut data: Vec<&RawValue> = Vec::with_capacity(params.page.limit as usize);
-        for (index, (_, json)) in matching.enumerate() {
+        for (index, item) in matching.enumerate() {
             total += 1;
             if index >= offset && data.len() < params.page.limit as usize {
-                data.push(serde_json::from_slice(&self.payload[json.clone()]).ok()?);
+                data.push(serde_json::from_slice(&self.payload[item.json.clone()]).ok()?);
             }
         }
         serde_json::to_vec(&ListPage::new((data, total), params.page)).ok()
@@ -101,9 +115,12 @@ fn take_part(rest: &mut &[u8], at: &mut usize) -> Option<Range<usize>> {
     Some(text)
 }
 
-fn put_part(payload: &mut BytesMut, bytes: &[u8]) {
+/// Appends `bytes`, length first; returns where they are in the payload.
+fn put_part(payload: &mut BytesMut, bytes: &[u8]) -> Range<usize> {
     payload.put_u32_le(u32::try_from(bytes.len()).expect("a course encodes to less than 4 GiB"));
+    let start = payload.len();
     payload.put_slice(bytes);
+    start..payload.len()
 }
 
 /// Stores a [`CourseList`] in its own layout.

@@ -134,10 +134,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, AppError>>,
 {
-    state
-        .cache
-        .get_or_fetch(&entry.key, &entry.tags, &entry.policy, fetch)
-        .await
+    cached_with(state, entry, &cachette::Json, fetch).await
 }
 
 /// Refreshes the page a write's author reads next (see `docs/API.md`, "Cache header"): `read`,

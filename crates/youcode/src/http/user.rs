@@ -59,17 +59,14 @@ async fn courses(
     let user = user.user_id();
     let fetch = || async { Ok(CourseList::new(&state.db.user_course_list(user).await?)?) };
     // One entry per user holds all their courses; pages and searches are cut from it.
-    let list = cached_with(
-        &state,
-        state.keys.user_course_list(user),
-        &CourseListCodec,
-        fetch,
-    )
-    .await?;
+    let entry = state.keys.user_course_list(user);
+    let key = entry.key.clone();
+    let list = cached_with(&state, entry, &CourseListCodec, fetch).await?;
     if let Some(page) = list.value.page(&params) {
         return Ok(json_bytes(Bytes::from(page), list.outcome));
     }
     warn!(%user, "a cached course list holds a course that is not JSON: read from the database");
+    state.cache.discard(&key).await;
     let page = fetch()
         .await?
         .page(&params)
