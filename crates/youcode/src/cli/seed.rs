@@ -322,6 +322,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
                 Value::Int(EPOCH_MS + 86_400_000 + pick.random_range(0..30 * 86_400_000)),
                 Value::Text(name.clone()),
                 Value::MaybeText(Some(image.clone())),
+                Value::Int(0),
                 Value::Text(creator.clone()),
                 Value::Int(1),
             ]);
@@ -378,7 +379,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
             &mut tx,
             &bar,
             "enrolments",
-            "enrolments (user_id, course_id, created_at, course_name, course_image, creator_name, course_published)",
+            "enrolments (user_id, course_id, created_at, course_name, course_image, course_image_long, creator_name, course_published)",
             enrolments,
         )
         .await?,

@@ -34,6 +34,13 @@ pub struct AdminCourse {
     pub participant_count: i64,
 }
 
+impl AdminCourse {
+    /// Whether course lists would show `other` otherwise: its name, image or state differ.
+    pub fn listed_differently(&self, other: &AdminCourse) -> bool {
+        self.name != other.name || self.image != other.image || self.state != other.state
+    }
+}
+
 /// A course before and after a change, and its lessons.
 #[derive(Debug, Clone)]
 pub struct CourseUpdate {
@@ -240,11 +247,7 @@ impl Db {
         .await?;
         self.refresh_copies(&mut tx, REFRESH_LISTING, course)
             .await?;
-        // What course lists show.
-        if previous.name != updated.name
-            || previous.image != updated.image
-            || previous.state != updated.state
-        {
+        if previous.listed_differently(&updated) {
             self.refresh_copies(&mut tx, REFRESH_ENROLMENTS, course)
                 .await?;
         }

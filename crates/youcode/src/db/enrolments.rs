@@ -28,14 +28,19 @@ pub struct UserParticipant {
 /// Brings what the enrolments in course `$1` keep of it (for their users' course lists) up to
 /// date with the course. Every write that changes the course's name, image or state runs it
 /// before committing.
+/// An image URL longer than 300 characters is not copied (`course_image_long`: see migration
+/// 0006), so the copies fit in a PostgreSQL index row.
 pub(super) const REFRESH_ENROLMENTS: &str = "UPDATE enrolments SET
         course_name = c.name,
-        course_image = c.image,
+        course_image = CASE WHEN length(c.image) <= 300 THEN c.image END,
+        course_image_long = CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END,
         course_published = CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END
      FROM courses c
      WHERE c.id = $1 AND enrolments.course_id = c.id
        AND (enrolments.course_name <> c.name
-            OR enrolments.course_image IS DISTINCT FROM c.image
+            OR enrolments.course_image IS DISTINCT FROM
+                CASE WHEN length(c.image) <= 300 THEN c.image END
+            OR enrolments.course_image_long <> CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END
             OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)";
 
 impl Db {
@@ -55,9 +60,11 @@ impl Db {
         };
         self.counted(1);
         let done = sqlx::query(&format!(
-            "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at,
-                                     course_name, course_image, creator_name, course_published)
-             SELECT $1, c.id, $3, NULL, c.name, c.image, u.name, 1
+            "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at, course_name,
+                                     course_image, course_image_long, creator_name, course_published)
+             SELECT $1, c.id, $3, NULL, c.name,
+                    CASE WHEN length(c.image) <= 300 THEN c.image END,
+                    CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END, u.name, 1
              FROM courses c JOIN users u ON u.id = c.creator_id
              WHERE c.id = $2 AND c.state = 'PUBLISHED'
              {lock}
@@ -67,6 +74,7 @@ impl Db {
                  canceled_at = NULL,
                  course_name = excluded.course_name,
                  course_image = excluded.course_image,
+                 course_image_long = excluded.course_image_long,
                  creator_name = excluded.creator_name,
                  course_published = 1"
         ))

@@ -189,7 +189,10 @@ impl Db {
     pub async fn user_course_list(&self, user: UserId) -> DbResult<Vec<UserCourseItem>> {
         self.counted(1);
         sqlx::query(
-            "SELECT course_id AS id, course_name AS name, course_image AS image,
+            "SELECT course_id AS id, course_name AS name,
+                CASE WHEN course_image_long = 1
+                     THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
+                     ELSE course_image END AS image,
                 created_at AS joined_at, creator_name
              FROM enrolments
              WHERE user_id = $1 AND canceled_at IS NULL AND course_published = 1

@@ -96,7 +96,7 @@ async fn find_admin_lesson<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
 }
 
 /// The public list's search filter (bound as `$1`) and its pattern. `listed` and `course_name`
-/// are kept up to date by every write (see `refresh_listing`), so the list reads one table
+/// are kept up to date by every write (see [`REFRESH_LISTING`]), so the list reads one table
 /// through one partial index.
 fn public_filter(search: Option<&Search>) -> (&'static str, String) {
     match search {
