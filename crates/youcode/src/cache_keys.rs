@@ -17,6 +17,7 @@
 //! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
 //! | `public-search:{gram}` | pages of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters), and lengths of searches too long for a `public-count` tag | renames of PUBLIC lessons: the empty gram and every three-character window of the old and the new name |
 //! | `public-count:{text}` | the public list's length searched for `text` (folded, at most twelve characters) | renames of PUBLIC lessons: every such text in one of the old and the new name but not in both |
+//! | `public-counts` | every length with a `public-count` tag | renames of PUBLIC lessons that change more than 512 such texts (long names with little in common) |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
@@ -116,13 +117,20 @@ impl CacheKeys {
     /// What renaming a PUBLIC lesson makes stale in the public list, given its names as searched
     /// (folded) before and after.
     pub fn public_rename(&self, searched_as: &[&str]) -> Vec<Tag> {
-        let grams = rename_grams(searched_as);
-        let counts = rename_counts(searched_as);
-        grams
+        let mut tags: Vec<Tag> = rename_grams(searched_as)
             .iter()
             .map(|gram| self.public_search(gram))
-            .chain(counts.iter().map(|text| self.public_count(text)))
-            .collect()
+            .collect();
+        match rename_counts(searched_as) {
+            Some(texts) => tags.extend(texts.iter().map(|text| self.public_count(text))),
+            None => tags.push(self.public_counts()),
+        }
+        tags
+    }
+    /// Every searched length with a `public-count` tag: bumped instead of its texts by renames
+    /// that change too many of them.
+    pub fn public_counts(&self) -> Tag {
+        self.cache.tag("public-counts")
     }
     pub fn session(&self, token_hash: &str) -> Tag {
         self.cache.tag(&format!("session:{token_hash}"))
@@ -157,10 +165,12 @@ impl CacheKeys {
     /// How many lessons the public list holds (those matching `search`, when given).
     pub fn public_lesson_count(&self, search: Option<&Search>) -> Entry {
         let mut tags = vec![self.public_membership()];
-        tags.extend(search.map(|s| match count_tag_text(s) {
-            Some(text) => self.public_count(&text),
-            None => self.public_search(&search_gram(Some(s))),
-        }));
+        if let Some(search) = search {
+            match count_tag_text(search) {
+                Some(text) => tags.extend([self.public_count(&text), self.public_counts()]),
+                None => tags.push(self.public_search(&search_gram(Some(search)))),
+            }
+        }
         Entry {
             key: self
                 .cache
@@ -189,7 +199,11 @@ impl CacheKeys {
     /// Every course one user is enrolled in; pages and searches are cut from it.
     pub fn user_course_list(&self, user: UserId) -> Entry {
         Entry {
-            key: self.cache.key("user:courses").param("userId", user).build(),
+            key: self
+                .cache
+                .key("user:course-list")
+                .param("userId", user)
+                .build(),
             tags: vec![self.enrolments(user), self.all_courses()],
             policy: self.policies.search_results,
         }
@@ -348,11 +362,16 @@ pub fn count_tag_text(search: &Search) -> Option<String> {
     (folded.chars().count() <= COUNT_TAG_CHARS).then_some(folded)
 }
 
+/// The most `public-count` tags one rename bumps; past it, it bumps `public-counts`.
+const MAX_RENAME_COUNT_TAGS: usize = 512;
+
 /// The `public-count` texts a rename bumps, given the lesson's names as searched (folded)
 /// before and after: every text of at most [`COUNT_TAG_CHARS`] characters contained in some
 /// of the names but not in all. A search's length changes only when its text is in exactly one
 /// of the stored names, old and new; a text found in every name given keeps its length.
-pub fn rename_counts(searched_as: &[&str]) -> BTreeSet<String> {
+/// `None` when there are more than [`MAX_RENAME_COUNT_TAGS`] (long names with little in
+/// common): every searched length is then bumped at once.
+pub fn rename_counts(searched_as: &[&str]) -> Option<BTreeSet<String>> {
     let substrings = |name: &str| {
         let chars: Vec<char> = name.chars().collect();
         let mut found = BTreeSet::new();
@@ -364,11 +383,13 @@ pub fn rename_counts(searched_as: &[&str]) -> BTreeSet<String> {
         found
     };
     let each: Vec<BTreeSet<String>> = searched_as.iter().map(|name| substrings(name)).collect();
-    each.iter()
+    let changed: BTreeSet<String> = each
+        .iter()
         .flatten()
         .filter(|text| !each.iter().all(|other| other.contains(*text)))
         .cloned()
-        .collect()
+        .collect();
+    (changed.len() <= MAX_RENAME_COUNT_TAGS).then_some(changed)
 }
 
 fn page_key(key: cachette::KeyBuilder, page: Page) -> Key {
@@ -436,6 +457,8 @@ mod tests {
             for new in names {
                 let (old, new) = (fold(old), fold(new));
                 let counts = rename_counts(&[&old, &new]);
+                let count_bumped =
+                    |tag: &str| counts.as_ref().is_none_or(|texts| texts.contains(tag));
                 let grams = rename_grams(&[&old, &new]);
                 for name in [&old, &new] {
                     let chars: Vec<char> = name.chars().collect();
@@ -450,7 +473,7 @@ mod tests {
                                 continue;
                             }
                             let bumped = match count_tag_text(&searched) {
-                                Some(tag) => counts.contains(&tag),
+                                Some(tag) => count_bumped(&tag),
                                 None => grams.contains(&search_gram(Some(&searched))),
                             };
                             assert!(
@@ -466,7 +489,7 @@ mod tests {
 
     #[test]
     fn a_rename_keeps_the_length_of_searches_in_both_names() {
-        let counts = rename_counts(&["rust lesson 3", "rust lesson 4"]);
+        let counts = rename_counts(&["rust lesson 3", "rust lesson 4"]).unwrap();
         for kept in ["lesson", "rust", "st le", "go"] {
             let text = count_tag_text(&search(kept).unwrap()).unwrap();
             assert!(!counts.contains(&text), "{kept} was bumped");
@@ -476,6 +499,14 @@ mod tests {
         }
         let long = search("a text of more than twelve characters").unwrap();
         assert_eq!(count_tag_text(&long), None);
+    }
+
+    #[test]
+    fn renaming_long_names_bumps_every_length_at_once() {
+        let (old, new) = ("a".repeat(200), "b".repeat(100) + &"c".repeat(100));
+        let unrelated: String = ('\u{4e00}'..='\u{4ec7}').collect();
+        assert!(rename_counts(&[&old, &new]).is_some(), "few distinct texts");
+        assert!(rename_counts(&[&old, &unrelated]).is_none());
     }
 
     #[test]
