@@ -207,7 +207,7 @@ fn course_tags(
             let (before, after) = (&update.previous, &update.updated);
             let state_changed = before.state != after.state;
             let public = before.name != after.name || state_changed;
-            let listed = public || before.image != after.image;
+            let listed = before.listed_differently(after);
             (
                 listed,
                 public,
@@ -325,8 +325,14 @@ async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &Les
     ) {
         (None, None) => {}
         (Some(before), Some(after)) => {
-            if before.name != after.name {
-                let (old, new) = (fold(&before.name), fold(&after.name));
+            let (old, new) = (fold(&before.name), fold(&after.name));
+            // Every update stores the name as the application folds it: a row folded otherwise
+            // (by migration 0002) changes what it matches even when the name stays.
+            let refolded = write
+                .previous_searched_as
+                .as_deref()
+                .is_some_and(|stored| stored != new);
+            if before.name != after.name || refolded {
                 let mut searched_as = vec![old.as_str(), new.as_str()];
                 searched_as.extend(write.previous_searched_as.as_deref());
                 tags.extend(keys.public_rename(&searched_as));

@@ -234,6 +234,67 @@ async fn a_new_image_alone_shows_at_once_everywhere_it_appears(app: TestApp) {
     assert_eq!(pluck(&list, "image"), [Value::Null]);
 }
 
+async fn the_longest_names_and_images_show_in_course_lists(app: TestApp) {
+    let w = World::new(&app).await;
+    // As many bytes as the limits allow: too many to copy whole into an index row.
+    let name = "課".repeat(200);
+    let image = |c: &str| format!("https://img.example.org/{}", c.repeat(1970));
+    app.patch(
+        &w.admin_course(),
+        w.admin(),
+        json!({"name": name, "image": image("画")}),
+    )
+    .await
+    .expect(200);
+    let newcomer = app.user().await;
+    app.join(&newcomer, &w.course).await;
+    for token in [w.user(), Some(newcomer.token.as_str())] {
+        let list = fresh(&app, "/api/user/courses", token).await;
+        assert_eq!(
+            (names(&list), pluck(&list, "image")),
+            (vec![name.clone()], vec![json!(image("画"))])
+        );
+    }
+
+    for next in [image("絵"), "https://img.example.org/short.png".to_owned()] {
+        app.patch(&w.admin_course(), w.admin(), json!({"image": next}))
+            .await
+            .expect(200);
+        let list = fresh(&app, "/api/user/courses", Some(&newcomer.token)).await;
+        assert_eq!(pluck(&list, "image"), [json!(next)]);
+    }
+}
+
+async fn a_join_during_a_course_write_copies_what_it_commits(app: TestApp) {
+    let w = World::new(&app).await;
+    let newcomer = app.user().await;
+    // A course write under way, as `update_course` makes it: the course row locked, renamed, and
+    // the copies it can see refreshed, not yet committed.
+    let mut tx = app.state.db.pool().begin().await.unwrap();
+    for statement in [
+        "UPDATE courses SET name = 'Renamed' WHERE id = $1",
+        "UPDATE enrolments SET course_name = 'Renamed' WHERE course_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(&w.course)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    // The join must wait for the write, then copy the new name.
+    let commit_later = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.commit().await.unwrap();
+    };
+    futures::join!(app.join(&newcomer, &w.course), commit_later);
+
+    let list = app
+        .get("/api/user/courses", Some(&newcomer.token))
+        .await
+        .expect(200);
+    assert_eq!(names(&list), ["Renamed"]);
+}
+
 async fn renaming_a_course_reorders_the_public_list_at_once(app: TestApp) {
     let w = World::new(&app).await;
     let other = app
@@ -489,6 +550,30 @@ async fn a_rename_refetches_the_searches_of_the_name_as_stored(app: TestApp) {
     assert_eq!(names(&before), ["ΟΔΟΣ"]);
 
     app.patch(&admin_lesson, w.admin(), json!({"name": "Closed lesson"}))
+        .await
+        .expect(200);
+
+    let after = fresh(&app, search, None).await;
+    assert_eq!((names(&after).len(), &after["total"]), (0, &json!(0)));
+}
+
+async fn editing_a_lesson_folded_otherwise_refetches_its_searches(app: TestApp) {
+    let w = World::new(&app).await;
+    let admin_lesson = w.admin_lesson(&w.public);
+    app.patch(&admin_lesson, w.admin(), json!({"name": "ΟΔΟΣ"}))
+        .await
+        .expect(200);
+    // Folded by the database's LOWER (final σ): the next update stores the application's fold
+    // (ς), so the lesson leaves the searches of "δοσ" though its name stays.
+    sqlx::query("UPDATE lessons SET name_folded = 'οδοσ' WHERE id = $1")
+        .bind(&w.public)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let search = "/api/public/lessons?search=δοσ";
+    assert_eq!(app.warm(search, None).await["total"], 1);
+
+    app.patch(&admin_lesson, w.admin(), json!({"content": "New content"}))
         .await
         .expect(200);
 
@@ -812,6 +897,8 @@ on_both_backends!(
     renaming_a_course_shows_at_once_everywhere_it_appears,
     a_new_presentation_alone_shows_at_once_on_the_course_pages,
     a_new_image_alone_shows_at_once_everywhere_it_appears,
+    the_longest_names_and_images_show_in_course_lists,
+    a_join_during_a_course_write_copies_what_it_commits,
     renaming_a_course_reorders_the_public_list_at_once,
     unpublishing_a_course_hides_it_from_users_at_once,
     publishing_a_course_shows_its_public_lessons_at_once,
@@ -820,6 +907,7 @@ on_both_backends!(
     editing_a_lesson_shows_at_once_in_every_lesson_view,
     renaming_a_public_lesson_refetches_only_the_searches_it_can_change,
     a_rename_refetches_the_searches_of_the_name_as_stored,
+    editing_a_lesson_folded_otherwise_refetches_its_searches,
     a_lesson_leaving_the_public_list_leaves_its_searches_at_once,
     new_lesson_content_alone_shows_at_once_to_readers,
     a_hidden_lesson_added_last_shows_at_once_to_the_admin_only,
