@@ -17,7 +17,7 @@
 //! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
 //! | `public-search:{gram}` | pages of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters), and lengths of searches too long for a `public-count` tag | renames of PUBLIC lessons: the empty gram and every three-character window of the old and the new name |
 //! | `public-count:{text}` | the public list's length searched for `text` (folded, at most twelve characters) | renames of PUBLIC lessons: every such text in one of the old and the new name but not in both |
-//! | `public-counts` | every length with a `public-count` tag | renames of PUBLIC lessons that change more than 512 such texts (long names with little in common) |
+//! | `public-counts` | every length with a `public-count` tag | renames of PUBLIC lessons that change more than 2 048 such texts (long names with little in common) |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
@@ -363,7 +363,7 @@ pub fn count_tag_text(search: &Search) -> Option<String> {
 }
 
 /// The most `public-count` tags one rename bumps; past it, it bumps `public-counts`.
-const MAX_RENAME_COUNT_TAGS: usize = 512;
+const MAX_RENAME_COUNT_TAGS: usize = 2048;
 
 /// The `public-count` texts a rename bumps, given the lesson's names as searched (folded)
 /// before and after: every text of at most [`COUNT_TAG_CHARS`] characters contained in some
@@ -506,6 +506,14 @@ mod tests {
         let (old, new) = ("a".repeat(200), "b".repeat(100) + &"c".repeat(100));
         let unrelated: String = ('\u{4e00}'..='\u{4ec7}').collect();
         assert!(rename_counts(&[&old, &new]).is_some(), "few distinct texts");
+        let everyday = [
+            "rust lesson 3: ownership and borrowing",
+            "lesson renamed by client 12",
+        ];
+        assert!(
+            rename_counts(&everyday).is_some(),
+            "names of everyday length"
+        );
         assert!(rename_counts(&[&old, &unrelated]).is_none());
     }
 
