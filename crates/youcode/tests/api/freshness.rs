@@ -532,22 +532,27 @@ async fn renaming_a_public_lesson_refetches_only_the_searches_it_can_change(app:
     assert_eq!(detail["lessonCount"], 3);
 }
 
-async fn a_rename_refetches_the_searches_of_the_name_as_stored(app: TestApp) {
-    let w = World::new(&app).await;
+/// A PUBLIC lesson named "ΟΔΟΣ" whose row was folded by the database's LOWER before the
+/// application folded names itself (a final σ where the application's fold writes ς), with the
+/// search for "δοσ" cached. Returns the lesson's admin path and that search.
+async fn lesson_folded_by_the_database(app: &TestApp, w: &World) -> (String, &'static str) {
     let admin_lesson = w.admin_lesson(&w.public);
     app.patch(&admin_lesson, w.admin(), json!({"name": "ΟΔΟΣ"}))
         .await
         .expect(200);
-    // A row folded by the database's LOWER before the application folded names itself: a final
-    // σ where the application's fold writes ς.
     sqlx::query("UPDATE lessons SET name_folded = 'οδοσ' WHERE id = $1")
         .bind(&w.public)
         .execute(app.state.db.pool())
         .await
         .unwrap();
     let search = "/api/public/lessons?search=δοσ";
-    let before = app.warm(search, None).await;
-    assert_eq!(names(&before), ["ΟΔΟΣ"]);
+    assert_eq!(names(&app.warm(search, None).await), ["ΟΔΟΣ"]);
+    (admin_lesson, search)
+}
+
+async fn a_rename_refetches_the_searches_of_the_name_as_stored(app: TestApp) {
+    let w = World::new(&app).await;
+    let (admin_lesson, search) = lesson_folded_by_the_database(&app, &w).await;
 
     app.patch(&admin_lesson, w.admin(), json!({"name": "Closed lesson"}))
         .await
@@ -559,20 +564,10 @@ async fn a_rename_refetches_the_searches_of_the_name_as_stored(app: TestApp) {
 
 async fn editing_a_lesson_folded_otherwise_refetches_its_searches(app: TestApp) {
     let w = World::new(&app).await;
-    let admin_lesson = w.admin_lesson(&w.public);
-    app.patch(&admin_lesson, w.admin(), json!({"name": "ΟΔΟΣ"}))
-        .await
-        .expect(200);
-    // Folded by the database's LOWER (final σ): the next update stores the application's fold
-    // (ς), so the lesson leaves the searches of "δοσ" though its name stays.
-    sqlx::query("UPDATE lessons SET name_folded = 'οδοσ' WHERE id = $1")
-        .bind(&w.public)
-        .execute(app.state.db.pool())
-        .await
-        .unwrap();
-    let search = "/api/public/lessons?search=δοσ";
-    assert_eq!(app.warm(search, None).await["total"], 1);
+    let (admin_lesson, search) = lesson_folded_by_the_database(&app, &w).await;
 
+    // The update stores the application's fold (ς): the lesson leaves the searches of "δοσ"
+    // though its name stays.
     app.patch(&admin_lesson, w.admin(), json!({"content": "New content"}))
         .await
         .expect(200);
