@@ -44,13 +44,7 @@ const MAX_PRESENTATION_CHARS: usize = 10_000;
 const MAX_IMAGE_CHARS: usize = 2_000;
 
 fn valid_name(name: String) -> Result<String, AppError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_NAME_CHARS {
-        return Err(AppError::InvalidBody(
-            "name: must be 1 to 200 characters".into(),
-        ));
-    }
-    Ok(trimmed.to_owned())
+    super::auth::trimmed_name(&name, MAX_NAME_CHARS)
 }
 
 fn valid_text(field: &str, text: String, max: usize) -> Result<String, AppError> {
@@ -186,10 +180,42 @@ struct CoursePatch {
     state: Option<CourseState>,
 }
 
-/// A change to a course, for working out what it makes stale.
-enum CourseChange<'a> {
-    Updated(&'a CourseUpdate),
-    Deleted { lessons: &'a [String] },
+/// What a change to a course changed, for working out what it makes stale.
+struct Changed<'a> {
+    /// A field lists show: name, image or state.
+    listed: bool,
+    /// What lesson pages and the public list show of the course: its name or state.
+    public: bool,
+    /// Its state: who may join it, whether its lessons are listed.
+    state: bool,
+    /// The course is gone, lessons included.
+    deleted: bool,
+    /// Its lessons, whose pages show the course's name.
+    lessons: &'a [String],
+}
+
+impl<'a> Changed<'a> {
+    fn updated(update: &'a CourseUpdate) -> Self {
+        let (before, after) = (&update.previous, &update.updated);
+        let state = before.state != after.state;
+        Changed {
+            listed: before.listed_differently(after),
+            public: before.name != after.name || state,
+            state,
+            deleted: false,
+            lessons: &update.lessons,
+        }
+    }
+
+    fn deleted(lessons: &'a [String]) -> Self {
+        Changed {
+            listed: true,
+            public: true,
+            state: true,
+            deleted: true,
+            lessons,
+        }
+    }
 }
 
 /// What a change to a course makes stale: always the course itself; the lists only when a
@@ -199,37 +225,21 @@ fn course_tags(
     state: &AppState,
     admin: UserId,
     course: CourseId,
-    change: CourseChange<'_>,
+    changed: Changed<'_>,
 ) -> Vec<Tag> {
     let keys = &state.keys;
-    let (listed, public, state_changed, deleted, lessons) = match change {
-        CourseChange::Updated(update) => {
-            let (before, after) = (&update.previous, &update.updated);
-            let state_changed = before.state != after.state;
-            let public = before.name != after.name || state_changed;
-            let listed = before.listed_differently(after);
-            (
-                listed,
-                public,
-                state_changed,
-                false,
-                update.lessons.as_slice(),
-            )
-        }
-        CourseChange::Deleted { lessons } => (true, true, true, true, lessons),
-    };
     let mut tags = vec![keys.course(course)];
-    if listed {
+    if changed.listed {
         tags.extend([keys.admin_courses(admin), keys.all_courses()]);
     }
-    if public {
+    if changed.public {
         tags.push(keys.public_lessons());
-        tags.extend(lessons.iter().map(|lesson| keys.lesson(lesson)));
+        tags.extend(changed.lessons.iter().map(|lesson| keys.lesson(lesson)));
     }
-    if state_changed {
+    if changed.state {
         tags.extend([keys.participants(course), keys.public_membership()]);
     }
-    if deleted {
+    if changed.deleted {
         tags.extend([keys.course_lessons(course), keys.lesson_count(course)]);
     }
     tags
@@ -253,7 +263,7 @@ async fn update_course(
     };
     let admin = admin.user_id();
     let update = state.db.update_course(admin, course, changes).await?;
-    let tags = course_tags(&state, admin, course, CourseChange::Updated(&update));
+    let tags = course_tags(&state, admin, course, Changed::updated(&update));
     state.cache.invalidate_tags(&tags).await;
     refresh(&state, admin_course_page(&state, admin, course)).await;
     Ok(Json(update.updated).into_response())
@@ -267,12 +277,7 @@ async fn delete_course(
     let course = CourseId::parse("courseId", &course)?;
     let admin = admin.user_id();
     let lessons = state.db.delete_course(admin, course).await?;
-    let tags = course_tags(
-        &state,
-        admin,
-        course,
-        CourseChange::Deleted { lessons: &lessons },
-    );
+    let tags = course_tags(&state, admin, course, Changed::deleted(&lessons));
     state.cache.invalidate_tags(&tags).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -66,11 +66,16 @@ pub fn normalize_email(email: &str) -> Result<String, AppError> {
 
 /// Checks a display name: 1..=100 characters once trimmed.
 pub fn validate_name(name: &str) -> Result<String, AppError> {
+    trimmed_name(name, 100)
+}
+
+/// `name` trimmed, when it is 1..=`max` characters long.
+pub fn trimmed_name(name: &str, max: usize) -> Result<String, AppError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::InvalidBody(
-            "name: must be 1 to 100 characters".into(),
-        ));
+    if name.is_empty() || name.chars().count() > max {
+        return Err(AppError::InvalidBody(format!(
+            "name: must be 1 to {max} characters"
+        )));
     }
     Ok(name.to_owned())
 }
