@@ -15,8 +15,8 @@
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list's pages | changes of its order or of what every page shows: lessons entering or leaving it, ranks, course names and states |
 //! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
-//! | `public-search:{gram}` | pages of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters), and lengths of searches too long for a `public-count` tag | renames of PUBLIC lessons: the empty gram and every three-character window of the old and the new name |
-//! | `public-count:{text}` | the public list's length searched for `text` (folded, at most twelve characters) | renames of PUBLIC lessons: every such text in one of the old and the new name but not in both |
+//! | `public-search:{gram}` | pages of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters), and lengths of searches too long for a `public-count` tag | renames of PUBLIC lessons (and any edit of one whose stored search form differs from the application's): the empty gram and every three-character window of the old and the new name |
+//! | `public-count:{text}` | the public list's length searched for `text` (folded, at most twelve characters) | renames of PUBLIC lessons (as for `public-search`): every such text in one of the old and the new name but not in both |
 //! | `public-counts` | every length with a `public-count` tag | renames of PUBLIC lessons that change more than 2 048 such texts (long names with little in common) |
 //! | `session:{tokenHash}` | who a token belongs to | logout |
 //!

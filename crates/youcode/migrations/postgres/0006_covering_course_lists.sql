@@ -3,7 +3,10 @@
 -- to date by every write that changes them, and the index carries it all, so the list is one
 -- index-only scan that never joins the courses. An index row must fit in 2704 bytes: an image
 -- URL longer than 300 characters is not copied (`course_image_long`), and the list reads it from
--- the course.
+-- the course. At most, in four-byte characters that do not compress, the row then takes about
+-- 2540 bytes (200-character course name, 100-character creator name, 300-character image URL):
+-- a new copied column needs room made first. The image expressions are those of
+-- `REFRESH_ENROLMENTS` (crates/youcode/src/db/enrolments.rs).
 ALTER TABLE enrolments ADD COLUMN course_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE enrolments ADD COLUMN course_image TEXT;
 ALTER TABLE enrolments ADD COLUMN course_image_long INTEGER NOT NULL DEFAULT 0;

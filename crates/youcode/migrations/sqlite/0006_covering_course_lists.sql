@@ -2,7 +2,8 @@
 -- the list shows of its course (name, image, creator's name, whether it is published), kept up
 -- to date by every write that changes them, so the list never joins the courses. As on
 -- PostgreSQL (whose index rows are limited in size), an image URL longer than 300 characters is
--- not copied (`course_image_long`), and the list reads it from the course.
+-- not copied (`course_image_long`), and the list reads it from the course. The image expressions
+-- are those of `REFRESH_ENROLMENTS` (crates/youcode/src/db/enrolments.rs).
 ALTER TABLE enrolments ADD COLUMN course_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE enrolments ADD COLUMN course_image TEXT;
 ALTER TABLE enrolments ADD COLUMN course_image_long INTEGER NOT NULL DEFAULT 0;

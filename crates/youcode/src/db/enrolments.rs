@@ -25,23 +25,45 @@ pub struct UserParticipant {
     pub image: Option<String>,
 }
 
+/// What an enrolment copies of its course's (`c`) image: the URL when it is at most 300
+/// characters, so that the copies fit in a PostgreSQL index row (see migration 0006, which
+/// writes the same expressions); a longer one is read from the course.
+macro_rules! copied_image {
+    () => {
+        "CASE WHEN length(c.image) <= 300 THEN c.image END"
+    };
+}
+/// 1 when the course's (`c`) image is too long to copy.
+macro_rules! image_too_long {
+    () => {
+        "CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END"
+    };
+}
+
 /// Brings what the enrolments in course `$1` keep of it (for their users' course lists) up to
 /// date with the course. Every write that changes the course's name, image or state runs it
 /// before committing.
-/// An image URL longer than 300 characters is not copied (`course_image_long`: see migration
-/// 0006), so the copies fit in a PostgreSQL index row.
-pub(super) const REFRESH_ENROLMENTS: &str = "UPDATE enrolments SET
+pub(super) const REFRESH_ENROLMENTS: &str = concat!(
+    "UPDATE enrolments SET
         course_name = c.name,
-        course_image = CASE WHEN length(c.image) <= 300 THEN c.image END,
-        course_image_long = CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END,
+        course_image = ",
+    copied_image!(),
+    ",
+        course_image_long = ",
+    image_too_long!(),
+    ",
         course_published = CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END
      FROM courses c
      WHERE c.id = $1 AND enrolments.course_id = c.id
        AND (enrolments.course_name <> c.name
-            OR enrolments.course_image IS DISTINCT FROM
-                CASE WHEN length(c.image) <= 300 THEN c.image END
-            OR enrolments.course_image_long <> CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END
-            OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)";
+            OR enrolments.course_image IS DISTINCT FROM ",
+    copied_image!(),
+    "
+            OR enrolments.course_image_long <> ",
+    image_too_long!(),
+    "
+            OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)"
+);
 
 impl Db {
     /// Enrols a user in a published course (again, if they had left).
@@ -58,13 +80,12 @@ impl Db {
             Backend::Postgres => "FOR SHARE OF c",
             Backend::Sqlite => "",
         };
+        let (image, too_long) = (copied_image!(), image_too_long!());
         self.counted(1);
         let done = sqlx::query(&format!(
             "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at, course_name,
                                      course_image, course_image_long, creator_name, course_published)
-             SELECT $1, c.id, $3, NULL, c.name,
-                    CASE WHEN length(c.image) <= 300 THEN c.image END,
-                    CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END, u.name, 1
+             SELECT $1, c.id, $3, NULL, c.name, {image}, {too_long}, u.name, 1
              FROM courses c JOIN users u ON u.id = c.creator_id
              WHERE c.id = $2 AND c.state = 'PUBLISHED'
              {lock}

@@ -234,15 +234,37 @@ async fn a_new_image_alone_shows_at_once_everywhere_it_appears(app: TestApp) {
     assert_eq!(pluck(&list, "image"), [Value::Null]);
 }
 
+/// `len` characters that do not compress: pseudo-random CJK ideographs of four UTF-8 bytes each.
+fn incompressible(len: usize, seed: u32) -> String {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            char::from_u32(0x2_0000 + (state >> 8) % 0xA6DF).expect("a CJK ideograph")
+        })
+        .collect()
+}
+
 async fn the_longest_names_and_images_show_in_course_lists(app: TestApp) {
     let w = World::new(&app).await;
-    // As many bytes as the limits allow: too many to copy whole into an index row.
-    let name = "課".repeat(200);
-    let image = |c: &str| format!("https://img.example.org/{}", c.repeat(1970));
+    // As many bytes as the limits allow (200-character course names, 100-character user names,
+    // 2000-character image URLs), in text that does not compress: more than a PostgreSQL index
+    // row holds, unless long image URLs stay out of the enrolments' copies.
+    sqlx::query("UPDATE users SET name = $1 WHERE id = $2")
+        .bind(incompressible(100, 1))
+        .bind(&w.admin.id)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let name = incompressible(200, 2);
+    let image = |len: usize, seed: u32| {
+        let host = "https://img.example.org/";
+        format!("{host}{}", incompressible(len - host.len(), seed))
+    };
     app.patch(
         &w.admin_course(),
         w.admin(),
-        json!({"name": name, "image": image("画")}),
+        json!({"name": name, "image": image(2000, 3)}),
     )
     .await
     .expect(200);
@@ -252,11 +274,12 @@ async fn the_longest_names_and_images_show_in_course_lists(app: TestApp) {
         let list = fresh(&app, "/api/user/courses", token).await;
         assert_eq!(
             (names(&list), pluck(&list, "image")),
-            (vec![name.clone()], vec![json!(image("画"))])
+            (vec![name.clone()], vec![json!(image(2000, 3))])
         );
     }
 
-    for next in [image("絵"), "https://img.example.org/short.png".to_owned()] {
+    // The longest image URL copied, one too long, and a short one.
+    for next in [image(300, 4), image(301, 5), image(2000, 6), image(40, 7)] {
         app.patch(&w.admin_course(), w.admin(), json!({"image": next}))
             .await
             .expect(200);
