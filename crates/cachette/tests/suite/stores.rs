@@ -6,11 +6,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cachette::{Cache, Config, Invalidation, Outcome, Policy, Store};
+use cachette::{Cache, Config, Fetched, Invalidation, Key, Outcome, Policy, Store, Tag};
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
 use crate::support::{Flaky, unique_namespace};
+
+/// A cache over a store whose failures a test controls.
+fn flaky_cache<S: Store>(store: S, config: Config) -> Cache<Flaky<S>> {
+    Cache::builder(Flaky::new(store), unique_namespace())
+        .config(config)
+        .build()
+}
+
+/// Reads the course entry under `key`, tagged `tag`; a miss stores `value`.
+async fn read_course<S: Store>(
+    cache: &Cache<S>,
+    key: &Key,
+    tag: &Tag,
+    value: &str,
+) -> Fetched<String> {
+    cache
+        .get_or_fetch(
+            key,
+            std::slice::from_ref(tag),
+            &Policy::COURSE_DETAIL,
+            || async { Ok::<_, Infallible>(value.to_string()) },
+        )
+        .await
+        .unwrap()
+}
 
 fn cache<S: Store>(store: S) -> Cache<S> {
     Cache::builder(store, unique_namespace()).build()
@@ -253,17 +278,7 @@ pub async fn an_entry_whose_tag_generation_was_lost_is_a_miss<S: Store>(store: S
     let cache = cache(store);
     let key = cache.key("course").param("id", 9).build();
     let tag = cache.tag("course:9");
-    let get = async |v: &str| {
-        cache
-            .get_or_fetch(
-                &key,
-                std::slice::from_ref(&tag),
-                &Policy::COURSE_DETAIL,
-                || async { Ok::<_, Infallible>(v.to_string()) },
-            )
-            .await
-            .unwrap()
-    };
+    let get = |v: &'static str| read_course(&cache, &key, &tag, v);
     get("v1").await;
     assert_eq!(get("unused").await.outcome, Outcome::Hit);
     cache.store().delete(&[tag.as_str()]).await.unwrap(); // evicted or lost
@@ -567,25 +582,16 @@ pub async fn values_over_the_size_limit_are_served_but_not_stored<S: Store>(stor
 pub async fn a_failed_invalidation_keeps_old_entries_from_being_served_until_it_lands<S: Store>(
     store: S,
 ) {
-    let cache = Cache::builder(Flaky::new(store), unique_namespace())
-        .config(Config {
+    let cache = flaky_cache(
+        store,
+        Config {
             retry_interval: Duration::from_secs(3600),
             ..Config::default()
-        })
-        .build();
+        },
+    );
     let key = cache.key("course").param("id", 1).build();
     let tag = cache.tag("course:1");
-    let get = async |v: &str| {
-        cache
-            .get_or_fetch(
-                &key,
-                std::slice::from_ref(&tag),
-                &Policy::COURSE_DETAIL,
-                || async { Ok::<_, Infallible>(v.to_string()) },
-            )
-            .await
-            .unwrap()
-    };
+    let get = |v: &'static str| read_course(&cache, &key, &tag, v);
     get("old").await;
     cache.store().failing.store(true, Ordering::SeqCst);
     assert_eq!(
@@ -608,25 +614,16 @@ pub async fn a_failed_invalidation_keeps_old_entries_from_being_served_until_it_
 }
 
 pub async fn a_pending_invalidation_is_retried_and_then_the_cache_serves_again<S: Store>(store: S) {
-    let cache = Cache::builder(Flaky::new(store), unique_namespace())
-        .config(Config {
+    let cache = flaky_cache(
+        store,
+        Config {
             retry_interval: Duration::ZERO,
             ..Config::default()
-        })
-        .build();
+        },
+    );
     let key = cache.key("course").param("id", 1).build();
     let tag = cache.tag("course:1");
-    let get = async |v: &str| {
-        cache
-            .get_or_fetch(
-                &key,
-                std::slice::from_ref(&tag),
-                &Policy::COURSE_DETAIL,
-                || async { Ok::<_, Infallible>(v.to_string()) },
-            )
-            .await
-            .unwrap()
-    };
+    let get = |v: &'static str| read_course(&cache, &key, &tag, v);
     get("old").await;
     cache.store().failing.store(true, Ordering::SeqCst);
     assert_eq!(
@@ -644,13 +641,14 @@ pub async fn a_pending_invalidation_is_retried_and_then_the_cache_serves_again<S
 }
 
 pub async fn repeated_store_failures_open_the_circuit<S: Store>(store: S) {
-    let cache = Cache::builder(Flaky::new(store), unique_namespace())
-        .config(Config {
+    let cache = flaky_cache(
+        store,
+        Config {
             failure_threshold: 3,
             open_for: Duration::from_secs(3600),
             ..Config::default()
-        })
-        .build();
+        },
+    );
     cache.store().failing.store(true, Ordering::SeqCst);
     for i in 0..20 {
         let key = cache.key("k").param("i", i).build();
@@ -672,26 +670,17 @@ pub async fn repeated_store_failures_open_the_circuit<S: Store>(store: S) {
 }
 
 pub async fn an_invalidation_cancelled_mid_flight_is_kept_pending<S: Store>(store: S) {
-    let cache = Cache::builder(Flaky::new(store), unique_namespace())
-        .config(Config {
+    let cache = flaky_cache(
+        store,
+        Config {
             store_timeout: Duration::from_secs(60),
             retry_interval: Duration::from_secs(3600),
             ..Config::default()
-        })
-        .build();
+        },
+    );
     let key = cache.key("course").param("id", 1).build();
     let tag = cache.tag("course:1");
-    let get = async |v: &str| {
-        cache
-            .get_or_fetch(
-                &key,
-                std::slice::from_ref(&tag),
-                &Policy::COURSE_DETAIL,
-                || async { Ok::<_, Infallible>(v.to_string()) },
-            )
-            .await
-            .unwrap()
-    };
+    let get = |v: &'static str| read_course(&cache, &key, &tag, v);
     get("old").await;
     cache.store().hanging.store(true, Ordering::SeqCst);
     // The caller goes away (a client disconnect) while the bump is under way.
@@ -713,12 +702,13 @@ pub async fn an_invalidation_cancelled_mid_flight_is_kept_pending<S: Store>(stor
 }
 
 pub async fn a_deferred_invalidation_is_retried_in_the_background<S: Store>(store: S) {
-    let cache = Cache::builder(Flaky::new(store), unique_namespace())
-        .config(Config {
+    let cache = flaky_cache(
+        store,
+        Config {
             retry_interval: Duration::ZERO,
             ..Config::default()
-        })
-        .build();
+        },
+    );
     let tag = cache.tag("course:1");
     cache.store().failing.store(true, Ordering::SeqCst);
     assert_eq!(
