@@ -60,13 +60,15 @@ async fn courses(
     let fetch = || async { Ok(CourseList::new(&state.db.user_course_list(user).await?)?) };
     // One entry per user holds all their courses; pages and searches are cut from it.
     let entry = state.keys.user_course_list(user);
-    let key = entry.key.clone();
     let list = cached_with(&state, entry, &CourseListCodec, fetch).await?;
     if let Some(page) = list.value.page(&params) {
         return Ok(json_bytes(Bytes::from(page), list.outcome));
     }
     warn!(%user, "a cached course list holds a course that is not JSON: read from the database");
-    state.cache.discard(&key).await;
+    state
+        .cache
+        .discard(&state.keys.user_course_list(user).key)
+        .await;
     let page = fetch()
         .await?
         .page(&params)
