@@ -139,10 +139,10 @@ impl Store for MemoryStore {
     }
 
     async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
-        self.make_room_for_generations(keys.len());
         for key in keys {
-            self.generations
-                .insert((*key).to_owned(), Generation::random());
+            if let Some(mut generation) = self.generations.get_mut(*key) {
+                *generation = Generation::random();
+            }
         }
         Ok(())
     }

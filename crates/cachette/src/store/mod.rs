@@ -77,7 +77,9 @@ pub trait Store: Send + Sync + 'static {
         generation_keys: &[&str],
     ) -> impl Future<Output = Result<Vec<Generation>, StoreError>> + Send;
 
-    /// Gives each key a fresh random generation: every entry built under the old one goes stale.
+    /// Gives each key that has a generation a fresh random one: every entry built under the old
+    /// one goes stale. A key without a generation is left without one: no entry can be valid
+    /// under it (the next reader creates a fresh one), and tags nobody reads cost no space.
     fn bump_generations(
         &self,
         generation_keys: &[&str],

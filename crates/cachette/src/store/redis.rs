@@ -202,9 +202,11 @@ impl Store for RedisStore {
     async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         for key in keys {
+            // XX: only a generation that exists is replaced (see `Store::bump_generations`).
             pipe.cmd("SET")
                 .arg(*key)
                 .arg(Generation::random().0)
+                .arg("XX")
                 .arg("EX")
                 .arg(ttl_secs(GENERATION_TTL))
                 .ignore();

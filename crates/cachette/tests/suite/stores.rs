@@ -297,6 +297,11 @@ pub async fn generations_are_created_once_and_bumps_change_them<S: Store>(store:
     let read = store.read("absent", &[tag.as_str()]).await.unwrap();
     assert_eq!(read.entry, None);
     assert_ne!(read.generations[0], Some(first[0]));
+    // A tag nobody has read gets no generation from a bump.
+    let unread = ns.tag("unread");
+    store.bump_generations(&[unread.as_str()]).await.unwrap();
+    let read = store.read("absent", &[unread.as_str()]).await.unwrap();
+    assert_eq!(read.generations[0], None);
 }
 
 pub async fn fetch_errors_reach_the_caller_and_are_not_cached<S: Store>(store: S) {
