@@ -50,7 +50,10 @@ pub struct Config {
     pub open_for: Duration,
     /// Payloads larger than this are served but not stored.
     pub max_value_bytes: usize,
-    /// Payloads larger than this are stored lz4-compressed (when that makes them smaller).
+    /// Payloads larger than this are stored lz4-compressed in a remote store (when that makes
+    /// them smaller), to save network transfer and the store's memory. An in-process store
+    /// keeps every payload as it is: a hit is then a reference to the stored bytes, where a
+    /// compressed one would be decompressed on every hit.
     pub compress_above: usize,
     /// Least time between two retries of failed invalidations.
     pub retry_interval: Duration,
@@ -463,7 +466,11 @@ impl<S: Store> Cache<S> {
             snapshot,
             now,
             now + millis(fresh_for),
-            inner.config.compress_above,
+            if inner.remote {
+                inner.config.compress_above
+            } else {
+                usize::MAX
+            },
         );
         let ttl = fresh_for + policy.stale_if_error;
         if self

@@ -43,6 +43,8 @@ pub struct Flaky<S> {
     pub bumps: Arc<AtomicU64>,
     pub bumped_keys: Arc<AtomicU64>,
     pub sets: Arc<AtomicU64>,
+    /// Bytes of all values set.
+    pub set_bytes: Arc<AtomicU64>,
 }
 
 impl<S: Store> Flaky<S> {
@@ -55,6 +57,7 @@ impl<S: Store> Flaky<S> {
             bumps: Arc::default(),
             bumped_keys: Arc::default(),
             sets: Arc::default(),
+            set_bytes: Arc::default(),
         }
     }
 
@@ -93,6 +96,8 @@ impl<S: Store> Store for Flaky<S> {
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
         self.enter()?;
         self.sets.fetch_add(1, Ordering::SeqCst);
+        self.set_bytes
+            .fetch_add(value.len() as u64, Ordering::SeqCst);
         self.inner.set(key, value, ttl).await
     }
     async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
