@@ -11,7 +11,8 @@
 //! | `admin-courses:{adminId}` | the admin's course list | that admin's course create, delete, and edits of listed fields |
 //! | `participants:{courseId}` | participant lists and count | join/leave, course state change or deletion |
 //! | `learner:{userId}:{courseId}` | one user's enrolment and progress in one course | that user's join/leave of the course, progress in its lessons |
-//! | `enrolments:{userId}` | one user's course list | that user's join/leave |
+//! | `enrolments:{userId}` | the recent part of one user's course list | that user's join/leave |
+//! | `earlier-enrolments:{userId}` | the earlier part of one user's course list | that user's leave of a course joined more than six days before |
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list's pages | changes of its order or of what every page shows: lessons entering or leaving it, ranks, course names and states |
 //! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
@@ -38,6 +39,14 @@
 //! the texts it changes (see [`rename_counts`]): renaming `Rust lesson 3` to `Rust lesson 4`
 //! leaves the length of a search for `lesson` cached.
 //!
+//! A user's course list is cached in two parts, split at the start of the UTC day a week back
+//! ([`course_list_split`]): the courses joined since, which each join and leave changes, and the
+//! earlier ones, which only the leave of an earlier course changes. A heavy user may be enrolled
+//! in thousands of courses; a join then refetches the few recent ones, not all of them. A leave
+//! bumps the earlier part's tag unless the enrolment is under six days old
+//! ([`in_earlier_part`]): the day between six and seven covers instances whose clocks differ by
+//! less than a day, and a split computed just before midnight.
+//!
 //! What users read is split in two: pages of published courses and lessons are shared by every
 //! user (keyed by the course or lesson alone), and a user's enrolment and progress in a course
 //! are one small entry keyed by the user and the course; routes combine the two. Per-user
@@ -49,6 +58,7 @@ use std::collections::BTreeSet;
 use cachette::{Key, Policy, Tag};
 
 use crate::config::Policies;
+use crate::db::JoinedPart;
 use crate::domain::{CourseId, LessonId, ListParams, Page, Search, UserId, fold};
 use crate::state::AppCache;
 
@@ -96,6 +106,9 @@ impl CacheKeys {
     }
     pub fn enrolments(&self, user: UserId) -> Tag {
         self.cache.tag(&format!("enrolments:{user}"))
+    }
+    pub fn earlier_enrolments(&self, user: UserId) -> Tag {
+        self.cache.tag(&format!("earlier-enrolments:{user}"))
     }
     pub fn all_courses(&self) -> Tag {
         self.cache.tag("courses")
@@ -196,15 +209,28 @@ impl CacheKeys {
         }
     }
 
-    /// Every course one user is enrolled in; pages and searches are cut from it.
-    pub fn user_course_list(&self, user: UserId) -> Entry {
+    /// The courses one user is enrolled in, of one part of their enrolments (see
+    /// [`course_list_split`]); pages and searches are cut from the parts.
+    pub fn user_course_list(&self, user: UserId, part: JoinedPart) -> Entry {
+        let (key, tag) = match part {
+            JoinedPart::Since(at) => (
+                self.cache
+                    .key("user:courses-since")
+                    .param("userId", user)
+                    .param("since", at),
+                self.enrolments(user),
+            ),
+            JoinedPart::Before(at) => (
+                self.cache
+                    .key("user:courses-before")
+                    .param("userId", user)
+                    .param("before", at),
+                self.earlier_enrolments(user),
+            ),
+        };
         Entry {
-            key: self
-                .cache
-                .key("user:course-list")
-                .param("userId", user)
-                .build(),
-            tags: vec![self.enrolments(user), self.all_courses()],
+            key: key.build(),
+            tags: vec![tag, self.all_courses()],
             policy: self.policies.search_results,
         }
     }
@@ -405,6 +431,24 @@ fn list_key(key: cachette::KeyBuilder, params: &ListParams) -> Key {
         .build()
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// How many days back a user's course list is split into its recent and earlier parts.
+const RECENT_DAYS: i64 = 7;
+
+/// Where a user's course list read at `now_ms` is split: the start of the UTC day
+/// [`RECENT_DAYS`] back. Both parts' keys hold it, so each day's lists are new entries.
+pub fn course_list_split(now_ms: i64) -> i64 {
+    (now_ms.div_euclid(DAY_MS) - RECENT_DAYS) * DAY_MS
+}
+
+/// Whether ending, at `now_ms`, an enrolment made at `created_at` can change the earlier part
+/// of a cached course list. Lists are split at most [`RECENT_DAYS`] days before they are read;
+/// a day less leaves a day's margin for clocks of instances that differ by less than that.
+pub fn in_earlier_part(created_at: i64, now_ms: i64) -> bool {
+    created_at < now_ms - (RECENT_DAYS - 1) * DAY_MS
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -414,6 +458,28 @@ mod tests {
     fn search(text: &str) -> Option<Search> {
         let query = HashMap::from([("search".to_owned(), text.to_owned())]);
         ListParams::parse(&query, 10).unwrap().search
+    }
+
+    #[test]
+    fn a_leave_bumps_the_earlier_part_whenever_a_list_split_then_holds_it_there() {
+        let hour = DAY_MS / 24;
+        let writer = 1_780_000_000_000_i64 + 5 * hour;
+        let split = course_list_split(writer);
+        assert_eq!(split.rem_euclid(DAY_MS), 0, "a split starts a day");
+        assert!((writer - 8 * DAY_MS..=writer - 7 * DAY_MS).contains(&split));
+        // Readers whose clocks differ from the writer's by less than a day, or that read
+        // earlier: every list they split holds an enrolment made at `made` in its earlier part
+        // only if the writer's leave bumps that part.
+        for made in (writer - 10 * DAY_MS..=writer).step_by(hour as usize) {
+            for reader in (writer - 3 * DAY_MS..writer + DAY_MS).step_by(hour as usize) {
+                if made < course_list_split(reader) {
+                    assert!(in_earlier_part(made, writer), "made {made}, read {reader}");
+                }
+            }
+        }
+        // A leave of a course joined in the last six days leaves the earlier part cached.
+        assert!(!in_earlier_part(writer - 6 * DAY_MS, writer));
+        assert!(in_earlier_part(writer - 6 * DAY_MS - 1, writer));
     }
 
     #[test]

@@ -110,22 +110,24 @@ impl Db {
         Ok(())
     }
 
-    /// Ends a user's enrolment, if any.
+    /// Ends a user's enrolment, if any; returns when the enrolment it ended was made (`None`
+    /// when the user was not enrolled).
     ///
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course.
-    pub async fn leave_course(&self, user: UserId, course: CourseId) -> DbResult<()> {
+    pub async fn leave_course(&self, user: UserId, course: CourseId) -> DbResult<Option<i64>> {
         self.counted(1);
-        let done = sqlx::query(
+        let ended: Option<i64> = sqlx::query_scalar(
             "UPDATE enrolments SET canceled_at = $3
-             WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL",
+             WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL
+             RETURNING created_at",
         )
         .bind(user.to_string())
         .bind(course.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        if done.rows_affected() == 0 {
+        if ended.is_none() {
             // Not enrolled: fine, unless there is no such course at all.
             self.counted(1);
             sqlx::query("SELECT id FROM courses WHERE id = $1")
@@ -134,7 +136,7 @@ impl Db {
                 .await?
                 .ok_or(DbError::NotFound)?;
         }
-        Ok(())
+        Ok(ended)
     }
 
     async fn participant_rows(

@@ -185,20 +185,31 @@ impl Db {
         Ok(state)
     }
 
-    /// Every published course a user is enrolled in, newest enrolment first.
-    pub async fn user_course_list(&self, user: UserId) -> DbResult<Vec<UserCourseItem>> {
+    /// The published courses a user is enrolled in, of one part of their enrolments, newest
+    /// enrolment first.
+    pub async fn user_course_list(
+        &self,
+        user: UserId,
+        part: JoinedPart,
+    ) -> DbResult<Vec<UserCourseItem>> {
+        let (joined, at) = match part {
+            JoinedPart::Since(at) => (">=", at),
+            JoinedPart::Before(at) => ("<", at),
+        };
         self.counted(1);
-        sqlx::query(
+        sqlx::query(&format!(
             "SELECT course_id AS id, course_name AS name,
                 CASE WHEN course_image_long = 1
                      THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
                      ELSE course_image END AS image,
                 created_at AS joined_at, creator_name
              FROM enrolments
-             WHERE user_id = $1 AND canceled_at IS NULL AND course_published = 1
-             ORDER BY created_at DESC, course_id",
-        )
+             WHERE user_id = $1 AND created_at {joined} $2
+               AND canceled_at IS NULL AND course_published = 1
+             ORDER BY created_at DESC, course_id"
+        ))
         .bind(user.to_string())
+        .bind(at)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -213,6 +224,15 @@ impl Db {
         })
         .collect()
     }
+}
+
+/// Part of a user's enrolments, by when they were made (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinedPart {
+    /// Made at that time or later.
+    Since(i64),
+    /// Made before that time.
+    Before(i64),
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ use crate::domain::CourseId;
 pub use courses::{AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse};
 pub use enrolments::{AdminParticipant, UserParticipant};
 pub use learners::{
-    LearnerState, PublishedCourse, PublishedCourseLesson, PublishedLesson, UserCourseItem,
+    JoinedPart, LearnerState, PublishedCourse, PublishedCourseLesson, PublishedLesson,
+    UserCourseItem,
 };
 pub use lessons::{
     AdminLesson, AdminLessonItem, LessonChanges, LessonWrite, NewLesson, PublicLesson,

@@ -76,31 +76,32 @@ impl CourseList {
         }
         Some(Self { payload, items })
     }
+}
 
-    /// The page `params` ask for, among the courses whose name contains the searched text, as
-    /// the JSON of a [`ListPage`]. `None` when a course of the page is not valid JSON (a
-    /// corrupt entry).
-    pub fn page(&self, params: &ListParams) -> Option<Vec<u8>> {
-        let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
-        let finder = wanted.as_deref().map(memmem::Finder::new);
-        let matching = self.items.iter().filter(|item| {
-            finder.as_ref().is_none_or(|finder| {
-                finder
-                    .find(&self.payload[item.folded_name.clone()])
-                    .is_some()
-            })
+/// The page `params` ask for of the courses of `parts` one after the other, among those whose
+/// name contains the searched text, as the JSON of a [`ListPage`]. `None` when a course of the
+/// page is not valid JSON (a corrupt entry).
+pub fn page(parts: &[&CourseList], params: &ListParams) -> Option<Vec<u8>> {
+    let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
+    let finder = wanted.as_deref().map(memmem::Finder::new);
+    let matching = parts
+        .iter()
+        .flat_map(|list| list.items.iter().map(move |item| (&list.payload, item)))
+        .filter(|(payload, item)| {
+            finder
+                .as_ref()
+                .is_none_or(|finder| finder.find(&payload[item.folded_name.clone()]).is_some())
         });
-        let offset = usize::try_from(params.page.offset()).unwrap_or(usize::MAX);
-        let mut total = 0_i64;
-        let mut data: Vec<&RawValue> = Vec::with_capacity(params.page.limit as usize);
-        for (index, item) in matching.enumerate() {
-            total += 1;
-            if index >= offset && data.len() < params.page.limit as usize {
-                data.push(serde_json::from_slice(&self.payload[item.json.clone()]).ok()?);
-            }
+    let offset = usize::try_from(params.page.offset()).unwrap_or(usize::MAX);
+    let mut total = 0_i64;
+    let mut data: Vec<&RawValue> = Vec::with_capacity(params.page.limit as usize);
+    for (index, (payload, item)) in matching.enumerate() {
+        total += 1;
+        if index >= offset && data.len() < params.page.limit as usize {
+            data.push(serde_json::from_slice(&payload[item.json.clone()]).ok()?);
         }
-        serde_json::to_vec(&ListPage::new((data, total), params.page)).ok()
     }
+    serde_json::to_vec(&ListPage::new((data, total), params.page)).ok()
 }
 
 /// Reads the length-prefixed part at the start of `rest`, which starts at `at` in the payload;
@@ -163,21 +164,33 @@ mod tests {
         ListParams::parse(&query, 10).unwrap()
     }
 
-    fn page(list: &CourseList, pairs: &[(&str, &str)]) -> Value {
-        serde_json::from_slice(&list.page(&params(pairs)).unwrap()).unwrap()
+    fn page_json(parts: &[&CourseList], pairs: &[(&str, &str)]) -> Value {
+        serde_json::from_slice(&page(parts, &params(pairs)).unwrap()).unwrap()
+    }
+
+    /// The list stored and read back.
+    fn stored(courses: &[UserCourseItem]) -> CourseList {
+        let payload = CourseListCodec
+            .encode(&CourseList::new(courses).unwrap())
+            .unwrap();
+        CourseListCodec.decode(&payload).unwrap()
     }
 
     #[test]
-    fn pages_and_searches_are_those_of_the_decoded_list() {
+    fn pages_and_searches_are_those_of_the_decoded_list_however_it_is_split() {
         let names = ["Rust basics", "ΣΟΦΙΑ", "Go", "rust testing", "CSS"];
         let courses: Vec<UserCourseItem> = (0..25)
             .map(|n| course(n, &format!("{} {n}", names[n % names.len()])))
             .collect();
-        let stored = CourseListCodec
-            .encode(&CourseList::new(&courses).unwrap())
-            .unwrap();
-        let list = CourseListCodec.decode(&stored).unwrap();
-        assert_eq!(list.items.len(), 25);
+        assert_eq!(stored(&courses).items.len(), 25);
+        for split in [0, 1, 9, 10, 11, 24, 25] {
+            let (recent, earlier) = courses.split_at(split);
+            let (recent, earlier) = (stored(recent), stored(earlier));
+            assert_same_pages(&courses, &[&recent, &earlier]);
+        }
+    }
+
+    fn assert_same_pages(courses: &[UserCourseItem], parts: &[&CourseList]) {
         for pairs in [
             vec![],
             vec![("page", "3")],
@@ -204,7 +217,7 @@ mod tests {
                 .collect();
             let expected =
                 serde_json::to_value(ListPage::new((shown, total), wanted.page)).unwrap();
-            assert_eq!(page(&list, &pairs), expected, "{pairs:?}");
+            assert_eq!(page_json(parts, &pairs), expected, "{pairs:?}");
         }
     }
 
@@ -213,7 +226,7 @@ mod tests {
         let list = CourseList::new(&[]).unwrap();
         assert!(list.items.is_empty());
         assert_eq!(
-            page(&list, &[]),
+            page_json(&[&list, &list], &[]),
             json!({"data": [], "total": 0, "page": 1, "limit": 10, "totalPages": 0})
         );
     }
@@ -250,6 +263,6 @@ mod tests {
         let quote = payload.iter().rposition(|&b| b == b'"').unwrap();
         payload[quote] = b'{';
         let list = CourseList::parse(Bytes::from(payload)).unwrap();
-        assert_eq!(list.page(&params(&[])), None);
+        assert_eq!(page(&[&list], &params(&[])), None);
     }
 }

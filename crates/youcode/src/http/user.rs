@@ -14,13 +14,14 @@ use cachette::{Fetched, Outcome};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use super::course_list::{CourseList, CourseListCodec};
+use super::course_list::{self, CourseList, CourseListCodec};
 use super::extract::{JsonBody, QueryParams, SignedIn};
 use super::{
     AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
     refresh,
 };
-use crate::db::{LearnerState, PublishedCourse, PublishedLesson};
+use crate::cache_keys::{course_list_split, in_earlier_part};
+use crate::db::{JoinedPart, LearnerState, PublishedCourse, PublishedLesson, now_ms};
 use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, UserId};
 use crate::state::AppState;
 
@@ -50,6 +51,27 @@ async fn learner_state(
     .await
 }
 
+/// One part of the user's course list, from the cache.
+async fn course_list_part(
+    state: &AppState,
+    user: UserId,
+    part: JoinedPart,
+) -> Result<Fetched<CourseList>, AppError> {
+    let entry = state.keys.user_course_list(user, part);
+    cached_with(state, entry, &CourseListCodec, || async {
+        Ok(CourseList::new(
+            &state.db.user_course_list(user, part).await?,
+        )?)
+    })
+    .await
+}
+
+/// The parts a user's course list read now is cached in: recent enrolments, then earlier ones.
+fn course_list_parts() -> [JoinedPart; 2] {
+    let split = course_list_split(now_ms());
+    [JoinedPart::Since(split), JoinedPart::Before(split)]
+}
+
 async fn courses(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -57,21 +79,28 @@ async fn courses(
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
     let user = user.user_id();
-    let fetch = || async { Ok(CourseList::new(&state.db.user_course_list(user).await?)?) };
-    // One entry per user holds all their courses; pages and searches are cut from it.
-    let entry = state.keys.user_course_list(user);
-    let list = cached_with(&state, entry, &CourseListCodec, fetch).await?;
-    if let Some(page) = list.value.page(&params) {
-        return Ok(json_bytes(Bytes::from(page), list.outcome));
+    // Pages and searches are cut from the two parts, read at once.
+    let [recent, earlier] = course_list_parts();
+    let (recent, earlier) = tokio::try_join!(
+        course_list_part(&state, user, recent),
+        course_list_part(&state, user, earlier)
+    )?;
+    let outcome = combined(&[recent.outcome, earlier.outcome]);
+    if let Some(page) = course_list::page(&[&recent.value, &earlier.value], &params) {
+        return Ok(json_bytes(Bytes::from(page), outcome));
     }
     warn!(%user, "a cached course list holds a course that is not JSON: read from the database");
-    state
-        .cache
-        .discard(&state.keys.user_course_list(user).key)
-        .await;
-    let page = fetch()
-        .await?
-        .page(&params)
+    let mut parts = Vec::new();
+    for part in course_list_parts() {
+        state
+            .cache
+            .discard(&state.keys.user_course_list(user, part).key)
+            .await;
+        parts.push(CourseList::new(
+            &state.db.user_course_list(user, part).await?,
+        )?);
+    }
+    let page = course_list::page(&[&parts[0], &parts[1]], &params)
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a course list page does not encode")))?;
     Ok(json_bytes(Bytes::from(page), Outcome::Miss))
 }
@@ -198,18 +227,24 @@ async fn set_enrolment(
     enrolled: bool,
 ) -> Result<Json<Enrolment>, AppError> {
     let course = CourseId::parse("courseId", course)?;
-    if enrolled {
-        state.db.join_course(user, course).await?;
-    } else {
-        state.db.leave_course(user, course).await?;
-    }
-    let tags = [
+    let mut tags = vec![
         state.keys.learner(user, course),
         state.keys.enrolments(user),
         state.keys.participants(course),
     ];
+    if enrolled {
+        // A join (or a re-join) makes the enrolment now: it is in the list's recent part.
+        state.db.join_course(user, course).await?;
+    } else {
+        let ended = state.db.leave_course(user, course).await?;
+        if ended.is_some_and(|made| in_earlier_part(made, now_ms())) {
+            tags.push(state.keys.earlier_enrolments(user));
+        }
+    }
     state.cache.invalidate_tags(&tags).await;
     refresh(state, learner_state(state, user, course)).await;
+    let [recent, _] = course_list_parts();
+    refresh(state, course_list_part(state, user, recent)).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),
         enrolled,

@@ -814,7 +814,7 @@ async fn joining_a_course_shows_at_once_in_enrolment_and_participant_views(app: 
 
     app.join(&newcomer, &w.course).await;
 
-    let enrolments = fresh(&app, "/api/user/courses", token).await;
+    let enrolments = refreshed(&app, "/api/user/courses", token).await;
     assert_eq!(names(&enrolments), ["Rust course"]);
     let inside = refreshed(&app, &w.user_course(), token).await;
     assert_eq!(inside["enrolled"], true);
@@ -850,7 +850,7 @@ async fn leaving_a_course_shows_at_once_and_withdraws_access(app: TestApp) {
 
     app.leave(&w.user, &w.course).await;
 
-    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    let enrolments = refreshed(&app, "/api/user/courses", w.user()).await;
     assert_eq!(enrolments["total"], 0);
     let detail = refreshed(&app, &w.user_course(), w.user()).await;
     assert_eq!(detail["enrolled"], false);
@@ -862,6 +862,37 @@ async fn leaving_a_course_shows_at_once_and_withdraws_access(app: TestApp) {
     assert_eq!(admin_detail["participantCount"], 1);
     let admin_participants = fresh(&app, &w.admin_participants(), w.admin()).await;
     assert_eq!(pluck(&admin_participants, "email"), [json!(stayer.email)]);
+}
+
+/// A user's course list is cached in two parts, courses joined in the last week and earlier
+/// ones (see `cache_keys`): leaving an earlier course must refetch the earlier part.
+async fn leaving_a_course_joined_long_ago_shows_at_once(app: TestApp) {
+    let w = World::new(&app).await;
+    let old = app.create_course(&w.admin, "Old course", "PUBLISHED").await;
+    app.join(&w.user, &old).await;
+    let month_ms: i64 = 30 * 86_400_000;
+    sqlx::query("UPDATE enrolments SET created_at = created_at - $1 WHERE course_id = $2")
+        .bind(month_ms)
+        .bind(&old)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    // The parts were refreshed by the join: read them afresh after the change made by hand.
+    app.state.cache.clear().await.unwrap();
+    let both = app.warm("/api/user/courses", w.user()).await;
+    assert_eq!(names(&both), ["Rust course", "Old course"]);
+    let second = app
+        .get("/api/user/courses?limit=1&page=2", w.user())
+        .await
+        .expect_cache(200, "HIT");
+    assert_eq!(names(&second), ["Old course"]);
+    assert_eq!(second["total"], 2);
+
+    app.leave(&w.user, &old).await;
+
+    let enrolments = fresh(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(names(&enrolments), ["Rust course"]);
+    assert_eq!(enrolments["total"], 1);
 }
 
 async fn saved_progress_shows_at_once_in_the_lesson_and_the_course(app: TestApp) {
@@ -920,5 +951,6 @@ on_both_backends!(
     deleting_a_lesson_removes_it_and_moves_the_later_ones_up_at_once,
     joining_a_course_shows_at_once_in_enrolment_and_participant_views,
     leaving_a_course_shows_at_once_and_withdraws_access,
+    leaving_a_course_joined_long_ago_shows_at_once,
     saved_progress_shows_at_once_in_the_lesson_and_the_course,
 );
