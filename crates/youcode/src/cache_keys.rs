@@ -12,7 +12,7 @@
 //! | `participants:{courseId}` | participant lists and count | join/leave, course state change or deletion |
 //! | `learner:{userId}:{courseId}` | one user's enrolment and progress in one course | that user's join/leave of the course, progress in its lessons |
 //! | `enrolments:{userId}` | the recent part of one user's course list | that user's join/leave |
-//! | `earlier-enrolments:{userId}` | the earlier part of one user's course list | that user's leave of a course joined more than six days before |
+//! | `earlier-enrolments:{userId}` | the earlier part of one user's course list, and its chunks | that user's leave of a course joined more than six days before |
 //! | `courses` | every user's course list (it shows course names and images) | any change of a course's name, image or state, or its deletion |
 //! | `public-lessons` | the public lesson list's pages | changes of its order or of what every page shows: lessons entering or leaving it, ranks, course names and states |
 //! | `public-lessons-membership` | the public list's length, searched or not | lessons entering or leaving it (create, delete, state; course state, deletion) |
@@ -42,10 +42,11 @@
 //! A user's course list is cached in two parts, split at the start of the UTC day a week back
 //! ([`course_list_split`]): the courses joined since, which each join and leave changes, and the
 //! earlier ones, which only the leave of an earlier course changes. A heavy user may be enrolled
-//! in thousands of courses; a join then refetches the few recent ones, not all of them. A leave
-//! bumps the earlier part's tag unless the enrolment is under six days old
+//! in thousands of courses; a join then refetches the few recent ones, not all of them. The
+//! earlier part is read through chunks of the courses matching a search, cached under its tag.
+//! A leave bumps the earlier part's tag when the enrolment was made more than six days before
 //! ([`in_earlier_part`]): the day between six and seven covers instances whose clocks differ by
-//! less than a day, and a split computed just before midnight.
+//! less than a day.
 //!
 //! What users read is split in two: pages of published courses and lessons are shared by every
 //! user (keyed by the course or lesson alone), and a user's enrolment and progress in a course
@@ -231,6 +232,29 @@ impl CacheKeys {
         Entry {
             key: key.build(),
             tags: vec![tag, self.all_courses()],
+            policy: self.policies.search_results,
+        }
+    }
+
+    /// The `index`th chunk of a user's earlier courses (before `split`) that match `search`
+    /// (see [`crate::http::course_list::Chunk`]).
+    pub fn user_course_chunk(
+        &self,
+        user: UserId,
+        split: i64,
+        search: Option<&Search>,
+        index: usize,
+    ) -> Entry {
+        Entry {
+            key: self
+                .cache
+                .key("user:earlier-courses")
+                .param("userId", user)
+                .param("before", split)
+                .param_opt("search", search.map(|s| fold(s.as_str())))
+                .param("chunk", index)
+                .build(),
+            tags: vec![self.earlier_enrolments(user), self.all_courses()],
             policy: self.policies.search_results,
         }
     }

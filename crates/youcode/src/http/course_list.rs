@@ -2,21 +2,25 @@
 //! page or a search is cut from the list without decoding the courses it does not show.
 //!
 //! A user may be enrolled in thousands of courses and reads the list a page at a time: decoding
-//! every course on each read would cost far more than the page.
+//! every course on each read would cost far more than the page. The list is cached in two parts
+//! (see `cache_keys`): the recent courses, few, read whole; and the earlier ones, read through
+//! [`Chunk`]s of those matching a search, each cut from the earlier part once and cached, so a
+//! page reads a few small entries whatever the number of courses.
 //!
 //! Layout: a version byte, then for each course, in list order, `u32` (little-endian) length
 //! and bytes of its folded name, then `u32` length and bytes of its JSON object.
 
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use cachette::Codec;
 use memchr::memmem;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::ListPage;
 use crate::db::UserCourseItem;
-use crate::domain::{ListParams, fold};
+use crate::domain::{Page, Search, fold};
 
 const VERSION: u8 = 1;
 
@@ -78,30 +82,94 @@ impl CourseList {
     }
 }
 
-/// The page `params` ask for of the courses of `parts` one after the other, among those whose
-/// name contains the searched text, as the JSON of a [`ListPage`]. `None` when a course of the
-/// page is not valid JSON (a corrupt entry).
-pub fn page(parts: &[&CourseList], params: &ListParams) -> Option<Vec<u8>> {
-    let wanted = params.search.as_ref().map(|s| fold(s.as_str()));
-    let finder = wanted.as_deref().map(memmem::Finder::new);
-    let matching = parts
-        .iter()
-        .flat_map(|list| list.items.iter().map(move |item| (&list.payload, item)))
-        .filter(|(payload, item)| {
-            finder
-                .as_ref()
-                .is_none_or(|finder| finder.find(&payload[item.folded_name.clone()]).is_some())
-        });
-    let offset = usize::try_from(params.page.offset()).unwrap_or(usize::MAX);
-    let mut total = 0_i64;
-    let mut data: Vec<&RawValue> = Vec::with_capacity(params.page.limit as usize);
-    for (index, (payload, item)) in matching.enumerate() {
-        total += 1;
-        if index >= offset && data.len() < params.page.limit as usize {
-            data.push(serde_json::from_slice(&payload[item.json.clone()]).ok()?);
+/// How many courses one cached chunk of a user's earlier courses holds.
+pub const CHUNK_LEN: usize = 50;
+
+/// A run of the courses of a list that match a search, as cached: at most `chunk_len` of them,
+/// from the `index * chunk_len`th (see [`CourseList::chunk`]), and how many match in all.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Chunk {
+    pub total: i64,
+    pub courses: Vec<Box<RawValue>>,
+}
+
+impl CourseList {
+    /// The JSON of the courses whose folded name contains the folded `search` (every course
+    /// without one), in list order.
+    fn matching(&self, search: Option<&Search>) -> impl Iterator<Item = &[u8]> {
+        let wanted = search.map(|s| fold(s.as_str()));
+        let finder = wanted.map(|w| memmem::Finder::new(w.as_bytes()).into_owned());
+        self.items
+            .iter()
+            .filter(move |item| {
+                finder
+                    .as_ref()
+                    .is_none_or(|f| f.find(&self.payload[item.folded_name.clone()]).is_some())
+            })
+            .map(|item| &self.payload[item.json.clone()])
+    }
+
+    /// Every course matching `search`, as JSON; `None` when one is not JSON (a corrupt entry).
+    pub fn matches(&self, search: Option<&Search>) -> Option<Vec<Box<RawValue>>> {
+        self.matching(search)
+            .map(|json| serde_json::from_slice(json).ok())
+            .collect()
+    }
+
+    /// The `index`th run of `chunk_len` courses matching `search`; `None` when one of them is
+    /// not JSON (a corrupt entry).
+    pub fn chunk(&self, search: Option<&Search>, index: usize, chunk_len: usize) -> Option<Chunk> {
+        let mut total = 0;
+        let mut courses = Vec::new();
+        for (n, json) in self.matching(search).enumerate() {
+            total += 1;
+            if n / chunk_len == index {
+                courses.push(serde_json::from_slice(json).ok()?);
+            }
+        }
+        Some(Chunk { total, courses })
+    }
+}
+
+/// The chunks of the earlier courses that `page` needs when `recent` courses come before them:
+/// those it shows, or the first one (for the total) when it shows none.
+pub fn chunks_for(recent: usize, page: Page, chunk_len: usize) -> RangeInclusive<usize> {
+    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let start = offset.saturating_sub(recent);
+    let end = offset
+        .saturating_add(page.limit as usize)
+        .saturating_sub(recent);
+    let last = if end > start { end - 1 } else { start };
+    start / chunk_len..=last / chunk_len
+}
+
+/// The JSON of the [`ListPage`] `page` of the `recent` courses followed by the earlier ones, of
+/// which `chunks` are those [`chunks_for`] names, from the `first`.
+pub fn page(
+    recent: &[Box<RawValue>],
+    first: usize,
+    chunks: &[Chunk],
+    page: Page,
+    chunk_len: usize,
+) -> serde_json::Result<Vec<u8>> {
+    let earlier_total = chunks.first().map_or(0, |chunk| chunk.total);
+    let total = recent.len() as i64 + earlier_total;
+    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+    let mut data: Vec<&RawValue> = Vec::with_capacity(page.limit as usize);
+    for index in offset..offset.saturating_add(page.limit as usize) {
+        let course = match index.checked_sub(recent.len()) {
+            None => recent.get(index),
+            Some(earlier) => (earlier / chunk_len)
+                .checked_sub(first)
+                .and_then(|chunk| chunks.get(chunk))
+                .and_then(|chunk| chunk.courses.get(earlier % chunk_len)),
+        };
+        match course {
+            Some(course) => data.push(course),
+            None => break,
         }
     }
-    serde_json::to_vec(&ListPage::new((data, total), params.page)).ok()
+    serde_json::to_vec(&ListPage::new((data, total), page))
 }
 
 /// Reads the length-prefixed part at the start of `rest`, which starts at `at` in the payload;
@@ -143,6 +211,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::domain::ListParams;
 
     fn course(n: usize, name: &str) -> UserCourseItem {
         UserCourseItem {
@@ -164,10 +233,6 @@ mod tests {
         ListParams::parse(&query, 10).unwrap()
     }
 
-    fn page_json(parts: &[&CourseList], pairs: &[(&str, &str)]) -> Value {
-        serde_json::from_slice(&page(parts, &params(pairs)).unwrap()).unwrap()
-    }
-
     /// The list stored and read back.
     fn stored(courses: &[UserCourseItem]) -> CourseList {
         let payload = CourseListCodec
@@ -176,8 +241,31 @@ mod tests {
         CourseListCodec.decode(&payload).unwrap()
     }
 
+    /// A page as the route builds it: the recent part's matches, then the chunks of the earlier
+    /// part it needs, each stored as JSON and read back.
+    fn page_json(
+        recent: &CourseList,
+        earlier: &CourseList,
+        pairs: &[(&str, &str)],
+        chunk_len: usize,
+    ) -> Value {
+        let wanted = params(pairs);
+        let search = wanted.search.as_ref();
+        let recent = recent.matches(search).unwrap();
+        let needed = chunks_for(recent.len(), wanted.page, chunk_len);
+        let first = *needed.start();
+        let chunks: Vec<Chunk> = needed
+            .map(|index| {
+                let chunk = earlier.chunk(search, index, chunk_len).unwrap();
+                serde_json::from_slice(&serde_json::to_vec(&chunk).unwrap()).unwrap()
+            })
+            .collect();
+        let page = page(&recent, first, &chunks, wanted.page, chunk_len).unwrap();
+        serde_json::from_slice(&page).unwrap()
+    }
+
     #[test]
-    fn pages_and_searches_are_those_of_the_decoded_list_however_it_is_split() {
+    fn pages_and_searches_are_those_of_the_whole_list_however_it_is_split_and_chunked() {
         let names = ["Rust basics", "ΣΟΦΙΑ", "Go", "rust testing", "CSS"];
         let courses: Vec<UserCourseItem> = (0..25)
             .map(|n| course(n, &format!("{} {n}", names[n % names.len()])))
@@ -186,14 +274,24 @@ mod tests {
         for split in [0, 1, 9, 10, 11, 24, 25] {
             let (recent, earlier) = courses.split_at(split);
             let (recent, earlier) = (stored(recent), stored(earlier));
-            assert_same_pages(&courses, &[&recent, &earlier]);
+            for chunk_len in [1, 3, 4, 10, 50] {
+                assert_same_pages(&courses, &recent, &earlier, chunk_len);
+            }
         }
     }
 
-    fn assert_same_pages(courses: &[UserCourseItem], parts: &[&CourseList]) {
+    fn assert_same_pages(
+        courses: &[UserCourseItem],
+        recent: &CourseList,
+        earlier: &CourseList,
+        chunk_len: usize,
+    ) {
         for pairs in [
             vec![],
+            vec![("page", "2")],
             vec![("page", "3")],
+            vec![("limit", "7"), ("page", "2")],
+            vec![("limit", "100")],
             vec![("search", "RUST"), ("limit", "4"), ("page", "2")],
             vec![("search", "σοφ")],
             vec![("search", "nothing")],
@@ -217,7 +315,11 @@ mod tests {
                 .collect();
             let expected =
                 serde_json::to_value(ListPage::new((shown, total), wanted.page)).unwrap();
-            assert_eq!(page_json(parts, &pairs), expected, "{pairs:?}");
+            assert_eq!(
+                page_json(recent, earlier, &pairs, chunk_len),
+                expected,
+                "{pairs:?}, chunks of {chunk_len}"
+            );
         }
     }
 
@@ -226,8 +328,26 @@ mod tests {
         let list = CourseList::new(&[]).unwrap();
         assert!(list.items.is_empty());
         assert_eq!(
-            page_json(&[&list, &list], &[]),
+            page_json(&list, &list, &[], CHUNK_LEN),
             json!({"data": [], "total": 0, "page": 1, "limit": 10, "totalPages": 0})
+        );
+    }
+
+    #[test]
+    fn a_page_needs_the_chunks_it_shows_or_the_first() {
+        let page = |page, limit| Page { page, limit };
+        assert_eq!(chunks_for(0, page(1, 10), 50), 0..=0);
+        assert_eq!(chunks_for(30, page(1, 10), 50), 0..=0);
+        assert_eq!(chunks_for(5, page(1, 10), 50), 0..=0);
+        assert_eq!(chunks_for(0, page(5, 10), 50), 0..=0);
+        assert_eq!(chunks_for(0, page(6, 10), 50), 1..=1);
+        assert_eq!(chunks_for(3, page(5, 10), 50), 0..=0);
+        assert_eq!(chunks_for(3, page(6, 10), 50), 0..=1);
+        assert_eq!(chunks_for(0, page(1, 100), 50), 0..=1);
+        assert_eq!(chunks_for(1, page(2, 100), 50), 1..=3);
+        assert_eq!(
+            chunks_for(0, page(1_000_000, 100), 50),
+            1_999_998..=1_999_999
         );
     }
 
@@ -254,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn a_page_with_a_course_that_is_not_json_is_refused() {
+    fn a_course_that_is_not_json_is_refused() {
         let mut payload = CourseList::new(&[course(1, "Rust")])
             .unwrap()
             .payload
@@ -263,6 +383,7 @@ mod tests {
         let quote = payload.iter().rposition(|&b| b == b'"').unwrap();
         payload[quote] = b'{';
         let list = CourseList::parse(Bytes::from(payload)).unwrap();
-        assert_eq!(page(&[&list], &params(&[])), None);
+        assert!(list.matches(None).is_none());
+        assert!(list.chunk(None, 0, CHUNK_LEN).is_none());
     }
 }

@@ -12,9 +12,10 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use cachette::{Fetched, Outcome};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tracing::warn;
 
-use super::course_list::{self, CourseList, CourseListCodec};
+use super::course_list::{self, CHUNK_LEN, Chunk, CourseList, CourseListCodec};
 use super::extract::{JsonBody, QueryParams, SignedIn};
 use super::{
     AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
@@ -22,7 +23,7 @@ use super::{
 };
 use crate::cache_keys::{course_list_split, in_earlier_part};
 use crate::db::{JoinedPart, LearnerState, PublishedCourse, PublishedLesson, now_ms};
-use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, UserId};
+use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, Search, UserId};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -66,12 +67,6 @@ async fn course_list_part(
     .await
 }
 
-/// The parts a user's course list read now is cached in: recent enrolments, then earlier ones.
-fn course_list_parts() -> [JoinedPart; 2] {
-    let split = course_list_split(now_ms());
-    [JoinedPart::Since(split), JoinedPart::Before(split)]
-}
-
 async fn courses(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -79,30 +74,88 @@ async fn courses(
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
     let user = user.user_id();
-    // Pages and searches are cut from the two parts, read at once.
-    let [recent, earlier] = course_list_parts();
-    let (recent, earlier) = tokio::try_join!(
-        course_list_part(&state, user, recent),
-        course_list_part(&state, user, earlier)
-    )?;
-    let outcome = combined(&[recent.outcome, earlier.outcome]);
-    if let Some(page) = course_list::page(&[&recent.value, &earlier.value], &params) {
-        return Ok(json_bytes(Bytes::from(page), outcome));
+    let split = course_list_split(now_ms());
+    let search = params.search.as_ref();
+    // The recent courses, then the chunks of earlier ones that the page shows.
+    let (recent, recent_outcome) = recent_courses(&state, user, split, search).await?;
+    let needed = course_list::chunks_for(recent.len(), params.page, CHUNK_LEN);
+    let first = *needed.start();
+    let chunks = futures::future::try_join_all(
+        needed.map(|index| earlier_courses(&state, user, split, search, index)),
+    )
+    .await?;
+    let mut outcomes = vec![recent_outcome];
+    outcomes.extend(chunks.iter().map(|chunk| chunk.outcome));
+    let chunks: Vec<Chunk> = chunks.into_iter().map(|chunk| chunk.value).collect();
+    let page = course_list::page(&recent, first, &chunks, params.page, CHUNK_LEN)?;
+    Ok(json_bytes(Bytes::from(page), combined(&outcomes)))
+}
+
+/// The user's courses joined since `split` that match `search`, as JSON. A cached part that
+/// holds a course that is not JSON is discarded, and the courses are read from the database.
+async fn recent_courses(
+    state: &AppState,
+    user: UserId,
+    split: i64,
+    search: Option<&Search>,
+) -> Result<(Vec<Box<RawValue>>, Outcome), AppError> {
+    let part = JoinedPart::Since(split);
+    let recent = course_list_part(state, user, part).await?;
+    if let Some(courses) = recent.value.matches(search) {
+        return Ok((courses, recent.outcome));
     }
+    let courses = refetched_part(state, user, part)
+        .await?
+        .matches(search)
+        .ok_or_else(not_json)?;
+    Ok((courses, Outcome::Miss))
+}
+
+/// The `index`th chunk of the user's courses joined before `split` that match `search`, cut
+/// from the earlier part (as [`recent_courses`] does, past a corrupt part).
+async fn earlier_courses(
+    state: &AppState,
+    user: UserId,
+    split: i64,
+    search: Option<&Search>,
+    index: usize,
+) -> Result<Fetched<Chunk>, AppError> {
+    let entry = state.keys.user_course_chunk(user, split, search, index);
+    cached(state, entry, || async {
+        let part = JoinedPart::Before(split);
+        let earlier = course_list_part(state, user, part).await?;
+        if let Some(chunk) = earlier.value.chunk(search, index, CHUNK_LEN) {
+            return Ok(chunk);
+        }
+        refetched_part(state, user, part)
+            .await?
+            .chunk(search, index, CHUNK_LEN)
+            .ok_or_else(not_json)
+    })
+    .await
+}
+
+/// A part of the user's course list read from the database, after discarding the cached one,
+/// which holds a course that is not JSON.
+async fn refetched_part(
+    state: &AppState,
+    user: UserId,
+    part: JoinedPart,
+) -> Result<CourseList, AppError> {
     warn!(%user, "a cached course list holds a course that is not JSON: read from the database");
-    let mut parts = Vec::new();
-    for part in course_list_parts() {
-        state
-            .cache
-            .discard(&state.keys.user_course_list(user, part).key)
-            .await;
-        parts.push(CourseList::new(
-            &state.db.user_course_list(user, part).await?,
-        )?);
-    }
-    let page = course_list::page(&[&parts[0], &parts[1]], &params)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a course list page does not encode")))?;
-    Ok(json_bytes(Bytes::from(page), Outcome::Miss))
+    state
+        .cache
+        .discard(&state.keys.user_course_list(user, part).key)
+        .await;
+    Ok(CourseList::new(
+        &state.db.user_course_list(user, part).await?,
+    )?)
+}
+
+fn not_json() -> AppError {
+    AppError::Internal(anyhow::anyhow!(
+        "a course list read from the database is not JSON"
+    ))
 }
 
 /// A published course as one user sees it.
@@ -243,7 +296,7 @@ async fn set_enrolment(
     }
     state.cache.invalidate_tags(&tags).await;
     refresh(state, learner_state(state, user, course)).await;
-    let [recent, _] = course_list_parts();
+    let recent = JoinedPart::Since(course_list_split(now_ms()));
     refresh(state, course_list_part(state, user, recent)).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),

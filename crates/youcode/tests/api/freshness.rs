@@ -888,6 +888,20 @@ async fn leaving_a_course_joined_long_ago_shows_at_once(app: TestApp) {
     assert_eq!(names(&second), ["Old course"]);
     assert_eq!(second["total"], 2);
 
+    // Joining and leaving a course leaves the earlier part cached.
+    let recent = app
+        .create_course(&w.admin, "Recent course", "PUBLISHED")
+        .await;
+    app.join(&w.user, &recent).await;
+    let joined = refreshed(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(
+        names(&joined),
+        ["Recent course", "Rust course", "Old course"]
+    );
+    app.leave(&w.user, &recent).await;
+    let left = refreshed(&app, "/api/user/courses", w.user()).await;
+    assert_eq!(names(&left), ["Rust course", "Old course"]);
+
     app.leave(&w.user, &old).await;
 
     let enrolments = fresh(&app, "/api/user/courses", w.user()).await;

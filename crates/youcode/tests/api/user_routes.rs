@@ -224,6 +224,66 @@ async fn the_user_course_list_pages_and_searches(app: TestApp) {
     assert_eq!(search["total"], 1);
 }
 
+/// Earlier courses are read through cached chunks of 50: pages across them show the list in
+/// order, whatever chunks they span.
+async fn a_long_list_of_earlier_courses_pages_across_chunks(app: TestApp) {
+    let admin = app.admin().await;
+    let user = app.user().await;
+    let recent = app.create_course(&admin, "Recent", "PUBLISHED").await;
+    app.join(&user, &recent).await;
+    let month_ago = youcode::db::now_ms() - 30 * 86_400_000;
+    for n in 1..=120_i64 {
+        let course = app
+            .create_course(&admin, &format!("Course {n:03}"), "PUBLISHED")
+            .await;
+        app.join(&user, &course).await;
+        sqlx::query("UPDATE enrolments SET created_at = $1 WHERE course_id = $2")
+            .bind(month_ago - n * 1000)
+            .bind(&course)
+            .execute(app.state.db.pool())
+            .await
+            .unwrap();
+    }
+    app.state.cache.clear().await.unwrap();
+    let expected: Vec<String> = std::iter::once("Recent".to_owned())
+        .chain((1..=120).map(|n| format!("Course {n:03}")))
+        .collect();
+
+    for (query, from, len) in [
+        ("page=5", 40, 10),
+        ("page=6", 50, 10),
+        ("page=2&limit=100", 100, 21),
+        ("limit=100", 0, 100),
+        ("page=13", 120, 1),
+        ("page=14", 121, 0),
+    ] {
+        let page = app
+            .get(&format!("/api/user/courses?{query}"), Some(&user.token))
+            .await
+            .expect(200);
+        assert_eq!(names(&page), expected[from..from + len], "{query}");
+        assert_eq!(page["total"], 121, "{query}");
+    }
+    let searched = app
+        .get(
+            "/api/user/courses?search=course%2011&limit=5",
+            Some(&user.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        names(&searched),
+        [
+            "Course 110",
+            "Course 111",
+            "Course 112",
+            "Course 113",
+            "Course 114"
+        ]
+    );
+    assert_eq!(searched["total"], 10);
+}
+
 async fn the_course_detail_shows_visible_lessons_by_rank_with_progress(app: TestApp) {
     let admin = app.admin().await;
     let user = app.user().await;
@@ -540,6 +600,7 @@ on_both_backends!(
     an_unknown_course_cannot_be_joined_left_or_read,
     leaving_is_idempotent_and_answers_enrolled_false,
     the_user_course_list_pages_and_searches,
+    a_long_list_of_earlier_courses_pages_across_chunks,
     the_course_detail_shows_visible_lessons_by_rank_with_progress,
     progress_is_not_shown_once_the_user_left,
     a_public_lesson_is_readable_without_enrolment,
