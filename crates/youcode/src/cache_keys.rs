@@ -43,7 +43,7 @@
 //! ([`course_list_split`]): the courses joined since, which each join and leave changes, and the
 //! earlier ones, which only the leave of an earlier course changes. A heavy user may be enrolled
 //! in thousands of courses; a join then refetches the few recent ones, not all of them. The
-//! earlier part is read through chunks of the courses matching a search, cached under its tag.
+//! earlier part is read through chunks of the courses matching a search, cached under its tags.
 //! A leave bumps the earlier part's tag when the enrolment was made more than six days before
 //! ([`in_earlier_part`]): the day between six and seven covers instances whose clocks differ by
 //! less than a day.
@@ -61,6 +61,7 @@ use cachette::{Key, Policy, Tag};
 use crate::config::Policies;
 use crate::db::JoinedPart;
 use crate::domain::{CourseId, LessonId, ListParams, Page, Search, UserId, fold};
+use crate::http::course_list::CHUNK_LEN;
 use crate::state::AppCache;
 
 /// What a cached route needs: where its entry lives, what it depends on, how long it lives.
@@ -253,6 +254,7 @@ impl CacheKeys {
                 .param("before", split)
                 .param_opt("search", search.map(|s| fold(s.as_str())))
                 .param("chunk", index)
+                .param("len", CHUNK_LEN)
                 .build(),
             tags: vec![self.earlier_enrolments(user), self.all_courses()],
             policy: self.policies.search_results,

@@ -143,16 +143,16 @@ pub fn chunks_for(recent: usize, page: Page, chunk_len: usize) -> RangeInclusive
     start / chunk_len..=last / chunk_len
 }
 
-/// The JSON of the [`ListPage`] `page` of the `recent` courses followed by the earlier ones, of
-/// which `chunks` are those [`chunks_for`] names, from the `first`.
+/// The JSON of the [`ListPage`] `page` of the `recent` courses followed by `earlier_total`
+/// earlier ones, of which `chunks` are those [`chunks_for`] names that exist, from the `first`.
 pub fn page(
     recent: &[Box<RawValue>],
+    earlier_total: i64,
     first: usize,
     chunks: &[Chunk],
     page: Page,
     chunk_len: usize,
 ) -> serde_json::Result<Vec<u8>> {
-    let earlier_total = chunks.first().map_or(0, |chunk| chunk.total);
     let total = recent.len() as i64 + earlier_total;
     let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
     let mut data: Vec<&RawValue> = Vec::with_capacity(page.limit as usize);
@@ -254,13 +254,24 @@ mod tests {
         let recent = recent.matches(search).unwrap();
         let needed = chunks_for(recent.len(), wanted.page, chunk_len);
         let first = *needed.start();
+        let earlier_total = earlier.chunk(search, 0, chunk_len).unwrap().total;
+        let count = usize::try_from(earlier_total).unwrap().div_ceil(chunk_len);
         let chunks: Vec<Chunk> = needed
+            .filter(|&index| index < count)
             .map(|index| {
                 let chunk = earlier.chunk(search, index, chunk_len).unwrap();
                 serde_json::from_slice(&serde_json::to_vec(&chunk).unwrap()).unwrap()
             })
             .collect();
-        let page = page(&recent, first, &chunks, wanted.page, chunk_len).unwrap();
+        let page = page(
+            &recent,
+            earlier_total,
+            first,
+            &chunks,
+            wanted.page,
+            chunk_len,
+        )
+        .unwrap();
         serde_json::from_slice(&page).unwrap()
     }
 

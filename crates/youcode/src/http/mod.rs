@@ -3,7 +3,7 @@
 mod admin;
 mod auth;
 mod cache_admin;
-mod course_list;
+pub(crate) mod course_list;
 mod error;
 mod extract;
 mod health;

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use cachette::{Fetched, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::course_list::{self, CHUNK_LEN, Chunk, CourseList, CourseListCodec};
@@ -76,18 +77,46 @@ async fn courses(
     let user = user.user_id();
     let split = course_list_split(now_ms());
     let search = params.search.as_ref();
-    // The recent courses, then the chunks of earlier ones that the page shows.
-    let (recent, recent_outcome) = recent_courses(&state, user, split, search).await?;
+    let earlier = EarlierCourses {
+        state: &state,
+        user,
+        split,
+        search,
+        part: OnceCell::new(),
+    };
+    // The recent courses and the first chunk of earlier ones (it holds how many there are),
+    // then the further chunks the page shows, if there are such.
+    let ((recent, recent_outcome), first_chunk) = tokio::try_join!(
+        recent_courses(&state, user, split, search),
+        earlier.chunk(0)
+    )?;
+    let earlier_total = first_chunk.value.total;
+    let chunk_count = usize::try_from(earlier_total)
+        .unwrap_or(0)
+        .div_ceil(CHUNK_LEN);
     let needed = course_list::chunks_for(recent.len(), params.page, CHUNK_LEN);
     let first = *needed.start();
-    let chunks = futures::future::try_join_all(
-        needed.map(|index| earlier_courses(&state, user, split, search, index)),
+    let further = futures::future::try_join_all(
+        needed
+            .filter(|&index| index > 0 && index < chunk_count)
+            .map(|index| earlier.chunk(index)),
     )
     .await?;
-    let mut outcomes = vec![recent_outcome];
-    outcomes.extend(chunks.iter().map(|chunk| chunk.outcome));
-    let chunks: Vec<Chunk> = chunks.into_iter().map(|chunk| chunk.value).collect();
-    let page = course_list::page(&recent, first, &chunks, params.page, CHUNK_LEN)?;
+    let mut outcomes = vec![recent_outcome, first_chunk.outcome];
+    outcomes.extend(further.iter().map(|chunk| chunk.outcome));
+    let chunks: Vec<Chunk> = (first == 0)
+        .then_some(first_chunk.value)
+        .into_iter()
+        .chain(further.into_iter().map(|chunk| chunk.value))
+        .collect();
+    let page = course_list::page(
+        &recent,
+        earlier_total,
+        first,
+        &chunks,
+        params.page,
+        CHUNK_LEN,
+    )?;
     Ok(json_bytes(Bytes::from(page), combined(&outcomes)))
 }
 
@@ -111,28 +140,44 @@ async fn recent_courses(
     Ok((courses, Outcome::Miss))
 }
 
-/// The `index`th chunk of the user's courses joined before `split` that match `search`, cut
-/// from the earlier part (as [`recent_courses`] does, past a corrupt part).
-async fn earlier_courses(
-    state: &AppState,
+/// The user's courses joined before `split`, read through cached chunks of those matching
+/// `search`. A chunk that is not cached is cut from the earlier part, which one request reads
+/// (from the cache or the database) at most once.
+struct EarlierCourses<'a> {
+    state: &'a AppState,
     user: UserId,
     split: i64,
-    search: Option<&Search>,
-    index: usize,
-) -> Result<Fetched<Chunk>, AppError> {
-    let entry = state.keys.user_course_chunk(user, split, search, index);
-    cached(state, entry, || async {
-        let part = JoinedPart::Before(split);
-        let earlier = course_list_part(state, user, part).await?;
-        if let Some(chunk) = earlier.value.chunk(search, index, CHUNK_LEN) {
-            return Ok(chunk);
-        }
-        refetched_part(state, user, part)
-            .await?
-            .chunk(search, index, CHUNK_LEN)
-            .ok_or_else(not_json)
-    })
-    .await
+    search: Option<&'a Search>,
+    part: OnceCell<CourseList>,
+}
+
+impl EarlierCourses<'_> {
+    /// The `index`th chunk; past a corrupt part, as [`recent_courses`] does.
+    async fn chunk(&self, index: usize) -> Result<Fetched<Chunk>, AppError> {
+        let (state, user) = (self.state, self.user);
+        let entry = state
+            .keys
+            .user_course_chunk(user, self.split, self.search, index);
+        cached(state, entry, || async {
+            if let Some(chunk) = self.part().await?.chunk(self.search, index, CHUNK_LEN) {
+                return Ok(chunk);
+            }
+            refetched_part(state, user, JoinedPart::Before(self.split))
+                .await?
+                .chunk(self.search, index, CHUNK_LEN)
+                .ok_or_else(not_json)
+        })
+        .await
+    }
+
+    async fn part(&self) -> Result<&CourseList, AppError> {
+        self.part
+            .get_or_try_init(|| async {
+                let part = JoinedPart::Before(self.split);
+                Ok(course_list_part(self.state, self.user, part).await?.value)
+            })
+            .await
+    }
 }
 
 /// A part of the user's course list read from the database, after discarding the cached one,

@@ -284,6 +284,52 @@ async fn a_long_list_of_earlier_courses_pages_across_chunks(app: TestApp) {
     assert_eq!(searched["total"], 10);
 }
 
+/// A cached part of the course list that holds a course that is not JSON is a miss: the page
+/// is read from the database, never a 500.
+async fn a_corrupt_course_list_part_is_read_from_the_database(app: TestApp) {
+    let admin = app.admin().await;
+    let user = app.user().await;
+    let course = app.create_course(&admin, "Joined", "PUBLISHED").await;
+    app.join(&user, &course).await;
+    let user_id = youcode::domain::UserId::parse("userId", &user.id).unwrap();
+    let split = youcode::cache_keys::course_list_split(youcode::db::now_ms());
+    for part in [
+        youcode::db::JoinedPart::Since(split),
+        youcode::db::JoinedPart::Before(split),
+    ] {
+        app.state.cache.clear().await.unwrap();
+        // A version byte, then one course: its folded name, and braces around what is not JSON.
+        let mut corrupt = vec![1_u8];
+        for bytes in [&b"joined"[..], &b"{not json}"[..]] {
+            corrupt.extend((bytes.len() as u32).to_le_bytes());
+            corrupt.extend(bytes);
+        }
+        let entry = app.state.keys.user_course_list(user_id, part);
+        app.state
+            .cache
+            .get_or_fetch_with(
+                &entry.key,
+                &entry.tags,
+                &entry.policy,
+                &cachette::Raw,
+                || async { Ok::<_, std::convert::Infallible>(bytes::Bytes::from(corrupt)) },
+            )
+            .await
+            .unwrap();
+
+        let page = app
+            .get("/api/user/courses", Some(&user.token))
+            .await
+            .expect_cache(200, "MISS");
+        assert_eq!(names(&page), ["Joined"], "{part:?}");
+        let again = app
+            .get("/api/user/courses", Some(&user.token))
+            .await
+            .expect(200);
+        assert_eq!(names(&again), ["Joined"], "{part:?}");
+    }
+}
+
 async fn the_course_detail_shows_visible_lessons_by_rank_with_progress(app: TestApp) {
     let admin = app.admin().await;
     let user = app.user().await;
@@ -601,6 +647,7 @@ on_both_backends!(
     leaving_is_idempotent_and_answers_enrolled_false,
     the_user_course_list_pages_and_searches,
     a_long_list_of_earlier_courses_pages_across_chunks,
+    a_corrupt_course_list_part_is_read_from_the_database,
     the_course_detail_shows_visible_lessons_by_rank_with_progress,
     progress_is_not_shown_once_the_user_left,
     a_public_lesson_is_readable_without_enrolment,
