@@ -317,7 +317,8 @@ async fn leave(
 }
 
 /// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
-/// own entries and the course's participants.
+/// own entries and the course's participants. Leaving a course one is not enrolled in changes
+/// nothing.
 async fn set_enrolment(
     state: &AppState,
     user: UserId,
@@ -330,19 +331,24 @@ async fn set_enrolment(
         state.keys.enrolments(user),
         state.keys.participants(course),
     ];
-    if enrolled {
-        // A join (or a re-join) makes the enrolment now: it is in the list's recent part.
+    let changed = if enrolled {
+        // A join makes its enrolment now, in the list's recent part; a join while enrolled
+        // keeps the enrolment's date.
         state.db.join_course(user, course).await?;
+        true
     } else {
         let ended = state.db.leave_course(user, course).await?;
         if ended.is_some_and(|made| in_earlier_part(made, now_ms())) {
             tags.push(state.keys.earlier_enrolments(user));
         }
+        ended.is_some()
+    };
+    if changed {
+        state.cache.invalidate_tags(&tags).await;
+        refresh(state, learner_state(state, user, course)).await;
+        let recent = JoinedPart::Since(course_list_split(now_ms()));
+        refresh(state, course_list_part(state, user, recent)).await;
     }
-    state.cache.invalidate_tags(&tags).await;
-    refresh(state, learner_state(state, user, course)).await;
-    let recent = JoinedPart::Since(course_list_split(now_ms()));
-    refresh(state, course_list_part(state, user, recent)).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),
         enrolled,

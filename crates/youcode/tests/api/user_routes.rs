@@ -181,6 +181,15 @@ async fn leaving_is_idempotent_and_answers_enrolled_false(app: TestApp) {
     let left = json!({"courseId": course, "enrolled": false});
     assert_eq!(first.expect(200), left);
     assert_eq!(second.expect(200), left);
+    // The second leave changed nothing, so it invalidated nothing.
+    let participants = format!("/api/admin/courses/{course}/participants");
+    app.warm(&participants, Some(&admin.token)).await;
+    app.post(&path, Some(&user.token), json!({}))
+        .await
+        .expect(200);
+    app.get(&participants, Some(&admin.token))
+        .await
+        .expect_cache(200, "HIT");
     let list = app
         .get("/api/user/courses", Some(&user.token))
         .await
