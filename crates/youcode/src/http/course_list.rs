@@ -31,6 +31,17 @@ pub struct CourseList {
     items: Vec<Item>,
 }
 
+/// How many courses one cached chunk of a user's earlier courses holds.
+pub const CHUNK_LEN: usize = 50;
+
+/// A run of the courses of a list that match a search, as cached: at most `chunk_len` of them,
+/// from the `index * chunk_len`th (see [`CourseList::chunk`]), and how many match in all.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Chunk {
+    pub total: i64,
+    pub courses: Vec<Box<RawValue>>,
+}
+
 /// Where one course's parts are in the payload.
 #[derive(Debug, Clone)]
 struct Item {
@@ -61,7 +72,7 @@ impl CourseList {
 
     /// The list a payload holds, or `None` when it is not one: wrong version, lengths past its
     /// end, or parts that do not look like JSON objects. A part is checked to be JSON (and
-    /// UTF-8) only when a page shows it.
+    /// UTF-8) only when it is taken into a page or a chunk.
     pub fn parse(payload: Bytes) -> Option<Self> {
         let (&version, mut rest) = payload.split_first()?;
         if version != VERSION {
@@ -80,20 +91,7 @@ impl CourseList {
         }
         Some(Self { payload, items })
     }
-}
 
-/// How many courses one cached chunk of a user's earlier courses holds.
-pub const CHUNK_LEN: usize = 50;
-
-/// A run of the courses of a list that match a search, as cached: at most `chunk_len` of them,
-/// from the `index * chunk_len`th (see [`CourseList::chunk`]), and how many match in all.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Chunk {
-    pub total: i64,
-    pub courses: Vec<Box<RawValue>>,
-}
-
-impl CourseList {
     /// The JSON of the courses whose folded name contains the folded `search` (every course
     /// without one), in list order.
     fn matching(&self, search: Option<&Search>) -> impl Iterator<Item = &[u8]> {

@@ -13,7 +13,6 @@ use bytes::Bytes;
 use cachette::{Fetched, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use tokio::sync::OnceCell;
 use tracing::warn;
 
 use super::course_list::{self, CHUNK_LEN, Chunk, CourseList, CourseListCodec};
@@ -60,12 +59,21 @@ async fn course_list_part(
     part: JoinedPart,
 ) -> Result<Fetched<CourseList>, AppError> {
     let entry = state.keys.user_course_list(user, part);
-    cached_with(state, entry, &CourseListCodec, || async {
-        Ok(CourseList::new(
-            &state.db.user_course_list(user, part).await?,
-        )?)
+    cached_with(state, entry, &CourseListCodec, || {
+        read_course_list_part(state, user, part)
     })
     .await
+}
+
+/// One part of the user's course list, from the database.
+async fn read_course_list_part(
+    state: &AppState,
+    user: UserId,
+    part: JoinedPart,
+) -> Result<CourseList, AppError> {
+    Ok(CourseList::new(
+        &state.db.user_course_list(user, part).await?,
+    )?)
 }
 
 async fn courses(
@@ -82,7 +90,6 @@ async fn courses(
         user,
         split,
         search,
-        part: OnceCell::new(),
     };
     // The recent courses and the first chunk of earlier ones (it holds how many there are),
     // then the further chunks the page shows, if there are such.
@@ -141,42 +148,36 @@ async fn recent_courses(
 }
 
 /// The user's courses joined before `split`, read through cached chunks of those matching
-/// `search`. A chunk that is not cached is cut from the earlier part, which one request reads
-/// (from the cache or the database) at most once.
+/// `search`. A chunk that is not cached is cut from the earlier part, read inside the chunk's
+/// own fetch: a part read earlier in the request (for another chunk) may predate a write that
+/// this chunk's generation snapshot already follows, so reusing it could store stale data as
+/// fresh.
 struct EarlierCourses<'a> {
     state: &'a AppState,
     user: UserId,
     split: i64,
     search: Option<&'a Search>,
-    part: OnceCell<CourseList>,
 }
 
 impl EarlierCourses<'_> {
     /// The `index`th chunk; past a corrupt part, as [`recent_courses`] does.
     async fn chunk(&self, index: usize) -> Result<Fetched<Chunk>, AppError> {
         let (state, user) = (self.state, self.user);
+        let part = JoinedPart::Before(self.split);
         let entry = state
             .keys
             .user_course_chunk(user, self.split, self.search, index);
         cached(state, entry, || async {
-            if let Some(chunk) = self.part().await?.chunk(self.search, index, CHUNK_LEN) {
+            let earlier = course_list_part(state, user, part).await?;
+            if let Some(chunk) = earlier.value.chunk(self.search, index, CHUNK_LEN) {
                 return Ok(chunk);
             }
-            refetched_part(state, user, JoinedPart::Before(self.split))
+            refetched_part(state, user, part)
                 .await?
                 .chunk(self.search, index, CHUNK_LEN)
                 .ok_or_else(not_json)
         })
         .await
-    }
-
-    async fn part(&self) -> Result<&CourseList, AppError> {
-        self.part
-            .get_or_try_init(|| async {
-                let part = JoinedPart::Before(self.split);
-                Ok(course_list_part(self.state, self.user, part).await?.value)
-            })
-            .await
     }
 }
 
@@ -192,9 +193,7 @@ async fn refetched_part(
         .cache
         .discard(&state.keys.user_course_list(user, part).key)
         .await;
-    Ok(CourseList::new(
-        &state.db.user_course_list(user, part).await?,
-    )?)
+    read_course_list_part(state, user, part).await
 }
 
 fn not_json() -> AppError {
