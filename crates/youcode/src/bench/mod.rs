@@ -127,8 +127,9 @@ async fn ensure_dataset(
             crate::db::redact(database_url)
         );
         let started = Instant::now();
-        seed::seed(&db, &plan, true).await?;
-        eprintln!("bench: seeded in {:.1} s", started.elapsed().as_secs_f64());
+        if seed::seed(&db, &plan, true).await?.is_some() {
+            eprintln!("bench: seeded in {:.1} s", started.elapsed().as_secs_f64());
+        }
     }
     db.close().await;
     Ok(())

@@ -24,8 +24,21 @@ pub struct SeedPlan {
     pub enrolments: u32,
     pub password: String,
     pub seed: u64,
+    /// What to do when the database already holds accounts.
+    pub existing: OnExisting,
+}
+
+/// What seeding does with a database that already holds accounts. It decides inside the
+/// seeding transaction, which no other seeding runs beside, so processes started together on
+/// one empty database seed it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Fail, changing nothing.
+    Refuse,
+    /// Leave the database as it is, seeding nothing.
+    Keep,
     /// Delete every row first, in the same transaction: a failure leaves the old data.
-    pub replace: bool,
+    Replace,
 }
 
 impl SeedPlan {
@@ -38,7 +51,7 @@ impl SeedPlan {
             enrolments: 100_000,
             password: DEMO_PASSWORD.into(),
             seed: 42,
-            replace: false,
+            existing: OnExisting::Keep,
         }
     }
 
@@ -51,7 +64,7 @@ impl SeedPlan {
             enrolments: 300,
             password: DEMO_PASSWORD.into(),
             seed: 42,
-            replace: false,
+            existing: OnExisting::Keep,
         }
     }
 }
@@ -118,17 +131,25 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         enrolments: args.enrolments.unwrap_or(args.users.saturating_mul(10)),
         password: args.password,
         seed: args.seed,
-        replace: args.reset,
+        existing: if args.reset {
+            OnExisting::Replace
+        } else {
+            OnExisting::Refuse
+        },
     };
     let db = Db::connect(&args.database.database_url).await?;
     db.migrate().await?;
-    if !args.reset && db.has_users().await? {
-        anyhow::bail!(
+    let refused = || {
+        anyhow::anyhow!(
             "the database already holds data; add --reset to replace it with the seeded set"
-        );
+        )
+    };
+    // Fails before building the rows in the common case; `seed` decides under its lock.
+    if !args.reset && db.has_users().await? {
+        return Err(refused());
     }
     let started = Instant::now();
-    let counts = seed(&db, &plan, true).await?;
+    let counts = seed(&db, &plan, true).await?.ok_or_else(refused)?;
     if args.reset {
         eprintln!(
             "note: a shared cache (Redis) still holds entries of the old data: run `youcode cache clear`"
@@ -146,12 +167,14 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the small demo data set and tells how to sign in.
+/// Creates the small demo data set, unless the database holds accounts (another instance
+/// may have just created it), and tells how to sign in.
 pub async fn seed_demo(db: &Db) -> anyhow::Result<()> {
     let plan = SeedPlan::small();
-    seed(db, &plan, false).await?;
-    println!("The database was empty: created a demo data set.");
-    print_accounts(&plan.password);
+    if seed(db, &plan, false).await?.is_some() {
+        println!("The database was empty: created a demo data set.");
+        print_accounts(&plan.password);
+    }
     Ok(())
 }
 
@@ -179,11 +202,12 @@ enum Value {
     Int(i64),
 }
 
-/// Inserts `plan` in one transaction, in batches; shows a progress bar when asked.
+/// Inserts `plan` in one transaction, in batches; shows a progress bar when asked. Returns
+/// `None` when the database holds accounts and the plan refuses or keeps them.
 ///
 /// # Errors
-/// When an insert fails (for instance when the seeded emails already exist).
-pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Result<Counts> {
+/// When an insert fails.
+pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Result<Option<Counts>> {
     let mut rng = StdRng::seed_from_u64(plan.seed);
     let mut uuid = move || {
         uuid::Builder::from_random_bytes(rng.random())
@@ -342,13 +366,15 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         ProgressBar::hidden()
     };
     let mut tx = db
-        .pool()
-        .begin()
+        .begin_seeding()
         .await
         .context("cannot start the seeding transaction")?;
-    if plan.replace {
+    if plan.existing == OnExisting::Replace {
         bar.set_message("deleting");
         wipe(&mut tx).await?;
+    } else if has_users(&mut tx).await? {
+        bar.finish_and_clear();
+        return Ok(None);
     }
     let counts = Counts {
         users: insert(
@@ -398,7 +424,15 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         .await
         .context("cannot analyze the seeded tables")?;
     bar.finish_and_clear();
-    Ok(counts)
+    Ok(Some(counts))
+}
+
+async fn has_users(tx: &mut Transaction<'static, Any>) -> anyhow::Result<bool> {
+    let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await
+        .context("cannot tell whether the database holds accounts")?;
+    Ok(any.is_some())
 }
 
 /// An index in `0..len`, low indexes more likely (roughly 1/x).

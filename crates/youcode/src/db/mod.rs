@@ -134,10 +134,20 @@ impl Db {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .context("database migration failed")
+        // PostgreSQL migrations run under an advisory lock; SQLite's take none, so processes
+        // that migrate one file at once collide. Each migration is one transaction: the process
+        // whose migration failed changed nothing, and finds it applied when it runs again.
+        let mut retries = match self.backend {
+            Backend::Sqlite => migrator.iter().count(),
+            Backend::Postgres => 0,
+        };
+        loop {
+            match migrator.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(_) if retries > 0 => retries -= 1,
+                Err(error) => return Err(error).context("database migration failed"),
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -186,6 +196,19 @@ impl Db {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
+        Ok(tx)
+    }
+
+    /// Starts a transaction that seeds the database: one at a time (SQLite: the database write
+    /// lock; PostgreSQL: a lock on the accounts table, which lets readers through), so what it
+    /// finds when it starts stays true until it commits.
+    pub async fn begin_seeding(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
         Ok(tx)
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use youcode::bench::measure;
 use youcode::config::{BenchArgs, CacheBackend, Dataset};
 
-use crate::helpers::{postgres_database, redis_url, unique};
+use crate::helpers::{Backend, fresh_database_url, redis_url, unique};
 
 fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String>) -> BenchArgs {
     BenchArgs {
@@ -49,7 +49,7 @@ async fn a_short_bench_on_sqlite_and_memory_sees_no_stale_read_and_no_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_bench_on_postgres_and_redis_sees_no_stale_read_and_no_error() {
-    let database_url = postgres_database().await;
+    let database_url = fresh_database_url(Backend::PostgresRedis).await;
     let report = measure(&short_run(
         database_url,
         CacheBackend::Redis,

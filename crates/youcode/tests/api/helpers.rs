@@ -162,13 +162,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Like [`spawn_app`], letting the test adjust the configuration first.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let database_url = match backend {
-        Backend::SqliteMemory => {
-            let dir = std::env::temp_dir().join("youcode-tests");
-            format!("sqlite://{}/{}.db", dir.display(), unique("db"))
-        }
-        Backend::PostgresRedis => create_postgres_database().await,
-    };
+    let database_url = fresh_database_url(backend).await;
     let mut cache = CacheConfig::memory(&unique("yc-test").replace('_', "-"));
     if backend == Backend::PostgresRedis {
         cache.backend = CacheBackend::Redis;
@@ -202,6 +196,17 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         client: reqwest::Client::new(),
         state,
         backend,
+    }
+}
+
+/// The URL of a database no other test uses: a new SQLite file, or a new PostgreSQL database.
+pub async fn fresh_database_url(backend: Backend) -> String {
+    match backend {
+        Backend::SqliteMemory => {
+            let dir = std::env::temp_dir().join("youcode-tests");
+            format!("sqlite://{}/{}.db", dir.display(), unique("db"))
+        }
+        Backend::PostgresRedis => create_postgres_database().await,
     }
 }
 
@@ -457,9 +462,4 @@ macro_rules! on_both_backends {
             )*
         }
     };
-}
-
-/// A fresh, empty PostgreSQL database on the server of `DATABASE_URL`; its URL.
-pub async fn postgres_database() -> String {
-    create_postgres_database().await
 }

@@ -14,6 +14,7 @@ mod isolation;
 mod logout;
 mod public;
 mod redis_down;
+mod seeding;
 mod smoke;
 mod user_routes;
 mod validation;
