@@ -111,7 +111,7 @@ impl Db {
         ))
         .bind(admin.to_string())
         .bind(&pattern)
-        .fetch_one(&self.pool)
+        .fetch_one(self)
         .await?;
         let rows = sqlx::query(&format!(
             "SELECT id, name, image, state, created_at FROM courses
@@ -122,7 +122,7 @@ impl Db {
         .bind(&pattern)
         .bind(i64::from(page.limit))
         .bind(page.offset())
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         let items = rows
             .iter()
@@ -148,7 +148,7 @@ impl Db {
         let row = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
             .bind(admin.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self)
             .await?
             .ok_or(DbError::NotFound)?;
         admin_course(&row)
@@ -163,7 +163,7 @@ impl Db {
         sqlx::query("SELECT 1 FROM courses WHERE id = $1 AND creator_id = $2")
             .bind(course.to_string())
             .bind(admin.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self)
             .await?
             .map(|_| ())
             .ok_or(DbError::NotFound)
@@ -186,7 +186,7 @@ impl Db {
         .bind(course.state.as_str())
         .bind(created_at)
         .bind(fold(&course.name))
-        .execute(&self.pool)
+        .execute(self)
         .await?;
         Ok(AdminCourse {
             id: id.to_string(),

@@ -102,7 +102,7 @@ impl Db {
         .bind(user.to_string())
         .bind(course.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(self)
         .await?;
         if done.rows_affected() == 0 {
             return Err(DbError::NotFound);
@@ -125,14 +125,14 @@ impl Db {
         .bind(user.to_string())
         .bind(course.to_string())
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self)
         .await?;
         if ended.is_none() {
             // Not enrolled: fine, unless there is no such course at all.
             self.counted(1);
             sqlx::query("SELECT id FROM courses WHERE id = $1")
                 .bind(course.to_string())
-                .fetch_optional(&self.pool)
+                .fetch_optional(self)
                 .await?
                 .ok_or(DbError::NotFound)?;
         }
@@ -149,7 +149,7 @@ impl Db {
             "SELECT COUNT(*) FROM enrolments WHERE course_id = $1 AND canceled_at IS NULL",
         )
         .bind(course.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(self)
         .await?;
         let rows = sqlx::query(
             "SELECT u.id, u.name, u.email, u.image, e.created_at
@@ -160,7 +160,7 @@ impl Db {
         .bind(course.to_string())
         .bind(i64::from(page.limit))
         .bind(page.offset())
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         Ok((rows, total))
     }
@@ -204,7 +204,7 @@ impl Db {
         self.counted(1);
         sqlx::query("SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'")
             .bind(course.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self)
             .await?
             .ok_or(DbError::NotFound)?;
         let (rows, total) = self.participant_rows(course, page).await?;

@@ -100,7 +100,7 @@ impl Db {
              ORDER BY l.rank, l.id",
         )
         .bind(course.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         let first = rows.first().ok_or(DbError::NotFound)?;
         let mut lessons = Vec::with_capacity(rows.len());
@@ -138,7 +138,7 @@ impl Db {
              WHERE l.id = $1 AND c.state = 'PUBLISHED' AND l.state IN ('PUBLISHED', 'PUBLIC')",
         )
         .bind(lesson.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self)
         .await?
         .ok_or(DbError::NotFound)?;
         let state: String = row.try_get("state")?;
@@ -168,7 +168,7 @@ impl Db {
         )
         .bind(user.to_string())
         .bind(course.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         let mut state = LearnerState::default();
         for row in &rows {
@@ -210,7 +210,7 @@ impl Db {
         ))
         .bind(user.to_string())
         .bind(at)
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?
         .iter()
         .map(|row| {

@@ -142,7 +142,7 @@ impl Db {
             "SELECT COUNT(*) FROM lessons l WHERE l.listed = 1 {filter}"
         ))
         .bind(&pattern)
-        .fetch_one(&self.pool)
+        .fetch_one(self)
         .await?)
     }
 
@@ -163,7 +163,7 @@ impl Db {
         .bind(&pattern)
         .bind(i64::from(page.limit))
         .bind(page.offset())
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         rows.iter()
             .map(|row| {
@@ -198,7 +198,7 @@ impl Db {
         )
         .bind(course.to_string())
         .bind(admin.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self)
         .await?;
         if rows.is_empty() {
             return Err(DbError::NotFound);
@@ -228,9 +228,7 @@ impl Db {
         lesson: LessonId,
     ) -> DbResult<AdminLesson> {
         self.counted(1);
-        Ok(find_admin_lesson(&self.pool, admin, course, lesson)
-            .await?
-            .0)
+        Ok(find_admin_lesson(self, admin, course, lesson).await?.0)
     }
 
     /// Adds a lesson to an admin's own course, at `rank` (clamped to the lessons there are) or
@@ -449,7 +447,7 @@ impl Db {
         .bind(user.to_string())
         .bind(progress.as_str())
         .bind(now_ms())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self)
         .await?;
         parse_course_id(course.ok_or(DbError::NotFound)?)
     }

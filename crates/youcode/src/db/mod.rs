@@ -12,13 +12,18 @@ mod users;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use futures::future::BoxFuture;
+use futures::stream::{self, BoxStream};
+use futures::{TryFutureExt as _, TryStreamExt as _};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor as _};
+use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor as _};
 
 use crate::domain::CourseId;
 
@@ -56,6 +61,55 @@ impl DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+/// Whether a statement failed for what it asked (a missing row, a constraint), leaving the
+/// connection ready for the next one. The server also reports a connection it is ending as a
+/// database error, so other database errors do not count.
+fn answered(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::RowNotFound => true,
+        sqlx::Error::Database(error) => error.kind() != sqlx::error::ErrorKind::Other,
+        _ => false,
+    }
+}
+
+/// Connections kept out of the pool between single statements.
+///
+/// The pool tests each connection it takes back with a round trip, which would double the
+/// round trips of a one-statement read. A connection whose statement completed (or failed with
+/// an answer from the database) waits here for the next one instead. Any other connection (one
+/// that broke, or whose statement was abandoned half-way) goes back to the pool, which tests
+/// it; so do connections past [`STASH_LIFETIME`], so the pool's own limits still apply.
+/// Transactions take their connections from the pool.
+#[derive(Default)]
+struct Stash {
+    idle: Mutex<Vec<(PoolConnection<Any>, Instant)>>,
+}
+
+/// How long a connection may go from statement to statement without going back to the pool.
+const STASH_LIFETIME: Duration = Duration::from_secs(60);
+
+impl Stash {
+    fn take(&self) -> Option<(PoolConnection<Any>, Instant)> {
+        self.idle.lock().expect("the stash is never poisoned").pop()
+    }
+
+    /// Keeps `conn` for the next statement, unless `capacity` connections already wait.
+    fn put(&self, conn: PoolConnection<Any>, since: Instant, capacity: usize) {
+        let mut idle = self.idle.lock().expect("the stash is never poisoned");
+        if idle.len() < capacity {
+            idle.push((conn, since));
+        }
+    }
+
+    /// Gives every waiting connection back to the pool.
+    fn clear(&self) {
+        self.idle
+            .lock()
+            .expect("the stash is never poisoned")
+            .clear();
+    }
+}
+
 /// Which SQL server the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -67,6 +121,7 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    stash: Arc<Stash>,
     backend: Backend,
     /// Statements run since start: exposed in stats so the saving from the cache can be measured.
     queries: Arc<AtomicU64>,
@@ -94,10 +149,7 @@ impl Db {
         let options = AnyConnectOptions::from_str(&url)
             .with_context(|| format!("invalid database URL {url:?}"))?;
         let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
+            .max_connections(max_connections(backend))
             .acquire_timeout(Duration::from_secs(10))
             // No round trip to check each connection before a statement: a connection the
             // server dropped fails its next statement and leaves the pool.
@@ -120,6 +172,7 @@ impl Db {
         }
         Ok(Self {
             pool,
+            stash: Arc::default(),
             backend,
             queries: Arc::default(),
         })
@@ -230,20 +283,117 @@ impl Db {
         Ok(tx)
     }
 
+    /// Runs one statement outside a transaction, on a connection of the [`Stash`], or of the
+    /// pool when none waits there.
+    async fn run<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let (mut conn, since) = match self.stash.take() {
+            Some(stashed) => stashed,
+            None => (self.pool.acquire().await?, Instant::now()),
+        };
+        let result = statement(&mut conn).await;
+        let ready = result.as_ref().err().is_none_or(answered);
+        if ready && since.elapsed() < STASH_LIFETIME {
+            // A quarter of the pool stays free for transactions.
+            let capacity = max_connections(self.backend) as usize * 3 / 4;
+            self.stash.put(conn, since, capacity);
+        }
+        result
+    }
+
     /// Round-trips a trivial statement.
     ///
     /// # Errors
     /// When the database does not answer.
     pub async fn ping(&self) -> DbResult<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self)
             .await
             .map(|_| ())
             .map_err(DbError::from_sqlx)
     }
 
     pub async fn close(&self) {
+        self.stash.clear();
         self.pool.close().await;
+    }
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("queries", &self.queries())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Statements outside a transaction run on the database itself (`.fetch_all(self)`), on a
+/// connection of the [`Stash`]. Their results are read whole before the connection is put back.
+impl<'c> sqlx::Executor<'c> for &'c Db {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        let steps = async move {
+            self.run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)
+                .await
+        };
+        Box::pin(
+            steps
+                .map_ok(|steps| stream::iter(steps.into_iter().map(Ok)))
+                .try_flatten_stream(),
+        )
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        Box::pin(async move {
+            self.run(async |conn| conn.fetch_optional(query).await)
+                .await
+        })
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [AnyTypeInfo],
+    ) -> BoxFuture<'e, Result<AnyStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        Box::pin(async move {
+            self.run(async |conn| conn.prepare_with(sql, parameters).await)
+                .await
+        })
+    }
+
+    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        Box::pin(async move { self.run(async |conn| conn.describe(sql).await).await })
+    }
+}
+
+fn max_connections(backend: Backend) -> u32 {
+    match backend {
+        Backend::Sqlite => 8,
+        Backend::Postgres => 16,
     }
 }
 

@@ -70,7 +70,7 @@ impl Db {
         .bind(user.role.as_str())
         .bind(&user.password_hash)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(self)
         .await
         .map_err(DbError::from_sqlx)?;
         Ok(User {
@@ -89,7 +89,7 @@ impl Db {
             "SELECT id, email, name, image, role, password_hash FROM users WHERE email = $1",
         )
         .bind(email)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self)
         .await?;
         row.map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
             .transpose()
@@ -102,7 +102,7 @@ impl Db {
             .bind(token_hash)
             .bind(user)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(self)
             .await?;
         Ok(())
     }
@@ -116,7 +116,7 @@ impl Db {
              WHERE s.token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self)
         .await?;
         row.as_ref().map(user_from_row).transpose()
     }
@@ -126,7 +126,7 @@ impl Db {
         self.counted(1);
         let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(self)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -135,7 +135,7 @@ impl Db {
     pub async fn has_users(&self) -> DbResult<bool> {
         self.counted(1);
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&self.pool)
+            .fetch_one(self)
             .await?;
         Ok(count > 0)
     }

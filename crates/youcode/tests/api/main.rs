@@ -8,6 +8,7 @@ mod admin_routes;
 mod auth;
 mod bench;
 mod cache_admin;
+mod connections;
 mod freshness;
 mod helpers;
 mod isolation;
