@@ -139,30 +139,44 @@ impl Db {
         Ok(ended)
     }
 
+    /// One page of a course's participants and how many there are, if the course passes
+    /// `course_filter` (on `c`, with `$4` bound to `filter_value`), in one statement: the count
+    /// beside each row of the page (or once, with empty columns, when the page is empty), and no
+    /// row at all when there is no such course.
     async fn participant_rows(
         &self,
         course: CourseId,
         page: Page,
+        course_filter: &str,
+        filter_value: &str,
     ) -> DbResult<(Vec<sqlx::any::AnyRow>, i64)> {
-        self.counted(2);
-        let total: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM enrolments WHERE course_id = $1 AND canceled_at IS NULL",
-        )
-        .bind(course.to_string())
-        .fetch_one(self)
-        .await?;
-        let rows = sqlx::query(
-            "SELECT u.id, u.name, u.email, u.image, e.created_at
-             FROM enrolments e JOIN users u ON u.id = e.user_id
-             WHERE e.course_id = $1 AND e.canceled_at IS NULL
-             ORDER BY e.created_at, u.id LIMIT $2 OFFSET $3",
-        )
+        self.counted(1);
+        let rows = sqlx::query(&format!(
+            "SELECT (SELECT COUNT(*) FROM enrolments
+                     WHERE course_id = $1 AND canceled_at IS NULL) AS total,
+                    p.id, p.name, p.email, p.image, p.created_at
+             FROM courses c
+             LEFT JOIN (SELECT u.id, u.name, u.email, u.image, e.created_at
+                        FROM enrolments e JOIN users u ON u.id = e.user_id
+                        WHERE e.course_id = $1 AND e.canceled_at IS NULL
+                        ORDER BY e.created_at, u.id LIMIT $2 OFFSET $3) p ON 1 = 1
+             WHERE c.id = $1 AND {course_filter}
+             ORDER BY p.created_at, p.id"
+        ))
         .bind(course.to_string())
         .bind(i64::from(page.limit))
         .bind(page.offset())
+        .bind(filter_value)
         .fetch_all(self)
         .await?;
-        Ok((rows, total))
+        let total: i64 = rows.first().ok_or(DbError::NotFound)?.try_get("total")?;
+        let mut participants = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                participants.push(row);
+            }
+        }
+        Ok((participants, total))
     }
 
     /// One page of the participants of an admin's own course, by join date.
@@ -175,8 +189,10 @@ impl Db {
         course: CourseId,
         page: Page,
     ) -> DbResult<(Vec<AdminParticipant>, i64)> {
-        self.check_owner(admin, course).await?;
-        let (rows, total) = self.participant_rows(course, page).await?;
+        let owner = admin.to_string();
+        let (rows, total) = self
+            .participant_rows(course, page, "c.creator_id = $4", &owner)
+            .await?;
         let items = rows
             .iter()
             .map(|row| {
@@ -201,13 +217,9 @@ impl Db {
         course: CourseId,
         page: Page,
     ) -> DbResult<(Vec<UserParticipant>, i64)> {
-        self.counted(1);
-        sqlx::query("SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'")
-            .bind(course.to_string())
-            .fetch_optional(self)
-            .await?
-            .ok_or(DbError::NotFound)?;
-        let (rows, total) = self.participant_rows(course, page).await?;
+        let (rows, total) = self
+            .participant_rows(course, page, "c.state = $4", "PUBLISHED")
+            .await?;
         let items = rows
             .iter()
             .map(|row| {

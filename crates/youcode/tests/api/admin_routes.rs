@@ -670,6 +670,22 @@ async fn admin_participants_show_emails_and_join_dates_by_join_date(app: TestApp
         (&body["total"], &body["limit"], &body["totalPages"]),
         (&json!(2), &json!(10), &json!(1))
     );
+    let empty = app.create_course(&admin, "Empty", "DRAFT").await;
+    let body = app
+        .get(
+            &format!("/api/admin/courses/{empty}/participants"),
+            Some(&admin.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!((&body["data"], &body["total"]), (&json!([]), &json!(0)));
+    let other = app.admin().await;
+    app.get(
+        &format!("/api/admin/courses/{course}/participants"),
+        Some(&other.token),
+    )
+    .await
+    .expect_error(404, "not_found");
 }
 
 on_both_backends!(

@@ -630,6 +630,17 @@ async fn participants_are_paged(app: TestApp) {
         ),
         (&json!(2), &json!(2), &json!(1), &json!(2))
     );
+    let past_the_end = app
+        .get(
+            &format!("/api/user/courses/{course}/participants?limit=1&page=3"),
+            Some(&first.token),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (&past_the_end["data"], &past_the_end["total"]),
+        (&json!([]), &json!(2))
+    );
 }
 
 async fn an_admin_may_use_the_user_routes(app: TestApp) {
