@@ -39,13 +39,20 @@ impl AdminCourse {
     pub fn listed_differently(&self, other: &AdminCourse) -> bool {
         self.name != other.name || self.image != other.image || self.state != other.state
     }
+
+    /// Whether lesson pages and the public lesson list would show `other` otherwise: its name
+    /// or state differ.
+    pub fn shown_with_lessons_differently(&self, other: &AdminCourse) -> bool {
+        self.name != other.name || self.state != other.state
+    }
 }
 
-/// A course before and after a change, and its lessons.
+/// A course before and after a change, and its lessons when what they show of it changed.
 #[derive(Debug, Clone)]
 pub struct CourseUpdate {
     pub previous: AdminCourse,
     pub updated: AdminCourse,
+    /// Its lessons if [`AdminCourse::shown_with_lessons_differently`], else none.
     pub lessons: Vec<String>,
 }
 
@@ -212,8 +219,8 @@ impl Db {
         changes: CourseChanges,
     ) -> DbResult<CourseUpdate> {
         let mut tx = self.begin_course_write(course).await?;
-        // The course, its update and its lessons (`refresh_copies` counts itself).
-        self.counted(3);
+        // The course and its update (`refresh_copies` counts itself).
+        self.counted(2);
         let current = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
             .bind(admin.to_string())
@@ -245,17 +252,20 @@ impl Db {
         .bind(course.to_string())
         .execute(&mut *tx)
         .await?;
-        self.refresh_copies(&mut tx, REFRESH_LISTING, course)
-            .await?;
+        let mut lessons = Vec::new();
+        if previous.shown_with_lessons_differently(&updated) {
+            self.refresh_copies(&mut tx, REFRESH_LISTING, course)
+                .await?;
+            self.counted(1);
+            lessons = sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
+                .bind(course.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+        }
         if previous.listed_differently(&updated) {
             self.refresh_copies(&mut tx, REFRESH_ENROLMENTS, course)
                 .await?;
         }
-        let lessons: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
-                .bind(course.to_string())
-                .fetch_all(&mut *tx)
-                .await?;
         tx.commit().await?;
         Ok(CourseUpdate {
             previous,

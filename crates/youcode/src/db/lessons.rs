@@ -370,8 +370,11 @@ impl Db {
         .bind(lesson.to_string())
         .execute(&mut *tx)
         .await?;
-        self.refresh_copies(&mut tx, REFRESH_LISTING, course)
-            .await?;
+        // Whether a lesson is listed follows its state (and its course's).
+        if updated.state != previous.state {
+            self.refresh_copies(&mut tx, REFRESH_LISTING, course)
+                .await?;
+        }
         tx.commit().await?;
         Ok(LessonWrite {
             previous: Some(previous),

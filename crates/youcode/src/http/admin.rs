@@ -200,7 +200,7 @@ impl<'a> Changed<'a> {
         let state = before.state != after.state;
         Changed {
             listed: before.listed_differently(after),
-            public: before.name != after.name || state,
+            public: before.shown_with_lessons_differently(after),
             state,
             deleted: false,
             lessons: &update.lessons,
