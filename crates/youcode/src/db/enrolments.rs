@@ -66,11 +66,12 @@ pub(super) const REFRESH_ENROLMENTS: &str = concat!(
 );
 
 impl Db {
-    /// Enrols a user in a published course (again, if they had left).
+    /// Enrols a user in a published course (again, if they had left); returns whether that
+    /// changed anything (`false` when the user was enrolled already).
     ///
     /// # Errors
     /// [`DbError::NotFound`] when there is no such published course.
-    pub async fn join_course(&self, user: UserId, course: CourseId) -> DbResult<()> {
+    pub async fn join_course(&self, user: UserId, course: CourseId) -> DbResult<bool> {
         // One statement: the enrolment is written only if the course exists and is published.
         // It copies the course's listed fields, so it must not interleave with a write of the
         // course, which refreshes the copies it can see (`REFRESH_ENROLMENTS`): on PostgreSQL
@@ -90,24 +91,32 @@ impl Db {
              WHERE c.id = $2 AND c.state = 'PUBLISHED'
              {lock}
              ON CONFLICT (user_id, course_id) DO UPDATE
-             SET created_at = CASE WHEN enrolments.canceled_at IS NULL
-                                   THEN enrolments.created_at ELSE excluded.created_at END,
+             SET created_at = excluded.created_at,
                  canceled_at = NULL,
                  course_name = excluded.course_name,
                  course_image = excluded.course_image,
                  course_image_long = excluded.course_image_long,
                  creator_name = excluded.creator_name,
-                 course_published = 1"
+                 course_published = 1
+             WHERE enrolments.canceled_at IS NOT NULL"
         ))
         .bind(user.to_string())
         .bind(course.to_string())
         .bind(now_ms())
         .execute(self)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(DbError::NotFound);
+        if done.rows_affected() > 0 {
+            return Ok(true);
         }
-        Ok(())
+        // Enrolled already (an active enrolment's copies are kept up to date), unless there is
+        // no such published course.
+        self.counted(1);
+        sqlx::query("SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'")
+            .bind(course.to_string())
+            .fetch_optional(self)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        Ok(false)
     }
 
     /// Ends a user's enrolment, if any; returns when the enrolment it ended was made (`None`

@@ -316,8 +316,8 @@ async fn leave(
 }
 
 /// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
-/// own entries and the course's participants. Leaving a course one is not enrolled in changes
-/// nothing.
+/// own entries and the course's participants. Joining a course one is enrolled in, or leaving
+/// one one is not, changes nothing.
 async fn set_enrolment(
     state: &AppState,
     user: UserId,
@@ -331,10 +331,8 @@ async fn set_enrolment(
         state.keys.participants(course),
     ];
     let changed = if enrolled {
-        // A join makes its enrolment now, in the list's recent part; a join while enrolled
-        // keeps the enrolment's date.
-        state.db.join_course(user, course).await?;
-        true
+        // A join makes its enrolment now, in the list's recent part.
+        state.db.join_course(user, course).await?
     } else {
         let ended = state.db.leave_course(user, course).await?;
         if ended.is_some_and(|made| in_earlier_part(made, now_ms())) {
