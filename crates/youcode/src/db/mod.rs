@@ -24,6 +24,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor as _};
+use tokio::sync::Semaphore;
 
 use crate::domain::CourseId;
 
@@ -75,30 +76,44 @@ fn answered(error: &sqlx::Error) -> bool {
 /// Connections kept out of the pool between single statements.
 ///
 /// The pool tests each connection it takes back with a round trip, which would double the
-/// round trips of a one-statement read. A connection whose statement completed (or failed with
-/// an answer from the database) waits here for the next one instead. Any other connection (one
-/// that broke, or whose statement was abandoned half-way) goes back to the pool, which tests
-/// it; so do connections past [`STASH_LIFETIME`], so the pool's own limits still apply.
-/// Transactions take their connections from the pool.
-#[derive(Default)]
+/// round trips of a one-statement read. A connection whose statement completed (or failed for
+/// what it asked) waits here for the next one instead. Any other connection (one that broke,
+/// or whose statement was abandoned half-way) goes back to the pool, which tests it; so do
+/// connections past [`STASH_LIFETIME`], so the pool's own limits still apply.
+///
+/// Single statements take turns for a share of the pool ([`Stash::permits`], first come first
+/// served), and hold at most that many connections, stashed or not: the rest of the pool stays
+/// for transactions, and a statement never waits on the pool for a connection the stash keeps.
 struct Stash {
     idle: Mutex<Vec<(PoolConnection<Any>, Instant)>>,
+    permits: Semaphore,
 }
 
 /// How long a connection may go from statement to statement without going back to the pool.
 const STASH_LIFETIME: Duration = Duration::from_secs(60);
 
+/// How long a statement waits for a connection before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Stash {
+    /// A stash for single statements of a pool of `max_connections`.
+    fn new(max_connections: u32) -> Self {
+        Self {
+            idle: Mutex::default(),
+            // A quarter of the pool stays free for transactions.
+            permits: Semaphore::new((max_connections as usize * 3 / 4).max(1)),
+        }
+    }
+
     fn take(&self) -> Option<(PoolConnection<Any>, Instant)> {
         self.idle.lock().expect("the stash is never poisoned").pop()
     }
 
-    /// Keeps `conn` for the next statement, unless `capacity` connections already wait.
-    fn put(&self, conn: PoolConnection<Any>, since: Instant, capacity: usize) {
-        let mut idle = self.idle.lock().expect("the stash is never poisoned");
-        if idle.len() < capacity {
-            idle.push((conn, since));
-        }
+    fn put(&self, conn: PoolConnection<Any>, since: Instant) {
+        self.idle
+            .lock()
+            .expect("the stash is never poisoned")
+            .push((conn, since));
     }
 
     /// Gives every waiting connection back to the pool.
@@ -150,7 +165,7 @@ impl Db {
             .with_context(|| format!("invalid database URL {url:?}"))?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections(backend))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             // No round trip to check each connection before a statement: a connection the
             // server dropped fails its next statement and leaves the pool.
             .test_before_acquire(false)
@@ -172,7 +187,7 @@ impl Db {
         }
         Ok(Self {
             pool,
-            stash: Arc::default(),
+            stash: Arc::new(Stash::new(max_connections(backend))),
             backend,
             queries: Arc::default(),
         })
@@ -289,6 +304,10 @@ impl Db {
         &self,
         statement: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
+        let _turn = tokio::time::timeout(ACQUIRE_TIMEOUT, self.stash.permits.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .expect("the stash's semaphore is never closed");
         let (mut conn, since) = match self.stash.take() {
             Some(stashed) => stashed,
             None => (self.pool.acquire().await?, Instant::now()),
@@ -296,9 +315,7 @@ impl Db {
         let result = statement(&mut conn).await;
         let ready = result.as_ref().err().is_none_or(answered);
         if ready && since.elapsed() < STASH_LIFETIME {
-            // A quarter of the pool stays free for transactions.
-            let capacity = max_connections(self.backend) as usize * 3 / 4;
-            self.stash.put(conn, since, capacity);
+            self.stash.put(conn, since);
         }
         result
     }
