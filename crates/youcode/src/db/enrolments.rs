@@ -110,13 +110,21 @@ impl Db {
         }
         // Enrolled already (an active enrolment's copies are kept up to date), unless there is
         // no such published course.
-        self.counted(1);
-        sqlx::query("SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'")
-            .bind(course.to_string())
-            .fetch_optional(self)
-            .await?
-            .ok_or(DbError::NotFound)?;
+        self.require_course(course, "state = 'PUBLISHED'").await?;
         Ok(false)
+    }
+
+    /// `Ok` when course `course` exists and passes `filter`, else [`DbError::NotFound`].
+    async fn require_course(&self, course: CourseId, filter: &str) -> DbResult<()> {
+        self.counted(1);
+        sqlx::query(&format!(
+            "SELECT id FROM courses WHERE id = $1 AND {filter}"
+        ))
+        .bind(course.to_string())
+        .fetch_optional(self)
+        .await?
+        .map(|_| ())
+        .ok_or(DbError::NotFound)
     }
 
     /// Ends a user's enrolment, if any; returns when the enrolment it ended was made (`None`
@@ -138,12 +146,7 @@ impl Db {
         .await?;
         if ended.is_none() {
             // Not enrolled: fine, unless there is no such course at all.
-            self.counted(1);
-            sqlx::query("SELECT id FROM courses WHERE id = $1")
-                .bind(course.to_string())
-                .fetch_optional(self)
-                .await?
-                .ok_or(DbError::NotFound)?;
+            self.require_course(course, "1 = 1").await?;
         }
         Ok(ended)
     }
