@@ -62,12 +62,11 @@ impl DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Whether a statement failed for what it asked (a missing row, a constraint), leaving the
-/// connection ready for the next one. The server also reports a connection it is ending as a
-/// database error, so other database errors do not count.
+/// Whether a statement failed for what it asked (a constraint), leaving the connection ready for
+/// the next one. The server also reports a connection it is ending as a database error, so other
+/// database errors do not count.
 fn answered(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::RowNotFound => true,
         sqlx::Error::Database(error) => error.kind() != sqlx::error::ErrorKind::Other,
         _ => false,
     }
@@ -79,20 +78,33 @@ fn answered(error: &sqlx::Error) -> bool {
 /// round trips of a one-statement read. A connection whose statement completed (or failed for
 /// what it asked) waits here for the next one instead. Any other connection (one that broke,
 /// or whose statement was abandoned half-way) goes back to the pool, which tests it; so do
-/// connections past [`STASH_LIFETIME`], so the pool's own limits still apply.
+/// connections past [`STASH_LIFETIME`] or idle for [`STASH_IDLE`], so the pool's own limits
+/// (lifetime, idle timeout) apply to them too.
 ///
-/// Single statements take turns for a share of the pool ([`Stash::permits`], first come first
-/// served), and hold at most that many connections, stashed or not: the rest of the pool stays
-/// for transactions, and a statement never waits on the pool for a connection the stash keeps.
+/// Single statements take turns (first come first served) for at most three quarters of the
+/// pool's connections, stashed or in use. A transaction that finds the pool with no connection
+/// to give gets a stashed one back, so transactions may use the whole pool while statements are
+/// idle.
 struct Stash {
-    idle: Mutex<Vec<(PoolConnection<Any>, Instant)>>,
+    idle: Mutex<Vec<Stashed>>,
     permits: Semaphore,
+}
+
+struct Stashed {
+    conn: PoolConnection<Any>,
+    /// When it came out of the pool.
+    since: Instant,
+    /// When its last statement ended.
+    used: Instant,
 }
 
 /// How long a connection may go from statement to statement without going back to the pool.
 const STASH_LIFETIME: Duration = Duration::from_secs(60);
 
-/// How long a statement waits for a connection before failing.
+/// How long a stashed connection may wait for a statement before going back to the pool.
+const STASH_IDLE: Duration = Duration::from_secs(10);
+
+/// How long a statement waits for its turn, then for a connection of the pool, before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Stash {
@@ -100,20 +112,24 @@ impl Stash {
     fn new(max_connections: u32) -> Self {
         Self {
             idle: Mutex::default(),
-            // A quarter of the pool stays free for transactions.
             permits: Semaphore::new((max_connections as usize * 3 / 4).max(1)),
         }
     }
 
-    fn take(&self) -> Option<(PoolConnection<Any>, Instant)> {
-        self.idle.lock().expect("the stash is never poisoned").pop()
+    /// The connection used last, if one waits; those idle too long go back to the pool.
+    fn take(&self) -> Option<Stashed> {
+        let mut idle = self.idle.lock().expect("the stash is never poisoned");
+        idle.retain(|stashed| stashed.used.elapsed() < STASH_IDLE);
+        idle.pop()
     }
 
-    fn put(&self, conn: PoolConnection<Any>, since: Instant) {
-        self.idle
-            .lock()
-            .expect("the stash is never poisoned")
-            .push((conn, since));
+    /// Keeps a connection for the next statement, unless `pool` is closing: then it goes back
+    /// to the pool, which is waiting for it.
+    fn put(&self, stashed: Stashed, pool: &AnyPool) {
+        let mut idle = self.idle.lock().expect("the stash is never poisoned");
+        if !pool.is_closed() {
+            idle.push(stashed);
+        }
     }
 
     /// Gives every waiting connection back to the pool.
@@ -260,6 +276,11 @@ impl Db {
     /// timeout): a deferred transaction that reads and then writes fails outright when another
     /// writer committed in between.
     pub async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+        // A pool with no connection to give (none idle, no room to open one) gets a stashed
+        // one back, for this transaction or another.
+        if self.pool.num_idle() == 0 && self.pool.size() >= max_connections(self.backend) {
+            drop(self.stash.take());
+        }
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -309,13 +330,14 @@ impl Db {
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .expect("the stash's semaphore is never closed");
         let (mut conn, since) = match self.stash.take() {
-            Some(stashed) => stashed,
+            Some(stashed) => (stashed.conn, stashed.since),
             None => (self.pool.acquire().await?, Instant::now()),
         };
         let result = statement(&mut conn).await;
         let ready = result.as_ref().err().is_none_or(answered);
         if ready && since.elapsed() < STASH_LIFETIME {
-            self.stash.put(conn, since);
+            let used = Instant::now();
+            self.stash.put(Stashed { conn, since, used }, &self.pool);
         }
         result
     }
@@ -333,8 +355,11 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        // Closing marks the pool closed at once: statements that end from then on give their
+        // connection back to the pool instead of the stash.
+        let closing = self.pool.close();
         self.stash.clear();
-        self.pool.close().await;
+        closing.await;
     }
 }
 
@@ -348,7 +373,8 @@ impl std::fmt::Debug for Db {
 }
 
 /// Statements outside a transaction run on the database itself (`.fetch_all(self)`), on a
-/// connection of the [`Stash`]. Their results are read whole before the connection is put back.
+/// connection of the [`Stash`]. Their results are read whole (even for `fetch_optional`), so
+/// everything the server sends for a statement, an error included, reaches that statement.
 impl<'c> sqlx::Executor<'c> for &'c Db {
     type Database = Any;
 
@@ -379,10 +405,17 @@ impl<'c> sqlx::Executor<'c> for &'c Db {
         'c: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        Box::pin(async move {
-            self.run(async |conn| conn.fetch_optional(query).await)
-                .await
-        })
+        let first_row = async move {
+            let mut steps = self.fetch_many(query);
+            let mut row = None;
+            while let Some(step) = steps.try_next().await? {
+                if let Either::Right(found) = step {
+                    row = row.or(Some(found));
+                }
+            }
+            Ok(row)
+        };
+        Box::pin(first_row)
     }
 
     fn prepare_with<'e, 'q: 'e>(

@@ -1,5 +1,6 @@
-//! Pooled PostgreSQL connections: one that broke, or whose statement was abandoned, is never
-//! used again as if nothing happened.
+//! Pooled PostgreSQL connections kept between statements: one that broke is replaced, an
+//! abandoned statement leaves nothing for the next, transactions can still have every
+//! connection, and closing ends.
 
 use std::time::Duration;
 
@@ -7,6 +8,9 @@ use sqlx::Connection as _;
 use youcode::db::Db;
 
 use crate::helpers::{Backend, fresh_database_url, postgres_url};
+
+/// Connections of the PostgreSQL pool.
+const POOL_SIZE: usize = 16;
 
 async fn answer(db: &Db) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT 42").fetch_one(db).await
@@ -71,4 +75,50 @@ async fn a_statement_abandoned_half_way_leaves_nothing_behind() {
         );
         assert_eq!(answer(&db).await.unwrap(), 42);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_may_use_every_connection_statements_left_idle() {
+    let db = Db::connect(&fresh_database_url(Backend::PostgresRedis).await)
+        .await
+        .unwrap();
+    // Statements at once, on as many connections as they may hold, which then wait for more.
+    let slow = || sqlx::query("SELECT pg_sleep(0.05)").execute(&db);
+    let done = futures::future::join_all((0..POOL_SIZE).map(|_| slow())).await;
+    assert!(done.iter().all(Result::is_ok));
+
+    // A transaction on every connection of the pool, all open at once.
+    let all_open = tokio::sync::Barrier::new(POOL_SIZE);
+    let transaction = async || {
+        let mut tx = db.begin_write().await.expect("a transaction starts");
+        all_open.wait().await;
+        sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    };
+    futures::future::join_all((0..POOL_SIZE).map(|_| transaction())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_waits_for_a_statement_under_way_and_ends() {
+    let db = Db::connect(&fresh_database_url(Backend::PostgresRedis).await)
+        .await
+        .unwrap();
+    let under_way = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            sqlx::query("SELECT pg_sleep(0.2)")
+                .execute(&db)
+                .await
+                .map(|_| ())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A hang, not a speed: closing takes about what is left of the statement.
+    tokio::time::timeout(Duration::from_secs(30), db.close())
+        .await
+        .expect("closing ends once the statement under way gives its connection back");
+    under_way
+        .await
+        .unwrap()
+        .expect("the statement under way ends");
 }
