@@ -183,6 +183,8 @@ enum Lookup {
     },
     Miss {
         snapshot: Snapshot,
+        /// A valid entry past its TTL, whole: its payload is extracted (and decompressed) only
+        /// if the fetch fails and stale-if-error serves it.
         stale: Option<Bytes>,
     },
     Bypass,
@@ -342,24 +344,25 @@ impl<S: Store> Cache<S> {
                 let valid = current
                     .as_ref()
                     .is_some_and(|c| envelope.generations.matches(c));
-                // Only a valid entry's payload is worth extracting: it may need decompressing.
-                let payload = if valid {
+                // Only a hit's payload is worth extracting now: it may need decompressing.
+                let payload = if valid && now_ms() < envelope.fresh_until_ms {
                     Some(envelope.payload(bytes, inner.config.max_value_bytes)?)
                 } else {
                     None
                 };
-                Ok((payload, envelope.fresh_until_ms))
+                Ok((valid, payload))
             });
             match judged {
-                Ok((Some(payload), fresh_until_ms)) if now_ms() < fresh_until_ms => {
+                Ok((_, Some(payload))) => {
                     return Lookup::Hit {
                         payload,
                         snapshot: current.unwrap_or_default(),
                     };
                 }
-                Ok((Some(payload), _)) => stale = Some(payload),
+                // Past its TTL: kept whole for stale-if-error.
+                Ok((true, None)) => stale = Some(bytes.clone()),
                 // Built under generations that have changed since: superseded.
-                Ok((None, _)) => {}
+                Ok((false, None)) => {}
                 Err(error) => {
                     warn!(key = key.as_str(), %error, "deleting unreadable cache entry");
                     self.discard_corrupt(key).await;
@@ -439,13 +442,29 @@ impl<S: Store> Cache<S> {
                 value,
                 outcome: Outcome::Miss,
             }),
-            Err(error) => match stale.as_ref().and_then(|payload| codec.decode(payload)) {
+            Err(error) => match stale
+                .as_ref()
+                .and_then(|entry| self.stale_value(entry, codec))
+            {
                 Some(value) => Ok(Fetched {
                     value,
                     outcome: Outcome::Stale,
                 }),
                 None => Err(error),
             },
+        }
+    }
+
+    /// The value of a valid entry past its TTL, if it is readable.
+    fn stale_value<T>(&self, entry: &Bytes, codec: &impl Codec<T>) -> Option<T> {
+        let payload = envelope::decode(entry)
+            .and_then(|envelope| envelope.payload(entry, self.inner.config.max_value_bytes));
+        match payload {
+            Ok(payload) => codec.decode(&payload),
+            Err(error) => {
+                warn!(%error, "an unreadable cache entry past its TTL is not served");
+                None
+            }
         }
     }
 

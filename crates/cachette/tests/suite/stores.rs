@@ -415,13 +415,30 @@ pub async fn an_expired_entry_is_served_stale_only_when_the_fetch_fails<S: Store
             .get_or_fetch(&key, std::slice::from_ref(&tag), &policy, || async { v })
             .await
     };
+    // A value large enough to be stored compressed in a remote store.
+    let large_key = cache.key("stale-large").build();
+    let large: Vec<String> = (0..5000).map(|i| format!("lesson {i}")).collect();
+    let get_large = async |v: Result<Vec<String>, &'static str>| {
+        cache
+            .get_or_fetch(&large_key, std::slice::from_ref(&tag), &policy, || async {
+                v
+            })
+            .await
+    };
     get(Ok(1)).await.unwrap();
+    get_large(Ok(large.clone())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     let stale = get(Err("database down")).await.unwrap();
     assert_eq!((stale.outcome, stale.value), (Outcome::Stale, 1));
+    let stale_large = get_large(Err("database down")).await.unwrap();
+    assert_eq!(
+        (stale_large.outcome, stale_large.value),
+        (Outcome::Stale, large)
+    );
     // An invalidated entry is never served, not even stale.
     cache.invalidate_tags(std::slice::from_ref(&tag)).await;
     assert_eq!(get(Err("database down")).await, Err("database down"));
+    assert_eq!(get_large(Err("database down")).await, Err("database down"));
 }
 
 pub async fn a_discarded_entry_is_fetched_again<S: Store>(store: S) {
