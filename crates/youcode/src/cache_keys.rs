@@ -214,24 +214,22 @@ impl CacheKeys {
     /// The courses one user is enrolled in, of one part of their enrolments (see
     /// [`course_list_split`]); pages and searches are cut from the parts.
     pub fn user_course_list(&self, user: UserId, part: JoinedPart) -> Entry {
-        let (key, tag) = match part {
-            JoinedPart::Since(at) => (
-                self.cache
-                    .key("user:courses-since")
-                    .param("userId", user)
-                    .param("since", at),
-                self.enrolments(user),
-            ),
+        let (name, bound, at, tag) = match part {
+            JoinedPart::Since(at) => ("user:courses-since", "since", at, self.enrolments(user)),
             JoinedPart::Before(at) => (
-                self.cache
-                    .key("user:courses-before")
-                    .param("userId", user)
-                    .param("before", at),
+                "user:courses-before",
+                "before",
+                at,
                 self.earlier_enrolments(user),
             ),
         };
         Entry {
-            key: key.build(),
+            key: self
+                .cache
+                .key(name)
+                .param("userId", user)
+                .param(bound, at)
+                .build(),
             tags: vec![tag, self.all_courses()],
             policy: self.policies.search_results,
         }

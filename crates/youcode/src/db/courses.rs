@@ -161,21 +161,6 @@ impl Db {
         admin_course(&row)
     }
 
-    /// Whether `admin` owns `course`.
-    ///
-    /// # Errors
-    /// [`DbError::NotFound`] when not.
-    pub async fn check_owner(&self, admin: UserId, course: CourseId) -> DbResult<()> {
-        self.counted(1);
-        sqlx::query("SELECT 1 FROM courses WHERE id = $1 AND creator_id = $2")
-            .bind(course.to_string())
-            .bind(admin.to_string())
-            .fetch_optional(self)
-            .await?
-            .map(|_| ())
-            .ok_or(DbError::NotFound)
-    }
-
     /// Creates a course owned by `admin`.
     pub async fn create_course(&self, admin: UserId, course: NewCourse) -> DbResult<AdminCourse> {
         let id = CourseId::new();
