@@ -13,6 +13,7 @@ use bytes::Bytes;
 use cachette::{Fetched, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tokio::sync::oneshot;
 use tracing::warn;
 
 use super::course_list::{self, CHUNK_LEN, Chunk, CourseList, CourseListCodec};
@@ -49,6 +50,29 @@ async fn learner_state(
     cached(state, state.keys.learner_state(user, course), || async {
         Ok(state.db.learner_state(user, course).await?)
     })
+    .await
+}
+
+/// Like [`learner_state`], read beside the page that says whether `course` may be shown: the
+/// cache lookup runs at once, so both lookups share the cache's round trips, but a miss reads
+/// the database only once `shown` says yes. A request for a course that does not exist, or
+/// that the user may not see, stores no state for it.
+async fn learner_state_beside(
+    state: &AppState,
+    user: UserId,
+    course: CourseId,
+    shown: oneshot::Receiver<bool>,
+) -> Result<Fetched<LearnerState>, AppError> {
+    cached(
+        state,
+        state.keys.learner_state(user, course),
+        || async move {
+            if shown.await != Ok(true) {
+                return Err(AppError::NotFound);
+            }
+            Ok(state.db.learner_state(user, course).await?)
+        },
+    )
     .await
 }
 
@@ -232,12 +256,18 @@ async fn course(
 ) -> Result<Response, AppError> {
     let course = CourseId::parse("courseId", &course)?;
     let user = user.user_id();
-    let shared: Fetched<PublishedCourse> =
-        cached(&state, state.keys.published_course(course), || async {
-            Ok(state.db.published_course(course).await?)
-        })
-        .await?;
-    let learner = learner_state(&state, user, course).await?;
+    let (found, shown) = oneshot::channel();
+    let shared = async {
+        let shared: Result<Fetched<PublishedCourse>, AppError> =
+            cached(&state, state.keys.published_course(course), || async {
+                Ok(state.db.published_course(course).await?)
+            })
+            .await;
+        let _ = found.send(shared.is_ok());
+        shared
+    };
+    let (shared, learner) = tokio::join!(shared, learner_state_beside(&state, user, course, shown));
+    let (shared, learner) = (shared?, learner?);
     let page = &shared.value;
     let detail = UserCourseDetail {
         id: &page.id,
@@ -270,22 +300,34 @@ async fn participants(
 ) -> Result<Response, AppError> {
     let course = CourseId::parse("courseId", &course)?;
     let page = ListParams::parse_without_search(&query, 10)?;
-    // The list is shared by all participants; who may see it is checked per user.
-    let learner = learner_state(&state, user.user_id(), course).await?;
-    if !learner.value.enrolled {
-        return Err(AppError::NotFound);
-    }
+    // The list is shared by all participants; who may see it is checked per user. Both are
+    // looked up at once; a missing list is read from the database only for a participant.
+    let state = &state;
+    let (enrolled, shown) = oneshot::channel();
+    let learner = async {
+        let learner = learner_state(state, user.user_id(), course).await;
+        let _ = enrolled.send(learner.as_ref().is_ok_and(|l| l.value.enrolled));
+        learner
+    };
     let list = cached_bytes(
-        &state,
+        state,
         state.keys.user_participants(course, page),
-        || async {
+        || async move {
+            if shown.await != Ok(true) {
+                return Err(AppError::NotFound);
+            }
             Ok(ListPage::new(
                 state.db.user_participants(course, page).await?,
                 page,
             ))
         },
-    )
-    .await?;
+    );
+    let (learner, list) = tokio::join!(learner, list);
+    let learner = learner?;
+    if !learner.value.enrolled {
+        return Err(AppError::NotFound);
+    }
+    let list = list?;
     Ok(json_bytes(
         list.value,
         combined(&[learner.outcome, list.outcome]),

@@ -609,6 +609,51 @@ async fn participants_are_hidden_from_users_not_enrolled(app: TestApp) {
     former_reply.expect_error(404, "not_found");
 }
 
+/// The user's state and the shared page are looked up at once, but the database is asked for
+/// the one the other allows only: nothing is read, or stored, for a page the user may not see.
+async fn a_page_the_user_may_not_see_reads_nothing_more(app: TestApp) {
+    let admin = app.admin().await;
+    let (member, outsider) = (app.user().await, app.user().await);
+    let draft = app.create_course(&admin, "Draft", "DRAFT").await;
+    let course = app.create_course(&admin, "Course", "PUBLISHED").await;
+    app.join(&member, &course).await;
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    // Who the token belongs to is cached from here on.
+    app.get("/api/me", Some(&outsider.token)).await.expect(200);
+
+    for missing in [unknown, draft.as_str()] {
+        let before = app.state.db.queries();
+        app.get(
+            &format!("/api/user/courses/{missing}"),
+            Some(&outsider.token),
+        )
+        .await
+        .expect_error(404, "not_found");
+        assert_eq!(
+            app.state.db.queries() - before,
+            1,
+            "course {missing}: only the course is read, not the user's state in it"
+        );
+    }
+    let participants = format!("/api/user/courses/{course}/participants");
+    let before = app.state.db.queries();
+    app.get(&participants, Some(&outsider.token))
+        .await
+        .expect_error(404, "not_found");
+    assert_eq!(
+        app.state.db.queries() - before,
+        1,
+        "an outsider reads only their own state, not the participants"
+    );
+    // The member's state is cached (joining refreshed it); the list was not stored for the
+    // outsider, so it is read now.
+    let before = app.state.db.queries();
+    app.get(&participants, Some(&member.token))
+        .await
+        .expect_cache(200, "MISS");
+    assert_eq!(app.state.db.queries() - before, 1);
+}
+
 async fn participants_are_paged(app: TestApp) {
     let admin = app.admin().await;
     let (first, second) = (app.user().await, app.user().await);
@@ -683,6 +728,7 @@ on_both_backends!(
     progress_takes_each_value_in_turn,
     participants_show_names_by_join_date_but_never_emails,
     participants_are_hidden_from_users_not_enrolled,
+    a_page_the_user_may_not_see_reads_nothing_more,
     participants_are_paged,
     an_admin_may_use_the_user_routes,
 );
