@@ -53,11 +53,11 @@ async fn learner_state(
     .await
 }
 
-/// Like [`learner_state`], read beside the page that says whether `course` may be shown: the
-/// cache lookup runs at once, so both lookups share the cache's round trips, but a miss reads
-/// the database only once `shown` says yes. A request for a course that does not exist, or
-/// that the user may not see, stores no state for it.
-async fn learner_state_beside(
+/// Like [`learner_state`], looked up while the page that says whether `course` may be shown is:
+/// a miss reads the database only once `shown` says yes, so a request for a course that does
+/// not exist, or that the user may not see, reads and stores no state for it. (The lookup may
+/// still create the generation of the entry's tag, as a lookup of the course's page does.)
+async fn learner_state_if_shown(
     state: &AppState,
     user: UserId,
     course: CourseId,
@@ -266,7 +266,8 @@ async fn course(
         let _ = found.send(shared.is_ok());
         shared
     };
-    let (shared, learner) = tokio::join!(shared, learner_state_beside(&state, user, course, shown));
+    let (shared, learner) =
+        tokio::join!(shared, learner_state_if_shown(&state, user, course, shown));
     let (shared, learner) = (shared?, learner?);
     let page = &shared.value;
     let detail = UserCourseDetail {
@@ -300,34 +301,23 @@ async fn participants(
 ) -> Result<Response, AppError> {
     let course = CourseId::parse("courseId", &course)?;
     let page = ListParams::parse_without_search(&query, 10)?;
-    // The list is shared by all participants; who may see it is checked per user. Both are
-    // looked up at once; a missing list is read from the database only for a participant.
-    let state = &state;
-    let (enrolled, shown) = oneshot::channel();
-    let learner = async {
-        let learner = learner_state(state, user.user_id(), course).await;
-        let _ = enrolled.send(learner.as_ref().is_ok_and(|l| l.value.enrolled));
-        learner
-    };
+    // The list is shared by all participants; who may see it is checked per user, first, so
+    // that only a participant ever fetches it for the others.
+    let learner = learner_state(&state, user.user_id(), course).await?;
+    if !learner.value.enrolled {
+        return Err(AppError::NotFound);
+    }
     let list = cached_bytes(
-        state,
+        &state,
         state.keys.user_participants(course, page),
-        || async move {
-            if shown.await != Ok(true) {
-                return Err(AppError::NotFound);
-            }
+        || async {
             Ok(ListPage::new(
                 state.db.user_participants(course, page).await?,
                 page,
             ))
         },
-    );
-    let (learner, list) = tokio::join!(learner, list);
-    let learner = learner?;
-    if !learner.value.enrolled {
-        return Err(AppError::NotFound);
-    }
-    let list = list?;
+    )
+    .await?;
     Ok(json_bytes(
         list.value,
         combined(&[learner.outcome, list.outcome]),

@@ -609,8 +609,8 @@ async fn participants_are_hidden_from_users_not_enrolled(app: TestApp) {
     former_reply.expect_error(404, "not_found");
 }
 
-/// The user's state and the shared page are looked up at once, but the database is asked for
-/// the one the other allows only: nothing is read, or stored, for a page the user may not see.
+/// Nothing is read from the database for a page the user may not see, beyond what tells so: a
+/// course page's user state waits for the course, and a participants list for the enrolment.
 async fn a_page_the_user_may_not_see_reads_nothing_more(app: TestApp) {
     let admin = app.admin().await;
     let (member, outsider) = (app.user().await, app.user().await);
