@@ -135,12 +135,13 @@ async fn ensure_dataset(
     Ok(())
 }
 
-/// A server started by the bench, in this process, on a free port.
+/// A server started by the bench, in this process, on a free port. It runs on a runtime and
+/// threads of its own, as a server does beside its clients, so that the load generator's tasks
+/// never share a worker with the server's.
 struct Server {
     base: String,
-    cache: crate::state::AppCache,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
@@ -153,35 +154,55 @@ impl Server {
         let mut cache = CacheConfig::memory(&namespace);
         cache.backend = backend;
         cache.redis_url = redis_url;
-        let app = Application::build(Config {
+        let config = Config {
             addr: "127.0.0.1:0".parse().expect("a valid address"),
             database_url: database_url.to_owned(),
             cache,
             seed_demo: false,
             password_cost: PasswordCost::Standard,
-        })
-        .await?;
-        let base = format!("http://{}", app.local_addr());
-        let cache = app.state().cache.clone();
+        };
+        let (started, base) = oneshot::channel::<anyhow::Result<String>>();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
-        Ok(Self {
-            base,
-            cache,
-            stop,
-            task,
-        })
+        let thread = std::thread::Builder::new()
+            .name("bench-server".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .thread_name("bench-server")
+                    .build()?;
+                runtime.block_on(async move {
+                    let app = match Application::build(config).await {
+                        Ok(app) => app,
+                        Err(error) => {
+                            let _ = started.send(Err(error));
+                            return Ok(());
+                        }
+                    };
+                    let _ = started.send(Ok(format!("http://{}", app.local_addr())));
+                    let cache = app.state().cache.clone();
+                    let served = app
+                        .run_until(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    // Remove what the run's cache wrote.
+                    if cache.config().enabled {
+                        let _ = cache.clear().await;
+                    }
+                    served
+                })
+            })?;
+        let base = base
+            .await
+            .context("the bench server stopped before it started")??;
+        Ok(Self { base, stop, thread })
     }
 
     /// Stops the server and removes what its cache wrote.
     async fn stop(self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
-        if self.cache.config().enabled {
-            let _ = self.cache.clear().await;
-        }
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
 }
 
