@@ -85,8 +85,9 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         let label = format!("{backend:?}").to_lowercase();
         let last = i + 1 == backends.len();
         let result = run_workload(&server.base, args, &label, users, args.compare && last).await;
-        server.stop().await;
+        let stopped = server.stop().await;
         let (run, ceiling_rps) = result?;
+        stopped?;
         runs.push(run);
         ceiling = ceiling.or(ceiling_rps);
     }
@@ -135,12 +136,13 @@ async fn ensure_dataset(
     Ok(())
 }
 
-/// A server started by the bench, in this process, on a free port. It runs on a runtime and
-/// threads of its own, as a server does beside its clients, so that the load generator's tasks
-/// never share a worker with the server's.
+/// A server started by the bench, in this process, on a free port. It runs on a tokio runtime
+/// of its own (one worker per CPU, beside the load generator's), as a server does beside its
+/// clients: sharing one runtime, a run settled in one of two speeds (see the README).
 struct Server {
     base: String,
     stop: oneshot::Sender<()>,
+    /// The thread that owns the server's runtime, which must outlive every task of the server.
     thread: std::thread::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -161,49 +163,69 @@ impl Server {
             seed_demo: false,
             password_cost: PasswordCost::Standard,
         };
-        let (started, base) = oneshot::channel::<anyhow::Result<String>>();
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (started, on_started) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("bench-server".to_owned())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .thread_name("bench-server")
-                    .build()?;
-                runtime.block_on(async move {
-                    let app = match Application::build(config).await {
-                        Ok(app) => app,
-                        Err(error) => {
-                            let _ = started.send(Err(error));
-                            return Ok(());
-                        }
-                    };
-                    let _ = started.send(Ok(format!("http://{}", app.local_addr())));
-                    let cache = app.state().cache.clone();
-                    let served = app
-                        .run_until(async {
-                            let _ = stopped.await;
-                        })
-                        .await;
-                    // Remove what the run's cache wrote.
-                    if cache.config().enabled {
-                        let _ = cache.clear().await;
-                    }
-                    served
-                })
-            })?;
-        let base = base
+            .spawn(move || serve_on_own_runtime(config, started, stopped))?;
+        let base = on_started
             .await
             .context("the bench server stopped before it started")??;
         Ok(Self { base, stop, thread })
     }
 
-    /// Stops the server and removes what its cache wrote.
-    async fn stop(self) {
+    /// Stops the server and waits for it to end.
+    ///
+    /// # Errors
+    /// When the server failed or panicked.
+    async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         let thread = self.thread;
-        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        match tokio::task::spawn_blocking(move || thread.join()).await? {
+            Ok(served) => served.context("the bench server failed"),
+            Err(_) => anyhow::bail!("the bench server panicked"),
+        }
     }
+}
+
+/// Builds the server on a new runtime, sends its base URL (or why it could not start) to
+/// `started`, serves until `stopped`, then removes what its cache wrote.
+fn serve_on_own_runtime(
+    config: Config,
+    started: oneshot::Sender<anyhow::Result<String>>,
+    stopped: oneshot::Receiver<()>,
+) -> anyhow::Result<()> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-server")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = started.send(Err(anyhow::Error::new(error).context("no server runtime")));
+            return Ok(()); // reported through `started`
+        }
+    };
+    runtime.block_on(async move {
+        let app = match Application::build(config).await {
+            Ok(app) => app,
+            Err(error) => {
+                let _ = started.send(Err(error));
+                return Ok(()); // reported through `started`
+            }
+        };
+        let _ = started.send(Ok(format!("http://{}", app.local_addr())));
+        let cache = app.state().cache.clone();
+        let served = app
+            .run_until(async {
+                let _ = stopped.await;
+            })
+            .await;
+        if cache.config().enabled {
+            let _ = cache.clear().await;
+        }
+        served
+    })
 }
 
 /// One measured run of the workload against `base`; with `ceiling`, also the ceiling's req/s.
