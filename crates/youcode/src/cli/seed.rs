@@ -24,21 +24,11 @@ pub struct SeedPlan {
     pub enrolments: u32,
     pub password: String,
     pub seed: u64,
-    /// What to do when the database already holds accounts.
-    pub existing: OnExisting,
-}
-
-/// What seeding does with a database that already holds accounts. It decides inside the
-/// seeding transaction, which no other seeding runs beside, so processes started together on
-/// one empty database seed it once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnExisting {
-    /// Fail, changing nothing.
-    Refuse,
-    /// Leave the database as it is, seeding nothing.
-    Keep,
     /// Delete every row first, in the same transaction: a failure leaves the old data.
-    Replace,
+    /// Otherwise a database that already holds accounts is left as it is: [`seed`] decides so
+    /// inside the seeding transaction, which no other seeding runs beside, so processes started
+    /// together on one empty database seed it once.
+    pub replace: bool,
 }
 
 impl SeedPlan {
@@ -51,7 +41,7 @@ impl SeedPlan {
             enrolments: 100_000,
             password: DEMO_PASSWORD.into(),
             seed: 42,
-            existing: OnExisting::Keep,
+            replace: false,
         }
     }
 
@@ -64,7 +54,7 @@ impl SeedPlan {
             enrolments: 300,
             password: DEMO_PASSWORD.into(),
             seed: 42,
-            existing: OnExisting::Keep,
+            replace: false,
         }
     }
 }
@@ -131,11 +121,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         enrolments: args.enrolments.unwrap_or(args.users.saturating_mul(10)),
         password: args.password,
         seed: args.seed,
-        existing: if args.reset {
-            OnExisting::Replace
-        } else {
-            OnExisting::Refuse
-        },
+        replace: args.reset,
     };
     let db = Db::connect(&args.database.database_url).await?;
     db.migrate().await?;
@@ -203,7 +189,7 @@ enum Value {
 }
 
 /// Inserts `plan` in one transaction, in batches; shows a progress bar when asked. Returns
-/// `None` when the database holds accounts and the plan refuses or keeps them.
+/// `None`, seeding nothing, when the database holds accounts and the plan does not replace them.
 ///
 /// # Errors
 /// When an insert fails.
@@ -369,7 +355,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         .begin_seeding()
         .await
         .context("cannot start the seeding transaction")?;
-    if plan.existing == OnExisting::Replace {
+    if plan.replace {
         bar.set_message("deleting");
         wipe(&mut tx).await?;
     } else if has_users(&mut tx).await? {

@@ -110,21 +110,25 @@ impl Db {
         }
         // Enrolled already (an active enrolment's copies are kept up to date), unless there is
         // no such published course.
-        self.require_course(course, "state = 'PUBLISHED'").await?;
+        self.require_course(course, true).await?;
         Ok(false)
     }
 
-    /// `Ok` when course `course` exists and passes `filter`, else [`DbError::NotFound`].
-    async fn require_course(&self, course: CourseId, filter: &str) -> DbResult<()> {
+    /// `Ok` when course `course` exists (and is published, with `published`), else
+    /// [`DbError::NotFound`].
+    async fn require_course(&self, course: CourseId, published: bool) -> DbResult<()> {
         self.counted(1);
-        sqlx::query(&format!(
-            "SELECT id FROM courses WHERE id = $1 AND {filter}"
-        ))
-        .bind(course.to_string())
-        .fetch_optional(self)
-        .await?
-        .map(|_| ())
-        .ok_or(DbError::NotFound)
+        let published = if published {
+            " AND state = 'PUBLISHED'"
+        } else {
+            ""
+        };
+        sqlx::query(&format!("SELECT id FROM courses WHERE id = $1{published}"))
+            .bind(course.to_string())
+            .fetch_optional(self)
+            .await?
+            .map(|_| ())
+            .ok_or(DbError::NotFound)
     }
 
     /// Ends a user's enrolment, if any; returns when the enrolment it ended was made (`None`
@@ -146,7 +150,7 @@ impl Db {
         .await?;
         if ended.is_none() {
             // Not enrolled: fine, unless there is no such course at all.
-            self.require_course(course, "1 = 1").await?;
+            self.require_course(course, false).await?;
         }
         Ok(ended)
     }
