@@ -349,7 +349,10 @@ async fn leave(
 
 /// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
 /// own entries and the course's participants. Joining a course one is enrolled in, or leaving
-/// one one is not, changes nothing.
+/// one one is not, changes nothing, and leaves the participants cached; it still invalidates
+/// the user's own enrolment in the course and their recent courses, because the same request
+/// made at once (a double click) may have changed them without having invalidated them yet, and
+/// a read after this answer must not show them older.
 async fn set_enrolment(
     state: &AppState,
     user: UserId,
@@ -360,7 +363,6 @@ async fn set_enrolment(
     let mut tags = vec![
         state.keys.learner(user, course),
         state.keys.enrolments(user),
-        state.keys.participants(course),
     ];
     let changed = if enrolled {
         // A join makes its enrolment now, in the list's recent part.
@@ -373,11 +375,12 @@ async fn set_enrolment(
         ended.is_some()
     };
     if changed {
-        state.cache.invalidate_tags(&tags).await;
-        refresh(state, learner_state(state, user, course)).await;
-        let recent = JoinedPart::Since(course_list_split(now_ms()));
-        refresh(state, course_list_part(state, user, recent)).await;
+        tags.push(state.keys.participants(course));
     }
+    state.cache.invalidate_tags(&tags).await;
+    refresh(state, learner_state(state, user, course)).await;
+    let recent = JoinedPart::Since(course_list_split(now_ms()));
+    refresh(state, course_list_part(state, user, recent)).await;
     Ok(Json(Enrolment {
         course_id: course.to_string(),
         enrolled,

@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use youcode::domain::{CourseId, UserId};
+
 use crate::helpers::{TestApp, keys, names, pluck, tick};
 use crate::on_both_backends;
 
@@ -95,7 +97,8 @@ async fn joining_twice_keeps_one_enrolment_and_its_date(app: TestApp) {
         .expect(200);
 
     assert_eq!(again, json!({"courseId": course, "enrolled": true}));
-    // The second join changed nothing, so it invalidated nothing.
+    // The second join changed nothing: the participants stay cached, the user's list is
+    // refreshed.
     let after = app
         .get("/api/user/courses", Some(&user.token))
         .await
@@ -173,6 +176,49 @@ async fn an_unknown_course_cannot_be_joined_left_or_read(app: TestApp) {
     }
 }
 
+/// A join (or leave) that finds it already done may race the same request made at once, whose
+/// invalidation has not landed yet (here: written to the database without one). Its answer
+/// must still be followed by reads that show it.
+async fn a_join_or_leave_found_done_is_shown_at_once(app: TestApp) {
+    let admin = app.admin().await;
+    let user = app.user().await;
+    let course = app.create_course(&admin, "Course", "PUBLISHED").await;
+    let detail = format!("/api/user/courses/{course}");
+    let (user_id, course_id) = (
+        UserId(user.id.parse().unwrap()),
+        CourseId::parse("courseId", &course).unwrap(),
+    );
+
+    for joined in [true, false] {
+        // Both are cached from here on (read, or refreshed by the previous step).
+        let before = app.get(&detail, Some(&user.token)).await.expect(200);
+        assert_eq!(before["enrolled"], !joined);
+        app.get("/api/user/courses", Some(&user.token))
+            .await
+            .expect(200);
+        if joined {
+            app.state.db.join_course(user_id, course_id).await.unwrap();
+        } else {
+            app.state.db.leave_course(user_id, course_id).await.unwrap();
+        }
+        let action = if joined { "join" } else { "leave" };
+        app.post(
+            &format!("/api/user/courses/{course}/{action}"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await
+        .expect(200);
+        let after = app.get(&detail, Some(&user.token)).await.expect(200);
+        assert_eq!(after["enrolled"], joined, "after the {action}");
+        let list = app
+            .get("/api/user/courses", Some(&user.token))
+            .await
+            .expect(200);
+        assert_eq!(list["total"], i32::from(joined), "after the {action}");
+    }
+}
+
 async fn leaving_is_idempotent_and_answers_enrolled_false(app: TestApp) {
     let admin = app.admin().await;
     let user = app.user().await;
@@ -186,7 +232,7 @@ async fn leaving_is_idempotent_and_answers_enrolled_false(app: TestApp) {
     let left = json!({"courseId": course, "enrolled": false});
     assert_eq!(first.expect(200), left);
     assert_eq!(second.expect(200), left);
-    // The second leave changed nothing, so it invalidated nothing.
+    // A leave that changes nothing leaves the participants cached.
     let participants = format!("/api/admin/courses/{course}/participants");
     app.warm(&participants, Some(&admin.token)).await;
     app.post(&path, Some(&user.token), json!({}))
@@ -712,6 +758,7 @@ on_both_backends!(
     a_user_without_enrolments_gets_an_empty_page_and_it_is_cached,
     rejoining_a_course_moves_it_back_to_the_top,
     joining_twice_keeps_one_enrolment_and_its_date,
+    a_join_or_leave_found_done_is_shown_at_once,
     a_draft_course_can_be_neither_joined_nor_read,
     an_unknown_course_cannot_be_joined_left_or_read,
     leaving_is_idempotent_and_answers_enrolled_false,
