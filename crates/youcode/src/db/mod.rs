@@ -78,8 +78,9 @@ fn answered(error: &sqlx::Error) -> bool {
 /// round trips of a one-statement read. A connection whose statement completed (or failed for
 /// what it asked) waits here for the next one instead. Any other connection (one that broke,
 /// or whose statement was abandoned half-way) goes back to the pool, which tests it; so do
-/// connections past [`STASH_LIFETIME`] or idle for [`STASH_IDLE`], so the pool's own limits
-/// (lifetime, idle timeout) apply to them too.
+/// connections past [`STASH_LIFETIME`] and, when the next statement comes, those it finds idle
+/// for [`STASH_IDLE`], so the pool's own limits (lifetime, idle timeout) apply to them too.
+/// (With no statement at all, stashed connections stay open until the pool closes.)
 ///
 /// Single statements take turns (first come first served) for at most three quarters of the
 /// pool's connections, stashed or in use. A transaction that finds the pool with no connection
