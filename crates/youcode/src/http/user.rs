@@ -47,10 +47,7 @@ async fn learner_state(
     user: UserId,
     course: CourseId,
 ) -> Result<Fetched<LearnerState>, AppError> {
-    cached(state, state.keys.learner_state(user, course), || async {
-        Ok(state.db.learner_state(user, course).await?)
-    })
-    .await
+    learner_state_if_shown(state, user, course, std::future::ready(true)).await
 }
 
 /// Like [`learner_state`], looked up while the page that says whether `course` may be shown is:
@@ -61,13 +58,13 @@ async fn learner_state_if_shown(
     state: &AppState,
     user: UserId,
     course: CourseId,
-    shown: oneshot::Receiver<bool>,
+    shown: impl Future<Output = bool>,
 ) -> Result<Fetched<LearnerState>, AppError> {
     cached(
         state,
         state.keys.learner_state(user, course),
         || async move {
-            if shown.await != Ok(true) {
+            if !shown.await {
                 return Err(AppError::NotFound);
             }
             Ok(state.db.learner_state(user, course).await?)
@@ -266,6 +263,7 @@ async fn course(
         let _ = found.send(shared.is_ok());
         shared
     };
+    let shown = async { shown.await == Ok(true) };
     let (shared, learner) =
         tokio::join!(shared, learner_state_if_shown(&state, user, course, shown));
     let (shared, learner) = (shared?, learner?);
