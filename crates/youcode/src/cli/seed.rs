@@ -358,7 +358,10 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
     if plan.replace {
         bar.set_message("deleting");
         wipe(&mut tx).await?;
-    } else if has_users(&mut tx).await? {
+    } else if crate::db::holds_accounts(&mut *tx)
+        .await
+        .context("cannot tell whether the database holds accounts")?
+    {
         bar.finish_and_clear();
         return Ok(None);
     }
@@ -411,14 +414,6 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
         .context("cannot analyze the seeded tables")?;
     bar.finish_and_clear();
     Ok(Some(counts))
-}
-
-async fn has_users(tx: &mut Transaction<'static, Any>) -> anyhow::Result<bool> {
-    let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users LIMIT 1")
-        .fetch_optional(&mut **tx)
-        .await
-        .context("cannot tell whether the database holds accounts")?;
-    Ok(any.is_some())
 }
 
 /// An index in `0..len`, low indexes more likely (roughly 1/x).

@@ -28,6 +28,8 @@ use tokio::sync::Semaphore;
 
 use crate::domain::CourseId;
 
+pub use users::holds_accounts;
+
 pub use courses::{AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse};
 pub use enrolments::{AdminParticipant, UserParticipant};
 pub use learners::{

@@ -134,9 +134,16 @@ impl Db {
     /// Whether any account exists (an empty database gets the demo data set).
     pub async fn has_users(&self) -> DbResult<bool> {
         self.counted(1);
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(self)
-            .await?;
-        Ok(count > 0)
+        holds_accounts(self).await
     }
+}
+
+/// Whether any account exists, as `executor` (the database, or a transaction) sees it.
+pub async fn holds_accounts<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+) -> DbResult<bool> {
+    let any: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users LIMIT 1")
+        .fetch_optional(executor)
+        .await?;
+    Ok(any.is_some())
 }
