@@ -65,6 +65,15 @@ pub(super) const REFRESH_ENROLMENTS: &str = concat!(
             OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)"
 );
 
+/// Whose course a participants page may show.
+#[derive(Debug, Clone, Copy)]
+enum ParticipantsShown {
+    /// A course the admin owns, whatever its state.
+    ToOwner(UserId),
+    /// Any published course.
+    IfPublished,
+}
+
 impl Db {
     /// Enrols a user in a published course (again, if they had left); returns whether that
     /// changed anything (`false` when the user was enrolled already).
@@ -155,17 +164,19 @@ impl Db {
         Ok(ended)
     }
 
-    /// One page of a course's participants and how many there are, if the course passes
-    /// `course_filter` (on `c`, with `$4` bound to `filter_value`), in one statement: the count
-    /// beside each row of the page (or once, with empty columns, when the page is empty), and no
-    /// row at all when there is no such course.
+    /// One page of a course's participants and how many there are, if the course is `shown`,
+    /// in one statement: the count beside each row of the page (or once, with empty columns,
+    /// when the page is empty), and no row at all when there is no such course.
     async fn participant_rows(
         &self,
         course: CourseId,
         page: Page,
-        course_filter: &str,
-        filter_value: &str,
+        shown: ParticipantsShown,
     ) -> DbResult<(Vec<sqlx::any::AnyRow>, i64)> {
+        let (course_filter, filter_value) = match shown {
+            ParticipantsShown::ToOwner(admin) => ("c.creator_id = $4", admin.to_string()),
+            ParticipantsShown::IfPublished => ("c.state = $4", "PUBLISHED".to_owned()),
+        };
         self.counted(1);
         let rows = sqlx::query(&format!(
             "SELECT (SELECT COUNT(*) FROM enrolments
@@ -205,9 +216,8 @@ impl Db {
         course: CourseId,
         page: Page,
     ) -> DbResult<(Vec<AdminParticipant>, i64)> {
-        let owner = admin.to_string();
         let (rows, total) = self
-            .participant_rows(course, page, "c.creator_id = $4", &owner)
+            .participant_rows(course, page, ParticipantsShown::ToOwner(admin))
             .await?;
         let items = rows
             .iter()
@@ -234,7 +244,7 @@ impl Db {
         page: Page,
     ) -> DbResult<(Vec<UserParticipant>, i64)> {
         let (rows, total) = self
-            .participant_rows(course, page, "c.state = $4", "PUBLISHED")
+            .participant_rows(course, page, ParticipantsShown::IfPublished)
             .await?;
         let items = rows
             .iter()
