@@ -196,19 +196,15 @@ async fn a_join_or_leave_found_done_is_shown_at_once(app: TestApp) {
         app.get("/api/user/courses", Some(&user.token))
             .await
             .expect(200);
-        if joined {
+        let action = if joined {
             app.state.db.join_course(user_id, course_id).await.unwrap();
+            app.join(&user, &course).await;
+            "join"
         } else {
             app.state.db.leave_course(user_id, course_id).await.unwrap();
-        }
-        let action = if joined { "join" } else { "leave" };
-        app.post(
-            &format!("/api/user/courses/{course}/{action}"),
-            Some(&user.token),
-            json!({}),
-        )
-        .await
-        .expect(200);
+            app.leave(&user, &course).await;
+            "leave"
+        };
         let after = app.get(&detail, Some(&user.token)).await.expect(200);
         assert_eq!(after["enrolled"], joined, "after the {action}");
         let list = app
