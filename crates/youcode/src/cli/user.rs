@@ -7,17 +7,16 @@ use anyhow::Context as _;
 use crate::auth::hash_password;
 use crate::config::{PasswordCost, UserCreateArgs};
 use crate::db::{Db, DbError, NewUser};
-use crate::domain::Role;
-use crate::http::AppError;
+use crate::domain::{Role, fields};
 
 pub async fn create(args: UserCreateArgs) -> anyhow::Result<()> {
-    let email = crate::http::normalize_email(&args.email).map_err(message)?;
-    let name = crate::http::validate_name(&args.name).map_err(message)?;
+    let email = fields::email(&args.email).map_err(message)?;
+    let name = fields::display_name(&args.name).map_err(message)?;
     let password = match args.password {
         Some(password) => password,
         None => ask_password()?,
     };
-    crate::http::validate_password(&password).map_err(message)?;
+    fields::password(&password).map_err(message)?;
     let db = Db::connect(&args.database.database_url).await?;
     db.migrate().await?;
     let role = if args.admin { Role::Admin } else { Role::User };
@@ -44,7 +43,7 @@ pub async fn create(args: UserCreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn message(error: AppError) -> anyhow::Error {
+fn message(error: fields::FieldError) -> anyhow::Error {
     anyhow::anyhow!("{error}")
 }
 

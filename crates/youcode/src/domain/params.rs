@@ -108,6 +108,12 @@ impl ListParams {
             Some(text) if text.chars().count() > MAX_SEARCH_CHARS => {
                 return Err(ParamError::new("search", "must be at most 100 characters"));
             }
+            Some(text) if super::fields::has_control(text) => {
+                return Err(ParamError::new(
+                    "search",
+                    "must not contain control characters",
+                ));
+            }
             Some(text) => Some(Search(text.to_owned())),
         };
         Ok(Self {
@@ -158,6 +164,14 @@ mod tests {
             assert_eq!(
                 ListParams::parse(&query(&pairs), 10).unwrap_err().param,
                 param
+            );
+        }
+        for search in ["a\u{0}b", "tab\there", "esc\u{1b}"] {
+            assert_eq!(
+                ListParams::parse(&query(&[("search", search)]), 10)
+                    .unwrap_err()
+                    .param,
+                "search"
             );
         }
         let long = "x".repeat(101);

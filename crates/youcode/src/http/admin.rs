@@ -1,6 +1,6 @@
 //! Routes of an admin: their own courses and lessons, and who takes part.
 
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,7 +14,9 @@ use super::{AppError, ListPage, cached_bytes, cached_json, json_bytes, refresh};
 use crate::db::{
     AdminLesson, CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson,
 };
-use crate::domain::{CourseId, CourseState, LessonId, LessonState, ListParams, UserId, fold};
+use crate::domain::{
+    CourseId, CourseState, FieldError, LessonId, LessonState, ListParams, UserId, fields, fold,
+};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -36,38 +38,11 @@ pub fn router() -> Router<AppState> {
             "/api/admin/courses/{course_id}/participants",
             get(participants),
         )
+        .layer(DefaultBodyLimit::max(super::MAX_CONTENT_BODY_BYTES))
 }
 
-const MAX_NAME_CHARS: usize = 200;
-const MAX_CONTENT_CHARS: usize = 100_000;
-const MAX_PRESENTATION_CHARS: usize = 10_000;
-const MAX_IMAGE_CHARS: usize = 2_000;
-
-fn valid_name(name: String) -> Result<String, AppError> {
-    super::auth::trimmed_name(&name, MAX_NAME_CHARS)
-}
-
-fn valid_text(field: &str, text: String, max: usize) -> Result<String, AppError> {
-    if text.chars().count() > max {
-        return Err(AppError::InvalidBody(format!(
-            "{field}: must be at most {max} characters"
-        )));
-    }
-    Ok(text)
-}
-
-fn valid_image(image: Option<String>) -> Result<Option<String>, AppError> {
-    match image {
-        Some(url)
-            if url.chars().count() > MAX_IMAGE_CHARS
-                || !(url.starts_with("https://") || url.starts_with("http://")) =>
-        {
-            Err(AppError::InvalidBody(
-                "image: must be an http(s) URL of at most 2000 characters".into(),
-            ))
-        }
-        image => Ok(image),
-    }
+fn valid_name(name: String) -> Result<String, FieldError> {
+    fields::name("name", &name, fields::MAX_TITLE_CHARS)
 }
 
 fn valid_rank(rank: Option<i64>) -> Result<Option<i64>, AppError> {
@@ -128,11 +103,11 @@ async fn create_course(
 ) -> Result<impl IntoResponse, AppError> {
     let course = NewCourse {
         name: valid_name(body.name)?,
-        image: valid_image(body.image)?,
-        presentation: valid_text(
+        image: body.image.map(fields::image_url).transpose()?,
+        presentation: fields::text(
             "presentation",
             body.presentation.unwrap_or_default(),
-            MAX_PRESENTATION_CHARS,
+            fields::MAX_PRESENTATION_CHARS,
         )?,
         state: body.state.unwrap_or(CourseState::Draft),
     };
@@ -254,10 +229,13 @@ async fn update_course(
     let course = CourseId::parse("courseId", &course)?;
     let changes = CourseChanges {
         name: body.name.map(valid_name).transpose()?,
-        image: body.image.map(valid_image).transpose()?,
+        image: body
+            .image
+            .map(|image| image.map(fields::image_url).transpose())
+            .transpose()?,
         presentation: body
             .presentation
-            .map(|p| valid_text("presentation", p, MAX_PRESENTATION_CHARS))
+            .map(|p| fields::text("presentation", p, fields::MAX_PRESENTATION_CHARS))
             .transpose()?,
         state: body.state,
     };
@@ -361,10 +339,10 @@ async fn create_lesson(
     let course = CourseId::parse("courseId", &course)?;
     let lesson = NewLesson {
         name: valid_name(body.name)?,
-        content: valid_text(
+        content: fields::text(
             "content",
             body.content.unwrap_or_default(),
-            MAX_CONTENT_CHARS,
+            fields::MAX_CONTENT_CHARS,
         )?,
         state: body.state.unwrap_or(LessonState::Hidden),
         rank: valid_rank(body.rank)?,
@@ -424,7 +402,7 @@ async fn update_lesson(
         name: body.name.map(valid_name).transpose()?,
         content: body
             .content
-            .map(|c| valid_text("content", c, MAX_CONTENT_CHARS))
+            .map(|c| fields::text("content", c, fields::MAX_CONTENT_CHARS))
             .transpose()?,
         state: body.state,
         rank: valid_rank(body.rank)?,

@@ -15,7 +15,7 @@ use super::extract::{JsonBody, SignedIn, bearer};
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
 use crate::config::PasswordCost;
 use crate::db::{DbError, NewUser, User};
-use crate::domain::Role;
+use crate::domain::{Role, fields};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -47,56 +47,13 @@ struct SignedInUser {
     user: User,
 }
 
-/// Emails are compared without case or surrounding spaces.
-pub fn normalize_email(email: &str) -> Result<String, AppError> {
-    let email = email.trim().to_lowercase();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        })
-        && !email.contains(char::is_whitespace);
-    if valid {
-        Ok(email)
-    } else {
-        Err(AppError::InvalidBody(
-            "email: must be an email address".into(),
-        ))
-    }
-}
-
-/// Checks a display name: 1..=100 characters once trimmed.
-pub fn validate_name(name: &str) -> Result<String, AppError> {
-    trimmed_name(name, 100)
-}
-
-/// `name` trimmed, when it is 1..=`max` characters long.
-pub fn trimmed_name(name: &str, max: usize) -> Result<String, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > max {
-        return Err(AppError::InvalidBody(format!(
-            "name: must be 1 to {max} characters"
-        )));
-    }
-    Ok(name.to_owned())
-}
-
-/// Checks a new password: 8..=200 characters.
-pub fn validate_password(password: &str) -> Result<(), AppError> {
-    if !(8..=200).contains(&password.chars().count()) {
-        return Err(AppError::InvalidBody(
-            "password: must be 8 to 200 characters".into(),
-        ));
-    }
-    Ok(())
-}
-
 async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Registration>,
 ) -> Result<impl IntoResponse, AppError> {
-    let email = normalize_email(&body.email)?;
-    let name = validate_name(&body.name)?;
-    validate_password(&body.password)?;
+    let email = fields::email(&body.email)?;
+    let name = fields::display_name(&body.name)?;
+    fields::password(&body.password)?;
     let cost = state.config.password_cost;
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&body.password, cost))
         .await
@@ -123,7 +80,7 @@ async fn login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<SignedInUser>, AppError> {
-    let email = body.email.trim().to_lowercase();
+    let email = fields::login_email(&body.email)?;
     let found = state.db.user_with_password(&email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),

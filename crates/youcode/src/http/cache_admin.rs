@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppError;
 use super::extract::{Admin, JsonBody, QueryParams};
-use crate::domain::ParamError;
+use crate::domain::{ParamError, fields};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -156,9 +156,14 @@ async fn invalidate(
     _: Admin,
     JsonBody(body): JsonBody<TagsBody>,
 ) -> Result<Json<Invalidated>, AppError> {
-    if body.tags.is_empty() || body.tags.iter().any(|t| t.is_empty() || t.len() > 200) {
+    if body.tags.is_empty()
+        || body
+            .tags
+            .iter()
+            .any(|t| t.is_empty() || t.len() > 200 || fields::has_control(t))
+    {
         return Err(AppError::InvalidBody(
-            "tags: give 1 or more tags of 1 to 200 characters".into(),
+            "tags: give 1 or more tags of 1 to 200 characters, without control characters".into(),
         ));
     }
     let tags: Vec<_> = body.tags.iter().map(|t| state.keys.named(t)).collect();

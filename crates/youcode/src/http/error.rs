@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::db::DbError;
-use crate::domain::ParamError;
+use crate::domain::{FieldError, ParamError};
 
 /// Every way a request can fail. The response is always
 /// `{"error":{"code":"…","message":"…"}}`; a 5xx never shows internals (they go to the log).
@@ -26,7 +26,7 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(&'static str),
-    #[error("the request body is larger than 64 KB")]
+    #[error("the request body is larger than this route accepts")]
     PayloadTooLarge,
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -78,6 +78,12 @@ impl From<DbError> for AppError {
             ) => AppError::Unavailable(error.into()),
             DbError::Sql(error) => AppError::Internal(error.into()),
         }
+    }
+}
+
+impl From<FieldError> for AppError {
+    fn from(error: FieldError) -> Self {
+        AppError::InvalidBody(error.to_string())
     }
 }
 

@@ -1,12 +1,16 @@
 //! Extractors that parse requests into typed values, answering in the API's error shape.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::AppError;
 use crate::auth::token_hash;
@@ -15,14 +19,16 @@ use crate::domain::ParamError;
 use crate::state::AppState;
 
 /// A JSON body whose rejections (bad JSON, unknown fields, too large) use the API's error shape.
+/// The body must be a JSON object: serde would otherwise fill a struct from an array, field by
+/// position.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
+        match axum::Json::<Object<T>>::from_request(req, state).await {
+            Ok(axum::Json(Object(value))) => Ok(Self(value)),
             Err(JsonRejection::BytesRejection(rejection))
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {
@@ -30,6 +36,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             }
             Err(rejection) => Err(AppError::InvalidBody(rejection.body_text())),
         }
+    }
+}
+
+/// A value deserialized from a JSON object only.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = Object<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(PhantomData))
     }
 }
 
@@ -58,16 +87,17 @@ pub struct SignedIn(pub Principal);
 /// The signed-in user, who must be an admin.
 pub struct Admin(pub Principal);
 
-/// The bearer token of a request, if any.
+/// The bearer token of a request, if any (the scheme's name is case-insensitive, RFC 9110).
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts
+    let (scheme, token) = parts
         .headers
         .get(AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+        .trim_start()
+        .split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 impl FromRequestParts<AppState> for SignedIn {

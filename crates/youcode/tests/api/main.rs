@@ -10,6 +10,7 @@ mod bench;
 mod cache_admin;
 mod connections;
 mod freshness;
+mod hardening;
 mod helpers;
 mod isolation;
 mod logout;
