@@ -668,14 +668,22 @@ impl<S: Store> Cache<S> {
         self.admin_call(self.inner.store.usage(&pattern)).await
     }
 
-    /// Up to `limit` keys of this cache's namespace, for inspection.
+    /// Up to `limit` keys of this cache's namespace, for inspection, redacted (see
+    /// [`key::redacted`](crate::key::redacted)): they tell what kinds of entries are cached, not
+    /// whose, so they may be shown to anyone allowed to see the cache's figures.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails or takes longer than the admin timeout.
     pub async fn sample_keys(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        let pattern = format!("{}*", self.inner.namespace.root());
-        self.admin_call(self.inner.store.scan(&pattern, limit))
-            .await
+        let root = self.inner.namespace.root();
+        let pattern = format!("{root}*");
+        let keys = self
+            .admin_call(self.inner.store.scan(&pattern, limit))
+            .await?;
+        Ok(keys
+            .iter()
+            .map(|key| crate::key::redacted(root, key))
+            .collect())
     }
 
     /// The counters so far.

@@ -204,6 +204,47 @@ impl fmt::Display for Tag {
     }
 }
 
+/// A stored key or tag with every param value and tag argument replaced by `…`, e.g.
+/// `yc:v1:admin:courses:adminId=…:page=…` or `yc:v1:~tag:session:…`: what kind of entry it is,
+/// never whose. `root` is the namespace root (`yc:`); a shortened key loses its digest.
+pub fn redacted(root: &str, stored: &str) -> String {
+    let Some(rest) = stored.strip_prefix(root) else {
+        return "…".to_owned();
+    };
+    // A shortened key's head may end in the middle of a value: what follows `#` is a digest.
+    let (rest, shortened) = match rest.split_once('#') {
+        Some((head, _)) => (head, true),
+        None => (rest, false),
+    };
+    let mut out = String::with_capacity(stored.len());
+    out.push_str(root);
+    let mut segments = rest.split(':');
+    if let Some(version) = segments.next() {
+        out.push_str(version);
+    }
+    let mut in_tag = false;
+    for (i, segment) in segments.enumerate() {
+        out.push(':');
+        if in_tag && i > 1 {
+            // Everything after a tag's kind is its argument (`course:…`, `learner:…`).
+            out.push('…');
+            break;
+        }
+        match segment.split_once('=') {
+            Some((name, _)) => {
+                out.push_str(name);
+                out.push_str("=…");
+            }
+            None => out.push_str(segment),
+        }
+        in_tag |= i == 0 && segment == "~tag";
+    }
+    if shortened && !out.ends_with('…') {
+        out.push('…');
+    }
+    out
+}
+
 /// A namespace name or key prefix segment that is not of the allowed form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -317,6 +358,37 @@ mod tests {
     #[should_panic(expected = "prefix")]
     fn a_prefix_with_a_glob_character_panics() {
         let _ = ns().key("admin:*");
+    }
+
+    #[test]
+    fn redacted_keys_show_their_kind_and_param_names_only() {
+        let root = ns().root().to_owned();
+        let key = ns()
+            .key("admin:courses")
+            .param("adminId", "8f0c")
+            .param("search", "secret plans")
+            .build();
+        assert_eq!(
+            redacted(&root, key.as_str()),
+            "yc:v1:admin:courses:adminId=…:search=…"
+        );
+        for (tag, shown) in [
+            ("session:0123abcd", "yc:v1:~tag:session:…"),
+            ("learner:u1:c1", "yc:v1:~tag:learner:…"),
+            ("public-counts", "yc:v1:~tag:public-counts"),
+        ] {
+            assert_eq!(redacted(&root, ns().tag(tag).as_str()), shown);
+        }
+        assert_eq!(redacted(&root, ns().epoch().as_str()), "yc:v1:~epoch");
+        let long = ns()
+            .key("public:lessons")
+            .param("search", "x".repeat(500))
+            .build();
+        assert_eq!(
+            redacted(&root, long.as_str()),
+            "yc:v1:public:lessons:search=…"
+        );
+        assert_eq!(redacted(&root, "other:v1:p:a=1"), "…");
     }
 
     #[test]

@@ -96,6 +96,38 @@ async fn stats_report_real_figures_after_some_reads(app: TestApp) {
     );
 }
 
+async fn stats_show_no_admin_another_admins_data(app: TestApp) {
+    let (owner, other) = (app.admin().await, app.admin().await);
+    let course = app.create_course(&owner, "Private plans", "DRAFT").await;
+    app.warm("/api/admin/courses?search=private", Some(&owner.token))
+        .await;
+    app.warm(&format!("/api/admin/courses/{course}"), Some(&owner.token))
+        .await;
+    let token_hash = youcode::auth::token_hash(&owner.token);
+
+    let stats = app
+        .get("/api/admin/cache/stats", Some(&other.token))
+        .await
+        .expect(200);
+
+    let samples: Vec<&str> = stats["sampleKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        samples.iter().any(|k| k.contains("admin:course")),
+        "{samples:?}"
+    );
+    for secret in [owner.id.as_str(), course.as_str(), &token_hash, "private"] {
+        assert!(
+            !samples.iter().any(|k| k.contains(secret)),
+            "{secret} shown in {samples:?}"
+        );
+    }
+}
+
 async fn writes_are_counted_as_invalidations(app: TestApp) {
     let admin = app.admin().await;
     let before = app
@@ -319,6 +351,7 @@ async fn with_the_database_down_health_is_503_and_cached_reads_still_answer(app:
 
 on_both_backends!(
     stats_report_real_figures_after_some_reads,
+    stats_show_no_admin_another_admins_data,
     writes_are_counted_as_invalidations,
     clear_empties_the_cache_and_the_next_read_misses,
     invalidating_a_course_tag_makes_only_that_course_miss,
