@@ -19,7 +19,7 @@
 //! | `public-search:{gram}` | pages of the public list searched for a text starting with `gram` (the empty gram: unsearched pages and searches shorter than three characters), and lengths of searches too long for a `public-count` tag | renames of PUBLIC lessons (and any edit of one whose stored search form differs from the application's): the empty gram and every three-character window of the old and the new name |
 //! | `public-count:{text}` | the public list's length searched for `text` (folded, at most twelve characters) | renames of PUBLIC lessons (as for `public-search`): every such text in one of the old and the new name but not in both |
 //! | `public-counts` | every length with a `public-count` tag | renames of PUBLIC lessons that change more than 2 048 such texts (long names with little in common) |
-//! | `session:{tokenHash}` | who a token belongs to | logout |
+//! | `session:{tokenHash}` | who a token belongs to, and since when it is used | logout, expiry, a recorded use (at most once per tenth of the idle timeout) |
 //!
 //! A list's tags must be known before its rows are read, so lists that show fields of many
 //! courses depend on one broad tag (`courses`, `public-lessons`) rather than a tag per row;

@@ -1,6 +1,7 @@
 //! Configuration: command-line flags with environment equivalents, turned into [`Config`].
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use cachette::Policy;
@@ -147,6 +148,25 @@ pub struct ServeArgs {
     /// Do not create the demo data set on an empty database.
     #[arg(long)]
     pub no_demo: bool,
+    /// How long a session token stays valid after sign-in, however much it is used.
+    #[arg(long, env = "YOUCODE_SESSION_LIFETIME", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub session_lifetime: Duration,
+    /// How long a session token stays valid unused.
+    #[arg(long, env = "YOUCODE_SESSION_IDLE_TIMEOUT", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub session_idle_timeout: Duration,
+    /// Failed sign-ins to one account, per minute, before it answers 429 for a while.
+    #[arg(long, env = "YOUCODE_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = LoginLimits::default().failures_per_account)]
+    pub login_failures_per_account: NonZeroU32,
+    /// Failed sign-ins from one client address, per minute, before it answers 429 for a while
+    /// (successful sign-ins never count).
+    #[arg(long, env = "YOUCODE_LOGIN_FAILURES_PER_ADDRESS", default_value_t = LoginLimits::default().failures_per_address)]
+    pub login_failures_per_address: NonZeroU32,
+    /// Passwords hashed at once (default: one per CPU); more sign-ins wait.
+    #[arg(long, env = "YOUCODE_PASSWORD_HASHING_CONCURRENCY")]
+    pub password_hashing_concurrency: Option<NonZeroUsize>,
+    /// Longest wait for a hashing slot before a sign-in answers 503.
+    #[arg(long, env = "YOUCODE_PASSWORD_HASHING_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub password_hashing_wait: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -330,6 +350,54 @@ pub enum PasswordCost {
     Low,
 }
 
+/// How long a session token stays valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// From sign-in, however much the token is used.
+    pub lifetime: Duration,
+    /// Since the token was last used. Uses are recorded at most once per tenth of it, so a
+    /// session may end up to a tenth early.
+    pub idle_timeout: Duration,
+}
+
+impl Default for SessionLimits {
+    /// 30 days, 7 days idle.
+    fn default() -> Self {
+        Self {
+            lifetime: Duration::from_secs(30 * 24 * 3600),
+            idle_timeout: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What bounds password guessing and the cost of password hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failed sign-ins one account takes per minute; past it, the account answers 429 until
+    /// the rate falls back (an attacker gets a guess every few seconds at most).
+    pub failures_per_account: NonZeroU32,
+    /// Failed sign-ins one client address makes per minute, likewise. Only failures count, so
+    /// many people signing in correctly from one address (an office, a benchmark) never are.
+    pub failures_per_address: NonZeroU32,
+    /// Passwords hashed at once: each argon2 hash takes 19 MiB and a core for tens of
+    /// milliseconds, so more at once only add memory and wait.
+    pub hashing_concurrency: NonZeroUsize,
+    /// Longest wait for a hashing slot; past it, the sign-in answers 503 with `Retry-After`.
+    pub hashing_wait: Duration,
+}
+
+impl Default for LoginLimits {
+    /// 10 failures a minute per account, 30 per address, one hash per CPU, 5 s of waiting.
+    fn default() -> Self {
+        Self {
+            failures_per_account: NonZeroU32::new(10).expect("non-zero"),
+            failures_per_address: NonZeroU32::new(30).expect("non-zero"),
+            hashing_concurrency: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            hashing_wait: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -339,16 +407,31 @@ pub struct Config {
     /// Create the demo data set when the database is empty.
     pub seed_demo: bool,
     pub password_cost: PasswordCost,
+    pub sessions: SessionLimits,
+    pub login: LoginLimits,
 }
 
 impl From<ServeArgs> for Config {
     fn from(args: ServeArgs) -> Self {
+        let defaults = LoginLimits::default();
         Self {
             addr: args.addr,
             database_url: args.database.database_url,
             cache: args.cache.into(),
             seed_demo: !args.no_demo,
             password_cost: PasswordCost::Standard,
+            sessions: SessionLimits {
+                lifetime: args.session_lifetime,
+                idle_timeout: args.session_idle_timeout,
+            },
+            login: LoginLimits {
+                failures_per_account: args.login_failures_per_account,
+                failures_per_address: args.login_failures_per_address,
+                hashing_concurrency: args
+                    .password_hashing_concurrency
+                    .unwrap_or(defaults.hashing_concurrency),
+                hashing_wait: args.password_hashing_wait,
+            },
         }
     }
 }

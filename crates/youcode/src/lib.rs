@@ -42,7 +42,7 @@ use crate::state::{AppCache, AppState};
 
 /// Version of the shape of cached values: bump it when a cached payload changes shape, and
 /// entries written by older code are never read.
-pub const CACHE_SCHEMA_VERSION: u32 = 1;
+pub const CACHE_SCHEMA_VERSION: u32 = 2;
 
 /// A built application: database migrated, cache connected, listener bound.
 pub struct Application {
@@ -68,10 +68,14 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let login_guard = Arc::new(auth::LoginGuard::new(&config.login));
+        tokio::spawn(forget_old_login_failures(Arc::downgrade(&login_guard)));
         let state = AppState {
             db,
             cache,
             keys,
+            hashing: Arc::new(auth::Hashing::new(&config.login)),
+            login_guard,
             config: Arc::new(config),
         };
         Ok(Self { listener, state })
@@ -112,10 +116,13 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let cache = self.state.cache.clone();
-        axum::serve(self.listener, http::app(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server error")?;
+        axum::serve(
+            self.listener,
+            http::app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("server error")?;
         // Invalidations that have not reached the store yet get a last chance before exit.
         let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while !cache.flush_pending().await {
@@ -153,6 +160,18 @@ pub fn build_cache(config: &CacheConfig) -> anyhow::Result<AppCache> {
     Ok(Cache::builder(store, namespace)
         .enabled(config.backend != CacheBackend::Off)
         .build())
+}
+
+/// Drops old sign-in failures once a minute, for as long as the application lives.
+async fn forget_old_login_failures(guard: std::sync::Weak<auth::LoginGuard>) {
+    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every_minute.tick().await;
+        match guard.upgrade() {
+            Some(guard) => guard.forget_old(),
+            None => return,
+        }
+    }
 }
 
 async fn shutdown_signal() {

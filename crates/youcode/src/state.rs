@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use cachette::{AnyStore, Cache};
 
+use crate::auth::{Hashing, LoginGuard};
 use crate::cache_keys::CacheKeys;
 use crate::config::Config;
 use crate::db::Db;
@@ -18,4 +19,8 @@ pub struct AppState {
     pub cache: AppCache,
     pub keys: CacheKeys,
     pub config: Arc<Config>,
+    /// Failed sign-ins, per account and per client address.
+    pub login_guard: Arc<LoginGuard>,
+    /// Password hashing, a few at a time.
+    pub hashing: Arc<Hashing>,
 }

@@ -162,6 +162,8 @@ impl Server {
             cache,
             seed_demo: false,
             password_cost: PasswordCost::Standard,
+            sessions: Default::default(),
+            login: Default::default(),
         };
         let (started, on_started) = oneshot::channel();
         let (stop, stopped) = oneshot::channel();

@@ -39,7 +39,7 @@ pub use learners::{
 pub use lessons::{
     AdminLesson, AdminLessonItem, LessonChanges, LessonWrite, NewLesson, PublicLesson,
 };
-pub use users::{NewUser, Principal, User};
+pub use users::{NewUser, Principal, Session, User};
 
 /// A database failure the HTTP layer maps to a status.
 #[derive(Debug, thiserror::Error)]

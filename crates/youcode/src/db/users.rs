@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
 use super::{Db, DbError, DbResult, now_ms};
+use crate::config::SessionLimits;
 use crate::domain::{Role, UserId};
 
 /// An account as the API shows it.
@@ -16,8 +17,41 @@ pub struct User {
     pub role: Role,
 }
 
-/// Who is making a request; cached per session token.
+/// Who is making a request.
 pub type Principal = User;
+
+/// A signed-in session, as cached per token: whose it is, and the times its expiry is judged
+/// by (milliseconds since the Unix epoch), so that every instance judges it alike, from the
+/// cache as from the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub user: User,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+impl Session {
+    /// Whether the session is over at `now`: past its lifetime, or unused for too long.
+    pub fn expired(&self, now: i64, limits: &SessionLimits) -> bool {
+        now >= self.created_at.saturating_add(millis(limits.lifetime))
+            || now
+                >= self
+                    .last_seen_at
+                    .saturating_add(millis(limits.idle_timeout))
+    }
+
+    /// Whether a use at `now` should be recorded: once per tenth of the idle timeout.
+    pub fn use_due(&self, now: i64, limits: &SessionLimits) -> bool {
+        now >= self
+            .last_seen_at
+            .saturating_add(millis(limits.idle_timeout) / 10)
+    }
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
 
 impl Principal {
     /// The typed id.
@@ -98,27 +132,72 @@ impl Db {
     /// Records a session for `user`, under the hash of its token.
     pub async fn create_session(&self, token_hash: &str, user: &str) -> DbResult<()> {
         self.counted(1);
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at) VALUES ($1, $2, $3)")
-            .bind(token_hash)
-            .bind(user)
-            .bind(now_ms())
-            .execute(self)
-            .await?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
+             VALUES ($1, $2, $3, $3)",
+        )
+        .bind(token_hash)
+        .bind(user)
+        .bind(now)
+        .execute(self)
+        .await?;
         Ok(())
     }
 
-    /// The account a session token hash belongs to.
-    pub async fn session_user(&self, token_hash: &str) -> DbResult<Option<User>> {
+    /// The session a token hash names, with its account.
+    pub async fn session(&self, token_hash: &str) -> DbResult<Option<Session>> {
         self.counted(1);
         let row = sqlx::query(
-            "SELECT u.id, u.email, u.name, u.image, u.role
+            "SELECT u.id, u.email, u.name, u.image, u.role, s.created_at, s.last_seen_at
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(self)
         .await?;
-        row.as_ref().map(user_from_row).transpose()
+        row.map(|row| {
+            Ok(Session {
+                user: user_from_row(&row)?,
+                created_at: row.try_get("created_at")?,
+                last_seen_at: row.try_get("last_seen_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records a use of a session at `now`; returns whether it moved its last use forward
+    /// (concurrent requests due at once record it once).
+    pub async fn record_session_use(&self, token_hash: &str, now: i64) -> DbResult<bool> {
+        self.counted(1);
+        let done = sqlx::query(
+            "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .execute(self)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes `user`'s sessions that are over at `now`, so the table holds what can still be
+    /// used (plus the expired sessions of accounts that never sign in again).
+    pub async fn delete_expired_sessions(
+        &self,
+        user: &str,
+        now: i64,
+        limits: &SessionLimits,
+    ) -> DbResult<u64> {
+        self.counted(1);
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND (created_at <= $2 OR last_seen_at <= $3)",
+        )
+        .bind(user)
+        .bind(now.saturating_sub(millis(limits.lifetime)))
+        .bind(now.saturating_sub(millis(limits.idle_timeout)))
+        .execute(self)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Ends a session; returns whether it existed.

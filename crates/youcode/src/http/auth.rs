@@ -11,10 +11,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::AppError;
-use super::extract::{JsonBody, SignedIn, bearer};
+use super::extract::{ClientAddress, JsonBody, SignedIn, bearer};
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
 use crate::config::PasswordCost;
-use crate::db::{DbError, NewUser, User};
+use crate::db::{DbError, NewUser, User, now_ms};
 use crate::domain::{Role, fields};
 use crate::state::AppState;
 
@@ -55,9 +55,10 @@ async fn register(
     let name = fields::display_name(&body.name)?;
     fields::password(&body.password)?;
     let cost = state.config.password_cost;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&body.password, cost))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let password_hash = state
+        .hashing
+        .run(move || hash_password(&body.password, cost))
+        .await?;
     let user = state
         .db
         .create_user(NewUser {
@@ -76,11 +77,16 @@ async fn register(
     Ok((StatusCode::CREATED, Json(SignedInUser { token, user })))
 }
 
+/// Signs in. Failed attempts are counted per account and per client address; past either
+/// limit, attempts answer 429 with `Retry-After` before any password is checked.
 async fn login(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     JsonBody(body): JsonBody<Credentials>,
 ) -> Result<Json<SignedInUser>, AppError> {
     let email = fields::login_email(&body.email)?;
+    let refused = |retry_after| AppError::TooManyRequests { retry_after };
+    state.login_guard.check(&email, address).map_err(refused)?;
     let found = state.db.user_with_password(&email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
@@ -88,12 +94,22 @@ async fn login(
         None => (None, dummy_hash(state.config.password_cost).to_owned()),
     };
     let password = body.password;
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+    let verified = state
+        .hashing
+        .run(move || verify_password(&password, &hash))
+        .await?;
+    let Some(user) = user.filter(|_| verified) else {
+        state.login_guard.failed(&email, address).map_err(refused)?;
+        return Err(AppError::Unauthorized("wrong email or password"));
+    };
+    let now = now_ms();
+    if let Err(error) = state
+        .db
+        .delete_expired_sessions(&user.id, now, &state.config.sessions)
         .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    let user = user
-        .filter(|_| verified)
-        .ok_or(AppError::Unauthorized("wrong email or password"))?;
+    {
+        tracing::warn!(%error, "cannot delete expired sessions");
+    }
     let token = start_session(&state, &user).await?;
     Ok(Json(SignedInUser { token, user }))
 }
@@ -135,18 +151,23 @@ async fn logout(
     State(state): State<AppState>,
     Token(token): Token,
 ) -> Result<StatusCode, AppError> {
-    let hash = token_hash(&token);
-    if !state.db.delete_session(&hash).await? {
+    if !end_session(&state, &token_hash(&token)).await? {
         return Err(AppError::Unauthorized(
             "the token is unknown or has been revoked",
         ));
     }
-    // Revoked everywhere at once: every instance's cached principal depends on this tag.
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the session of a token hash, everywhere at once: every instance's cached copy depends
+/// on its tag. Returns whether it existed.
+pub async fn end_session(state: &AppState, token_hash: &str) -> Result<bool, AppError> {
+    let existed = state.db.delete_session(token_hash).await?;
     state
         .cache
-        .invalidate_tags(&[state.keys.session(&hash)])
+        .invalidate_tags(&[state.keys.session(token_hash)])
         .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(existed)
 }
 
 async fn me(SignedIn(user): SignedIn) -> Json<User> {

@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::{HeaderValue, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -28,6 +29,10 @@ pub enum AppError {
     Conflict(&'static str),
     #[error("the request body is larger than this route accepts")]
     PayloadTooLarge,
+    #[error("too many failed sign-ins; try again later")]
+    TooManyRequests { retry_after: std::time::Duration },
+    #[error("the server is busy; try again shortly")]
+    Busy,
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -44,8 +49,21 @@ impl AppError {
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds a client should wait before trying again, for 429 and 503 answers.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            // Whole seconds, rounded up: a client retrying on time is not refused again.
+            AppError::TooManyRequests { retry_after } => {
+                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+            }
+            AppError::Busy | AppError::Unavailable(_) => Some(1),
+            _ => None,
         }
     }
 
@@ -59,7 +77,8 @@ impl AppError {
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge => "payload_too_large",
-            AppError::Unavailable(_) => "unavailable",
+            AppError::TooManyRequests { .. } => "too_many_requests",
+            AppError::Busy | AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }
@@ -87,6 +106,15 @@ impl From<FieldError> for AppError {
     }
 }
 
+impl From<crate::auth::HashingError> for AppError {
+    fn from(error: crate::auth::HashingError) -> Self {
+        match error {
+            crate::auth::HashingError::Busy => AppError::Busy,
+            crate::auth::HashingError::Failed(error) => AppError::Internal(error.into()),
+        }
+    }
+}
+
 impl From<serde_json::Error> for AppError {
     fn from(error: serde_json::Error) -> Self {
         AppError::Internal(error.into())
@@ -100,6 +128,12 @@ impl IntoResponse for AppError {
             tracing::error!(error = ?self, "request failed");
         }
         let body = Json(json!({"error": {"code": self.code(), "message": self.to_string()}}));
-        (status, body).into_response()
+        let mut response = (status, body).into_response();
+        if let Some(after) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(after));
+        }
+        response
     }
 }

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::value::MapAccessDeserializer;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::AppError;
 use crate::auth::token_hash;
-use crate::db::Principal;
+use crate::db::{Principal, now_ms};
 use crate::domain::ParamError;
 use crate::state::AppState;
 
@@ -62,6 +63,18 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
+/// The address of the client's connection, where the server knows it.
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Self(peer.map(|ConnectInfo(address)| address.ip())))
+    }
+}
+
 /// The raw query params, for typed parsing by the handler.
 pub struct QueryParams(pub HashMap<String, String>);
 
@@ -81,7 +94,9 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 /// The signed-in user, from `Authorization: Bearer <token>`.
 ///
 /// Who a token belongs to is cached (tagged by the token's hash, invalidated at logout), so
-/// authenticating costs a cache lookup, not a database query.
+/// authenticating costs a cache lookup, not a database query. A session ends after its lifetime
+/// or idle timeout (see [`crate::config::SessionLimits`]); its last use is recorded in the
+/// database at most once per tenth of the idle timeout.
 pub struct SignedIn(pub Principal);
 
 /// The signed-in user, who must be an admin.
@@ -108,24 +123,48 @@ impl FromRequestParts<AppState> for SignedIn {
             bearer(parts).ok_or(AppError::Unauthorized("sign in first: no bearer token"))?;
         let hash = token_hash(token);
         // Unknown tokens are not cached: they would let anyone fill the cache.
-        let principal = super::cached(state, state.keys.session_entry(&hash), || async {
-            state
-                .db
-                .session_user(&hash)
-                .await?
-                .ok_or(AppError::Unauthorized(
-                    "the token is unknown or has been revoked",
-                ))
+        let session = super::cached(state, state.keys.session_entry(&hash), || async {
+            state.db.session(&hash).await?.ok_or(AppError::Unauthorized(
+                "the token is unknown or has been revoked",
+            ))
         })
         .await?
         .value;
+        // Judged from the times the session carries, cached or not: once it is over, it is over
+        // on every instance at once.
+        let limits = &state.config.sessions;
+        let now = now_ms();
+        if session.expired(now, limits) {
+            super::auth::end_session(state, &hash).await?;
+            return Err(AppError::Unauthorized(
+                "the session has expired; sign in again",
+            ));
+        }
+        if session.use_due(now, limits) {
+            record_use(state, &hash, now).await;
+        }
         // Per-user cache keys are built from this id: refuse anything but a real one.
-        if uuid::Uuid::try_parse(&principal.id).is_err() {
+        if uuid::Uuid::try_parse(&session.user.id).is_err() {
             return Err(AppError::Unauthorized(
                 "the token belongs to no valid account",
             ));
         }
-        Ok(Self(principal))
+        Ok(Self(session.user))
+    }
+}
+
+/// Moves a session's last use forward, and drops its cached copies so that every instance
+/// judges its idle time from the new one. A failure only leaves the session to expire sooner.
+async fn record_use(state: &AppState, hash: &str, now: i64) {
+    match state.db.record_session_use(hash, now).await {
+        Ok(true) => {
+            state
+                .cache
+                .invalidate_tags(&[state.keys.session(hash)])
+                .await;
+        }
+        Ok(false) => {}
+        Err(error) => tracing::warn!(%error, "cannot record a session's use"),
     }
 }
 

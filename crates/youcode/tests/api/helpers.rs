@@ -175,6 +175,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         cache,
         seed_demo: false,
         password_cost: PasswordCost::Low,
+        sessions: Default::default(),
+        login: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");

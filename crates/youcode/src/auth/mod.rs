@@ -1,4 +1,10 @@
-//! Passwords and session tokens.
+//! Passwords and session tokens, and what bounds password guessing and hashing.
+
+mod guard;
+mod hashing;
+
+pub use guard::LoginGuard;
+pub use hashing::{Hashing, HashingError};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
