@@ -162,6 +162,7 @@ impl Server {
             cache,
             seed_demo: false,
             password_cost: PasswordCost::Standard,
+            limits: Default::default(),
         };
         let (started, on_started) = oneshot::channel();
         let (stop, stopped) = oneshot::channel();

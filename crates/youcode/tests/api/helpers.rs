@@ -175,6 +175,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         cache,
         seed_demo: false,
         password_cost: PasswordCost::Low,
+        limits: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");

@@ -26,6 +26,7 @@ async fn instances_started_together_create_the_demo_data_once(backend: Backend) 
         cache: CacheConfig::memory(&unique("yc-test").replace('_', "-")),
         seed_demo: true,
         password_cost: PasswordCost::Low,
+        limits: Default::default(),
     };
     let (first, second) = tokio::join!(Application::build(config()), Application::build(config()));
     first.expect("the first instance starts");
