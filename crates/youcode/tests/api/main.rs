@@ -16,6 +16,7 @@ mod logout;
 mod public;
 mod redis_down;
 mod seeding;
+mod server_limits;
 mod smoke;
 mod user_routes;
 mod validation;
