@@ -167,6 +167,77 @@ pub struct ServeArgs {
     /// Longest wait for a hashing slot before a sign-in answers 503.
     #[arg(long, env = "YOUCODE_PASSWORD_HASHING_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub password_hashing_wait: Duration,
+    #[command(flatten)]
+    pub limits: LimitsArgs,
+}
+
+/// Flags of [`ServerLimits`]; their defaults are [`ServerLimits::default`].
+#[derive(Debug, Clone, Args)]
+pub struct LimitsArgs {
+    /// Time a client has to send a whole request head (from its first byte, or from connecting).
+    #[arg(long, env = "YOUCODE_HEADER_TIMEOUT", value_parser = parse_timeout,
+        default_value_t = ServerLimits::default().header_timeout.into())]
+    pub header_timeout: humantime::Duration,
+    /// Time a client has to send a whole request body, from the end of its head.
+    #[arg(long, env = "YOUCODE_BODY_TIMEOUT", value_parser = parse_timeout,
+        default_value_t = ServerLimits::default().body_timeout.into())]
+    pub body_timeout: humantime::Duration,
+    /// Time a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "YOUCODE_IDLE_TIMEOUT", value_parser = parse_timeout,
+        default_value_t = ServerLimits::default().idle_timeout.into())]
+    pub idle_timeout: humantime::Duration,
+    /// Open connections at most; past it, new ones wait until one closes.
+    #[arg(long, env = "YOUCODE_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..),
+        default_value_t = ServerLimits::default().max_connections)]
+    pub max_connections: u32,
+}
+
+/// How long a client may take over each part of a connection, and how many may be open at once
+/// (see `docs/API.md`, "Connection limits"), so that slow or silent clients never hold the
+/// server's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A request head must arrive whole within this of its first byte (of the connection's
+    /// start, for the first request).
+    pub header_timeout: Duration,
+    /// A request body must arrive whole within this of the end of its head.
+    pub body_timeout: Duration,
+    /// A kept-alive connection with no new request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most: each costs a file descriptor and buffers.
+    pub max_connections: u32,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl From<LimitsArgs> for ServerLimits {
+    fn from(args: LimitsArgs) -> Self {
+        Self {
+            header_timeout: args.header_timeout.into(),
+            body_timeout: args.body_timeout.into(),
+            idle_timeout: args.idle_timeout.into(),
+            max_connections: args.max_connections,
+        }
+    }
+}
+
+/// A duration such as `10s` or `500ms`, above zero (a zero timeout would close every
+/// connection at once).
+fn parse_timeout(raw: &str) -> Result<humantime::Duration, String> {
+    let duration: humantime::Duration = raw.parse().map_err(|e| format!("{raw:?}: {e}"))?;
+    if duration.is_zero() {
+        return Err(format!("{raw:?}: a timeout must be above zero"));
+    }
+    Ok(duration)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -409,6 +480,7 @@ pub struct Config {
     pub password_cost: PasswordCost,
     pub sessions: SessionLimits,
     pub login: LoginLimits,
+    pub limits: ServerLimits,
 }
 
 impl From<ServeArgs> for Config {
@@ -432,6 +504,7 @@ impl From<ServeArgs> for Config {
                     .unwrap_or(defaults.hashing_concurrency),
                 hashing_wait: args.password_hashing_wait,
             },
+            limits: args.limits.into(),
         }
     }
 }
@@ -471,6 +544,38 @@ mod tests {
         assert!(bench(&[]).is_ok());
         assert!(bench(&["--cache", "memory"]).is_err());
         assert!(bench(&["--database-url", "sqlite://x.db"]).is_err());
+    }
+
+    #[test]
+    fn server_limits_default_and_can_be_set() {
+        let cli = Cli::try_parse_from(["youcode"]).unwrap();
+        assert_eq!(
+            ServerLimits::from(cli.serve.limits),
+            ServerLimits::default()
+        );
+        let cli = Cli::try_parse_from([
+            "youcode",
+            "--header-timeout",
+            "2s",
+            "--body-timeout",
+            "500ms",
+            "--idle-timeout",
+            "1m",
+            "--max-connections",
+            "3",
+        ])
+        .unwrap();
+        let limits = ServerLimits::from(cli.serve.limits);
+        assert_eq!(limits.header_timeout, Duration::from_secs(2));
+        assert_eq!(limits.body_timeout, Duration::from_millis(500));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+        assert_eq!(limits.max_connections, 3);
+    }
+
+    #[test]
+    fn zero_timeouts_and_no_connections_are_refused() {
+        assert!(Cli::try_parse_from(["youcode", "--idle-timeout", "0s"]).is_err());
+        assert!(Cli::try_parse_from(["youcode", "--max-connections", "0"]).is_err());
     }
 
     #[test]

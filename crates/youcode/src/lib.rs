@@ -11,6 +11,7 @@
 //! - [`auth`]: password hashing and session tokens.
 //! - [`cache_keys`]: every cache key and tag the application uses, and what bumps each tag.
 //! - [`http`]: the routes, one module per resource, and the API's error type.
+//! - [`server`]: accepting connections and serving them within the limits of the configuration.
 //! - [`cli`]: `seed`, `user create`, `cache …`.
 //! - [`bench`]: `youcode bench`, a mixed workload that measures the cache and checks freshness.
 //! - [`state`]: what handlers share.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod server;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -106,7 +108,8 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests under way.
+    /// Serves until `shutdown` completes, then finishes the requests under way (for at most
+    /// [`server::SHUTDOWN_GRACE`]).
     ///
     /// # Errors
     /// When the server fails.
@@ -116,13 +119,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let cache = self.state.cache.clone();
-        axum::serve(
-            self.listener,
-            http::app(self.state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("server error")?;
+        let limits = self.state.config.limits;
+        server::serve(self.listener, http::app(self.state), limits, shutdown)
+            .await
+            .context("server error")?;
         // Invalidations that have not reached the store yet get a last chance before exit.
         let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while !cache.flush_pending().await {

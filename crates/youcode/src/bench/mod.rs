@@ -20,7 +20,9 @@ use workload::{Account, Client, Shared, account_of, progress};
 
 use crate::Application;
 use crate::cli::seed::{self, ADMIN_EMAILS, SeedPlan};
-use crate::config::{BenchArgs, CacheBackend, CacheConfig, Config, Dataset, PasswordCost};
+use crate::config::{
+    BenchArgs, CacheBackend, CacheConfig, Config, Dataset, PasswordCost, ServerLimits,
+};
 use crate::db::Db;
 
 /// Runs the benchmark and prints its report.
@@ -164,6 +166,7 @@ impl Server {
             password_cost: PasswordCost::Standard,
             sessions: Default::default(),
             login: Default::default(),
+            limits: Default::default(),
         };
         let (started, on_started) = oneshot::channel();
         let (stop, stopped) = oneshot::channel();
@@ -240,6 +243,9 @@ async fn run_workload(
 ) -> anyhow::Result<(RunReport, Option<f64>)> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
+        // Drop pooled connections before the server's default idle timeout closes them, so a
+        // request never goes out on a connection the server is closing.
+        .pool_idle_timeout(ServerLimits::default().idle_timeout / 2)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
         .build()?;

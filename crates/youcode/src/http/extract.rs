@@ -19,9 +19,9 @@ use crate::db::{Principal, now_ms};
 use crate::domain::ParamError;
 use crate::state::AppState;
 
-/// A JSON body whose rejections (bad JSON, unknown fields, too large) use the API's error shape.
-/// The body must be a JSON object: serde would otherwise fill a struct from an array, field by
-/// position.
+/// A JSON body whose rejections (bad JSON, unknown fields, too large, too slow) use the API's
+/// error shape. The body must be a JSON object: serde would otherwise fill a struct from an
+/// array, field by position.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
@@ -34,6 +34,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
             {
                 Err(AppError::PayloadTooLarge)
+            }
+            Err(rejection) if super::body_deadline::missed(&rejection) => {
+                Err(AppError::RequestTimeout)
             }
             Err(rejection) => Err(AppError::InvalidBody(rejection.body_text())),
         }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod body_deadline;
 mod cache_admin;
 pub(crate) mod course_list;
 mod error;
@@ -43,6 +44,7 @@ pub const MAX_CONTENT_BODY_BYTES: usize = MAX_JSON_BYTES_PER_CHAR
 
 /// The whole API, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
+    let body_timeout = state.config.limits.body_timeout;
     Router::new()
         .merge(auth::router())
         .merge(public::router())
@@ -54,6 +56,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(finish_writes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower::util::MapRequestLayer::new(move |request| {
+            body_deadline::apply(request, body_timeout)
+        }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

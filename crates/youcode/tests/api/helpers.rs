@@ -177,6 +177,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         password_cost: PasswordCost::Low,
         sessions: Default::default(),
         login: Default::default(),
+        limits: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");

@@ -17,6 +17,7 @@ mod logout;
 mod public;
 mod redis_down;
 mod seeding;
+mod server_limits;
 mod sign_in;
 mod smoke;
 mod user_routes;

@@ -28,6 +28,7 @@ async fn instances_started_together_create_the_demo_data_once(backend: Backend) 
         password_cost: PasswordCost::Low,
         sessions: Default::default(),
         login: Default::default(),
+        limits: Default::default(),
     };
     let (first, second) = tokio::join!(Application::build(config()), Application::build(config()));
     first.expect("the first instance starts");
