@@ -1,6 +1,6 @@
 //! Routes of an admin: their own courses and lessons, and who takes part.
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use cachette::{Fetched, Tag};
 use serde::{Deserialize, Deserializer};
 
-use super::extract::{Admin, JsonBody, QueryParams};
+use super::extract::{Admin, Ids, JsonBody, QueryParams};
 use super::{AppError, ListPage, cached_bytes, cached_json, json_bytes, refresh};
 use crate::db::{
     AdminLesson, CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson,
@@ -57,13 +57,6 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
-}
-
-fn lesson_ids(raw: &(String, String)) -> Result<(CourseId, LessonId), AppError> {
-    Ok((
-        CourseId::parse("courseId", &raw.0)?,
-        LessonId::parse("lessonId", &raw.1)?,
-    ))
 }
 
 async fn courses(
@@ -123,9 +116,8 @@ async fn create_course(
 async fn course(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
 ) -> Result<Response, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let page = admin_course_page(&state, admin.user_id(), course).await?;
     Ok(json_bytes(page.value, page.outcome))
 }
@@ -223,10 +215,9 @@ fn course_tags(
 async fn update_course(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
     JsonBody(body): JsonBody<CoursePatch>,
 ) -> Result<Response, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let changes = CourseChanges {
         name: body.name.map(valid_name).transpose()?,
         image: body
@@ -250,9 +241,8 @@ async fn update_course(
 async fn delete_course(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
 ) -> Result<StatusCode, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let admin = admin.user_id();
     let lessons = state.db.delete_course(admin, course).await?;
     let tags = course_tags(&state, admin, course, Changed::deleted(&lessons));
@@ -263,9 +253,8 @@ async fn delete_course(
 async fn lessons(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
 ) -> Result<Response, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let admin = admin.user_id();
     let entry = state.keys.admin_lessons(admin, course);
     cached_json(&state, entry, || async {
@@ -333,10 +322,9 @@ async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &Les
 async fn create_lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
     JsonBody(body): JsonBody<LessonBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let lesson = NewLesson {
         name: valid_name(body.name)?,
         content: fields::text(
@@ -358,9 +346,8 @@ async fn create_lesson(
 async fn lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(raw): Path<(String, String)>,
+    Ids((course, lesson)): Ids<(CourseId, LessonId)>,
 ) -> Result<Response, AppError> {
-    let (course, lesson) = lesson_ids(&raw)?;
     let page = admin_lesson_page(&state, admin.user_id(), course, lesson).await?;
     Ok(json_bytes(page.value, page.outcome))
 }
@@ -394,10 +381,9 @@ struct LessonPatch {
 async fn update_lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(raw): Path<(String, String)>,
+    Ids((course, lesson)): Ids<(CourseId, LessonId)>,
     JsonBody(body): JsonBody<LessonPatch>,
 ) -> Result<Response, AppError> {
-    let (course, lesson) = lesson_ids(&raw)?;
     let changes = LessonChanges {
         name: body.name.map(valid_name).transpose()?,
         content: body
@@ -420,9 +406,8 @@ async fn update_lesson(
 async fn delete_lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(raw): Path<(String, String)>,
+    Ids((course, lesson)): Ids<(CourseId, LessonId)>,
 ) -> Result<StatusCode, AppError> {
-    let (course, lesson) = lesson_ids(&raw)?;
     let write = state
         .db
         .delete_lesson(admin.user_id(), course, lesson)
@@ -434,10 +419,9 @@ async fn delete_lesson(
 async fn participants(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
     QueryParams(query): QueryParams,
 ) -> Result<Response, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let page = ListParams::parse_without_search(&query, 10)?;
     let admin = admin.user_id();
     let entry = state.keys.admin_participants(admin, course, page);

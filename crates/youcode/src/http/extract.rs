@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, RawPathParams, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::de::value::MapAccessDeserializer;
@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use super::AppError;
 use crate::auth::token_hash;
 use crate::db::{Principal, now_ms};
-use crate::domain::ParamError;
+use crate::domain::{CourseId, LessonId, ParamError};
 use crate::state::AppState;
 
 /// A JSON body whose rejections (bad JSON, unknown fields, too large, too slow) use the API's
@@ -75,6 +75,54 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
         Ok(Self(peer.map(|ConnectInfo(address)| address.ip())))
+    }
+}
+
+/// The ids of a route's path, parsed: `Ids<CourseId>`, `Ids<LessonId>` or
+/// `Ids<(CourseId, LessonId)>`. A malformed one answers `invalid_param`, naming it.
+pub struct Ids<T>(pub T);
+
+/// What a path's ids parse into.
+pub trait PathIds: Sized {
+    /// # Errors
+    /// [`ParamError`] naming the first malformed id.
+    fn from_path(params: &RawPathParams) -> Result<Self, ParamError>;
+}
+
+/// The value of the path param `name` (empty when the route has none, which no parse accepts).
+fn path_param<'a>(params: &'a RawPathParams, name: &str) -> &'a str {
+    params
+        .iter()
+        .find(|(param, _)| *param == name)
+        .map_or("", |(_, value)| value)
+}
+
+impl PathIds for CourseId {
+    fn from_path(params: &RawPathParams) -> Result<Self, ParamError> {
+        CourseId::parse("courseId", path_param(params, "course_id"))
+    }
+}
+
+impl PathIds for LessonId {
+    fn from_path(params: &RawPathParams) -> Result<Self, ParamError> {
+        LessonId::parse("lessonId", path_param(params, "lesson_id"))
+    }
+}
+
+impl PathIds for (CourseId, LessonId) {
+    fn from_path(params: &RawPathParams) -> Result<Self, ParamError> {
+        Ok((CourseId::from_path(params)?, LessonId::from_path(params)?))
+    }
+}
+
+impl<T: PathIds, S: Send + Sync> FromRequestParts<S> for Ids<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::NotFound)?;
+        Ok(Self(T::from_path(&params)?))
     }
 }
 

@@ -5,7 +5,7 @@
 //! popular lesson is fetched once for everybody and a user's write refreshes only their entry.
 //! Both parts are decoded as typed values: an entry that does not decode is a miss, never a 500.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use tracing::warn;
 
 use super::course_list::{self, CHUNK_LEN, Chunk, CourseList, CourseListCodec};
-use super::extract::{JsonBody, QueryParams, SignedIn};
+use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
 use super::{
     AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
     refresh,
@@ -249,9 +249,8 @@ struct UserCourseLesson<'a> {
 async fn course(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
 ) -> Result<Response, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let user = user.user_id();
     let (found, shown) = oneshot::channel();
     let shared = async {
@@ -294,10 +293,9 @@ async fn course(
 async fn participants(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
     QueryParams(query): QueryParams,
 ) -> Result<Response, AppError> {
-    let course = CourseId::parse("courseId", &course)?;
     let page = ListParams::parse_without_search(&query, 10)?;
     // The list is shared by all participants; who may see it is checked per user, first, so
     // that only a participant ever fetches it for the others.
@@ -332,17 +330,17 @@ struct Enrolment {
 async fn join(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
 ) -> Result<Json<Enrolment>, AppError> {
-    set_enrolment(&state, user.user_id(), &course, true).await
+    set_enrolment(&state, user.user_id(), course, true).await
 }
 
 async fn leave(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    Path(course): Path<String>,
+    Ids(course): Ids<CourseId>,
 ) -> Result<Json<Enrolment>, AppError> {
-    set_enrolment(&state, user.user_id(), &course, false).await
+    set_enrolment(&state, user.user_id(), course, false).await
 }
 
 /// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
@@ -354,10 +352,9 @@ async fn leave(
 async fn set_enrolment(
     state: &AppState,
     user: UserId,
-    course: &str,
+    course: CourseId,
     enrolled: bool,
 ) -> Result<Json<Enrolment>, AppError> {
-    let course = CourseId::parse("courseId", course)?;
     let mut tags = vec![
         state.keys.learner(user, course),
         state.keys.enrolments(user),
@@ -396,9 +393,8 @@ struct UserLesson<'a> {
 async fn lesson(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    Path(lesson): Path<String>,
+    Ids(lesson): Ids<LessonId>,
 ) -> Result<Response, AppError> {
-    let lesson = LessonId::parse("lessonId", &lesson)?;
     let shared: Fetched<PublishedLesson> =
         cached(&state, state.keys.published_lesson(lesson), || async {
             Ok(state.db.published_lesson(lesson).await?)
@@ -432,10 +428,9 @@ struct ProgressSaved {
 async fn set_progress(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
-    Path(lesson): Path<String>,
+    Ids(lesson): Ids<LessonId>,
     JsonBody(body): JsonBody<ProgressUpdate>,
 ) -> Result<Json<ProgressSaved>, AppError> {
-    let lesson = LessonId::parse("lessonId", &lesson)?;
     let user = user.user_id();
     let course = state.db.set_progress(user, lesson, body.progress).await?;
     state
