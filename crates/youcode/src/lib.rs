@@ -7,7 +7,7 @@
 //!
 //! - [`config`]: command line and environment, turned into [`config::Config`].
 //! - [`domain`]: typed ids, roles and states, validated request params.
-//! - [`db`]: the SQL repository (one SQL text for both backends) and its migrations.
+//! - [`db`]: the SQL repository (one SQL text for both backends), its migrations, and seeding.
 //! - [`auth`]: password hashing and session tokens.
 //! - [`cache_keys`]: every cache key and tag the application uses, and what bumps each tag.
 //! - [`http`]: the routes, one module per resource, and the API's error type.
@@ -65,7 +65,7 @@ impl Application {
         let cache = build_cache(&config.cache)?;
         let keys = CacheKeys::new(cache.clone(), config.cache.policies.clone());
         if config.seed_demo && !db.has_users().await? {
-            cli::seed::seed_demo(&db).await?;
+            db::seed::seed_demo(&db).await?;
         }
         let listener = TcpListener::bind(config.addr)
             .await

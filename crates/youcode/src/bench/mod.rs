@@ -19,11 +19,11 @@ pub use report::{BenchReport, Ratios, Recorder, RouteReport, RunReport};
 use workload::{Account, Client, Shared, account_of, progress};
 
 use crate::Application;
-use crate::cli::seed::{self, ADMIN_EMAILS, SeedPlan};
 use crate::config::{
     BenchArgs, CacheBackend, CacheConfig, Config, Dataset, PasswordCost, ServerLimits,
 };
 use crate::db::Db;
+use crate::db::seed::{self, ADMIN_EMAILS, SeedPlan};
 
 /// Runs the benchmark and prints its report.
 ///

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::report::Recorder;
-use crate::cli::seed::{ADMIN_EMAILS, USER_EMAIL};
+use crate::db::seed::{ADMIN_EMAILS, USER_EMAIL};
 
 /// Search words, most common first.
 const SEARCH_WORDS: [&str; 10] = [

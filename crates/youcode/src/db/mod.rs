@@ -8,6 +8,7 @@ mod courses;
 mod enrolments;
 mod learners;
 mod lessons;
+pub mod seed;
 mod users;
 
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! The demo data set on an empty database: instances started together create it once.
 
 use youcode::Application;
-use youcode::cli::seed::seed_demo;
 use youcode::config::{CacheConfig, Config, PasswordCost};
 use youcode::db::Db;
+use youcode::db::seed::seed_demo;
 
 use crate::helpers::{Backend, fresh_database_url, unique};
 
