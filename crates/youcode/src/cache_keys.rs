@@ -56,13 +56,11 @@
 
 use std::collections::BTreeSet;
 
-use cachette::{Key, Policy, Tag};
+use cachette::{Key, Namespace, Policy, Tag};
 
 use crate::config::Policies;
 use crate::db::JoinedPart;
 use crate::domain::{CourseId, LessonId, ListParams, Page, Search, UserId, fold};
-use crate::http::course_list::CHUNK_LEN;
-use crate::state::AppCache;
 
 /// What a cached route needs: where its entry lives, what it depends on, how long it lives.
 pub struct Entry {
@@ -71,63 +69,70 @@ pub struct Entry {
     pub policy: Policy,
 }
 
+/// How many courses one cached chunk of a user's earlier courses holds (a param of its key).
+pub const CHUNK_LEN: usize = 50;
+
 /// Builds the application's keys and tags.
 #[derive(Clone)]
 pub struct CacheKeys {
-    cache: AppCache,
+    /// Keys and tags need only the namespace, not the cache they are used with.
+    namespace: Namespace,
     policies: Policies,
 }
 
 impl CacheKeys {
-    pub fn new(cache: AppCache, policies: Policies) -> Self {
-        Self { cache, policies }
+    pub fn new(namespace: Namespace, policies: Policies) -> Self {
+        Self {
+            namespace,
+            policies,
+        }
     }
 
     // Tags.
 
     pub fn course(&self, course: impl std::fmt::Display) -> Tag {
-        self.cache.tag(&format!("course:{course}"))
+        self.namespace.tag(&format!("course:{course}"))
     }
     pub fn course_lessons(&self, course: CourseId) -> Tag {
-        self.cache.tag(&format!("course-lessons:{course}"))
+        self.namespace.tag(&format!("course-lessons:{course}"))
     }
     pub fn lesson_count(&self, course: CourseId) -> Tag {
-        self.cache.tag(&format!("lesson-count:{course}"))
+        self.namespace.tag(&format!("lesson-count:{course}"))
     }
     pub fn lesson(&self, lesson: impl std::fmt::Display) -> Tag {
-        self.cache.tag(&format!("lesson:{lesson}"))
+        self.namespace.tag(&format!("lesson:{lesson}"))
     }
     pub fn admin_courses(&self, admin: UserId) -> Tag {
-        self.cache.tag(&format!("admin-courses:{admin}"))
+        self.namespace.tag(&format!("admin-courses:{admin}"))
     }
     pub fn participants(&self, course: CourseId) -> Tag {
-        self.cache.tag(&format!("participants:{course}"))
+        self.namespace.tag(&format!("participants:{course}"))
     }
     pub fn learner(&self, user: UserId, course: CourseId) -> Tag {
-        self.cache.tag(&format!("learner:{user}:{course}"))
+        self.namespace.tag(&format!("learner:{user}:{course}"))
     }
     pub fn enrolments(&self, user: UserId) -> Tag {
-        self.cache.tag(&format!("enrolments:{user}"))
+        self.namespace.tag(&format!("enrolments:{user}"))
     }
     pub fn earlier_enrolments(&self, user: UserId) -> Tag {
-        self.cache.tag(&format!("earlier-enrolments:{user}"))
+        self.namespace.tag(&format!("earlier-enrolments:{user}"))
     }
     pub fn all_courses(&self) -> Tag {
-        self.cache.tag("courses")
+        self.namespace.tag("courses")
     }
     pub fn public_lessons(&self) -> Tag {
-        self.cache.tag("public-lessons")
+        self.namespace.tag("public-lessons")
     }
     pub fn public_membership(&self) -> Tag {
-        self.cache.tag("public-lessons-membership")
+        self.namespace.tag("public-lessons-membership")
     }
     /// The searches of the public list whose folded text starts with `gram` (see [`search_gram`]).
     pub fn public_search(&self, gram: &str) -> Tag {
-        self.cache.tag(&format!("public-search:{gram}"))
+        self.namespace.tag(&format!("public-search:{gram}"))
     }
     /// The length of the public list searched for `text` (folded; see [`count_tag_text`]).
     pub fn public_count(&self, text: &str) -> Tag {
-        self.cache.tag(&format!("public-count:{text}"))
+        self.namespace.tag(&format!("public-count:{text}"))
     }
     /// What renaming a PUBLIC lesson makes stale in the public list, given its names as searched
     /// (folded) before and after.
@@ -145,22 +150,26 @@ impl CacheKeys {
     /// Every searched length with a `public-count` tag: bumped instead of its texts by renames
     /// that change too many of them.
     pub fn public_counts(&self) -> Tag {
-        self.cache.tag("public-counts")
+        self.namespace.tag("public-counts")
     }
     pub fn session(&self, token_hash: &str) -> Tag {
-        self.cache.tag(&format!("session:{token_hash}"))
+        self.namespace.tag(&format!("session:{token_hash}"))
     }
 
     /// A tag given by name (admin invalidation endpoint, CLI).
     pub fn named(&self, name: &str) -> Tag {
-        self.cache.tag(name)
+        self.namespace.tag(name)
     }
 
     // Entries, one per cached read.
 
     pub fn session_entry(&self, token_hash: &str) -> Entry {
         Entry {
-            key: self.cache.key("session").param("token", token_hash).build(),
+            key: self
+                .namespace
+                .key("session")
+                .param("token", token_hash)
+                .build(),
             tags: vec![self.session(token_hash)],
             policy: self.policies.session,
         }
@@ -168,7 +177,7 @@ impl CacheKeys {
 
     pub fn public_lessons_page(&self, params: &ListParams) -> Entry {
         Entry {
-            key: list_key(self.cache.key("public:lessons"), params),
+            key: list_key(self.namespace.key("public:lessons"), params),
             tags: vec![
                 self.public_lessons(),
                 self.public_search(&search_gram(params.search.as_ref())),
@@ -188,7 +197,7 @@ impl CacheKeys {
         }
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("public:lessons:count")
                 .param_opt("search", search.map(|s| fold(s.as_str())))
                 .build(),
@@ -201,7 +210,7 @@ impl CacheKeys {
     pub fn learner_state(&self, user: UserId, course: CourseId) -> Entry {
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("user:state")
                 .param("userId", user)
                 .param("courseId", course)
@@ -225,7 +234,7 @@ impl CacheKeys {
         };
         Entry {
             key: self
-                .cache
+                .namespace
                 .key(name)
                 .param("userId", user)
                 .param(bound, at)
@@ -246,7 +255,7 @@ impl CacheKeys {
     ) -> Entry {
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("user:earlier-courses")
                 .param("userId", user)
                 .param("before", split)
@@ -263,7 +272,7 @@ impl CacheKeys {
     pub fn published_course(&self, course: CourseId) -> Entry {
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("published:course")
                 .param("courseId", course)
                 .build(),
@@ -276,7 +285,7 @@ impl CacheKeys {
     pub fn published_lesson(&self, lesson: LessonId) -> Entry {
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("published:lesson")
                 .param("lessonId", lesson)
                 .build(),
@@ -288,7 +297,7 @@ impl CacheKeys {
     pub fn admin_courses_page(&self, admin: UserId, params: &ListParams) -> Entry {
         Entry {
             key: list_key(
-                self.cache.key("admin:courses").param("adminId", admin),
+                self.namespace.key("admin:courses").param("adminId", admin),
                 params,
             ),
             tags: vec![self.admin_courses(admin)],
@@ -299,7 +308,7 @@ impl CacheKeys {
     pub fn admin_lessons(&self, admin: UserId, course: CourseId) -> Entry {
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("admin:lessons")
                 .param("adminId", admin)
                 .param("courseId", course)
@@ -312,7 +321,7 @@ impl CacheKeys {
     pub fn admin_course(&self, admin: UserId, course: CourseId) -> Entry {
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("admin:course")
                 .param("adminId", admin)
                 .param("courseId", course)
@@ -329,7 +338,7 @@ impl CacheKeys {
     pub fn admin_lesson(&self, admin: UserId, course: CourseId, lesson: LessonId) -> Entry {
         Entry {
             key: self
-                .cache
+                .namespace
                 .key("admin:lesson")
                 .param("adminId", admin)
                 .param("courseId", course)
@@ -343,7 +352,7 @@ impl CacheKeys {
     pub fn admin_participants(&self, admin: UserId, course: CourseId, page: Page) -> Entry {
         Entry {
             key: page_key(
-                self.cache
+                self.namespace
                     .key("admin:participants")
                     .param("adminId", admin)
                     .param("courseId", course),
@@ -358,7 +367,7 @@ impl CacheKeys {
     pub fn user_participants(&self, course: CourseId, page: Page) -> Entry {
         Entry {
             key: page_key(
-                self.cache
+                self.namespace
                     .key("user:participants")
                     .param("courseId", course),
                 page,

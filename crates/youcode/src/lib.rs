@@ -63,7 +63,7 @@ impl Application {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         let cache = build_cache(&config.cache)?;
-        let keys = CacheKeys::new(cache.clone(), config.cache.policies.clone());
+        let keys = CacheKeys::new(cache.namespace().clone(), config.cache.policies.clone());
         if config.seed_demo && !db.has_users().await? {
             db::seed::seed_demo(&db).await?;
         }

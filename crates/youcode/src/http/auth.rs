@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::AppError;
-use super::extract::{ClientAddress, JsonBody, SignedIn, bearer};
+use super::extract::{ClientAddress, JsonBody, SignedIn, bearer, end_session};
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
 use crate::config::PasswordCost;
 use crate::db::{DbError, NewUser, User, now_ms};
@@ -157,17 +157,6 @@ async fn logout(
         ));
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Deletes the session of a token hash, everywhere at once: every instance's cached copy depends
-/// on its tag. Returns whether it existed.
-pub async fn end_session(state: &AppState, token_hash: &str) -> Result<bool, AppError> {
-    let existed = state.db.delete_session(token_hash).await?;
-    state
-        .cache
-        .invalidate_tags(&[state.keys.session(token_hash)])
-        .await;
-    Ok(existed)
 }
 
 async fn me(SignedIn(user): SignedIn) -> Json<User> {

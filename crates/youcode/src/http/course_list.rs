@@ -31,8 +31,7 @@ pub struct CourseList {
     items: Vec<Item>,
 }
 
-/// How many courses one cached chunk of a user's earlier courses holds.
-pub const CHUNK_LEN: usize = 50;
+pub use crate::cache_keys::CHUNK_LEN;
 
 /// A run of the courses of a list that match a search, as cached: at most `chunk_len` of them,
 /// from the `index * chunk_len`th (see [`CourseList::chunk`]), and how many match in all.

@@ -186,7 +186,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let limits = &state.config.sessions;
         let now = now_ms();
         if session.expired(now, limits) {
-            super::auth::end_session(state, &hash).await?;
+            end_session(state, &hash).await?;
             return Err(AppError::Unauthorized(
                 "the session has expired; sign in again",
             ));
@@ -202,6 +202,17 @@ impl FromRequestParts<AppState> for SignedIn {
         }
         Ok(Self(session.user))
     }
+}
+
+/// Deletes the session of a token hash, everywhere at once: every instance's cached copy depends
+/// on its tag. Returns whether it existed.
+pub async fn end_session(state: &AppState, token_hash: &str) -> Result<bool, AppError> {
+    let existed = state.db.delete_session(token_hash).await?;
+    state
+        .cache
+        .invalidate_tags(&[state.keys.session(token_hash)])
+        .await;
+    Ok(existed)
 }
 
 /// Moves a session's last use forward, and drops its cached copies so that every instance
