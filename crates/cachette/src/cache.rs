@@ -175,6 +175,14 @@ impl<S: Store> Drop for DeferOnDrop<'_, S> {
     }
 }
 
+/// The entry one lookup is about: where it lives, what it is built from, how long it lives.
+#[derive(Clone, Copy)]
+struct Entry<'a> {
+    key: &'a Key,
+    tags: &'a [Tag],
+    policy: &'a Policy,
+}
+
 /// What the store said about a key before any fetch.
 enum Lookup {
     Hit {
@@ -295,7 +303,8 @@ impl<S: Store> Cache<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let result = match self.lookup(key, tags).await {
+        let entry = Entry { key, tags, policy };
+        let result = match self.lookup(entry).await {
             Lookup::Hit { payload, snapshot } => match codec.decode(&payload) {
                 Some(value) => Ok(Fetched {
                     value,
@@ -303,11 +312,11 @@ impl<S: Store> Cache<S> {
                 }),
                 None => {
                     self.discard_corrupt(key).await;
-                    self.fill(key, snapshot, None, policy, codec, fetch).await
+                    self.fill(entry, snapshot, None, codec, fetch).await
                 }
             },
             Lookup::Miss { snapshot, stale } => {
-                self.fill(key, snapshot, stale, policy, codec, fetch).await
+                self.fill(entry, snapshot, stale, codec, fetch).await
             }
             Lookup::Bypass => fetch().await.map(|value| Fetched {
                 value,
@@ -320,16 +329,23 @@ impl<S: Store> Cache<S> {
         result
     }
 
+    /// The keys of the generations an entry under `tags` is built under: the namespace epoch
+    /// first, then the tags, in the order of a [`Snapshot`].
+    fn generation_keys<'a>(&'a self, tags: &'a [Tag]) -> SmallVec<[&'a str; 8]> {
+        std::iter::once(self.inner.namespace.epoch())
+            .chain(tags)
+            .map(Tag::as_str)
+            .collect()
+    }
+
     /// Reads the entry and the generations of its tags, and judges the entry.
-    async fn lookup(&self, key: &Key, tags: &[Tag]) -> Lookup {
+    async fn lookup(&self, entry: Entry<'_>) -> Lookup {
+        let Entry { key, tags, policy } = entry;
         let inner = &*self.inner;
         if !inner.config.enabled || !self.flush_pending().await || !inner.breaker.allows() {
             return Lookup::Bypass;
         }
-        let generation_keys: SmallVec<[&str; 8]> = std::iter::once(inner.namespace.epoch())
-            .chain(tags)
-            .map(Tag::as_str)
-            .collect();
+        let generation_keys = self.generation_keys(tags);
         let read = match self
             .call(inner.store.read(key.as_str(), &generation_keys))
             .await
@@ -371,9 +387,14 @@ impl<S: Store> Cache<S> {
         }
         let snapshot = match current {
             Some(current) => current,
-            // Never build under "no generation": create random ones first (invariant 4).
+            // Never build under "no generation": create random ones first (invariant 4), for as
+            // long as the entry about to be built may live (storing it extends them to that).
             None => match self
-                .call(inner.store.ensure_generations(&generation_keys))
+                .call(
+                    inner
+                        .store
+                        .ensure_generations(&generation_keys, policy.longest_life()),
+                )
                 .await
             {
                 Ok(generations) => generations.into_iter().collect(),
@@ -386,10 +407,9 @@ impl<S: Store> Cache<S> {
     /// Runs the fetch for a miss (once per key and snapshot in this process) and stores its value.
     async fn fill<T, F, Fut, E>(
         &self,
-        key: &Key,
+        entry: Entry<'_>,
         snapshot: Snapshot,
         stale: Option<Bytes>,
-        policy: &Policy,
         codec: &impl Codec<T>,
         fetch: F,
     ) -> Result<Fetched<T>, E>
@@ -397,7 +417,7 @@ impl<S: Store> Cache<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let leader = match self.inner.flights.join(key.as_str(), &snapshot) {
+        let leader = match self.inner.flights.join(entry.key.as_str(), &snapshot) {
             Role::Leader(leader) => leader,
             Role::Follower(receiver) => {
                 if let Some(value) = flight::wait(receiver)
@@ -421,7 +441,7 @@ impl<S: Store> Cache<S> {
         };
         if let Some(payload) = codec.encode(&value) {
             leader.publish(payload.clone());
-            self.store_entry(key, &snapshot, policy, payload).await;
+            self.store_entry(entry, &snapshot, payload).await;
         }
         // Only now leave the flight: a caller arriving meanwhile waits instead of fetching again.
         drop(leader);
@@ -468,7 +488,8 @@ impl<S: Store> Cache<S> {
         }
     }
 
-    async fn store_entry(&self, key: &Key, snapshot: &Snapshot, policy: &Policy, payload: Bytes) {
+    async fn store_entry(&self, entry: Entry<'_>, snapshot: &Snapshot, payload: Bytes) {
+        let Entry { key, tags, policy } = entry;
         let inner = &*self.inner;
         if payload.len() > inner.config.max_value_bytes {
             inner.stats.oversized();
@@ -492,8 +513,10 @@ impl<S: Store> Cache<S> {
             },
         );
         let ttl = fresh_for + policy.stale_if_error;
+        // The snapshot's generations must outlive the entry, or it would miss early.
+        let generation_keys = self.generation_keys(tags);
         if self
-            .call(inner.store.set(key.as_str(), bytes, ttl))
+            .call(inner.store.set(key.as_str(), bytes, ttl, &generation_keys))
             .await
             .is_ok()
         {

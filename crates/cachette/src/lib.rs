@@ -28,6 +28,11 @@
 //!   fetched before it: entries carry the tag generations read before their fetch, and
 //!   single-flight groups callers by key *and* those generations.
 //! - Generations are random, so a generation lost by the store never comes back.
+//! - A generation (the namespace epoch's included) lives in the store as long as the
+//!   longest-lived entry built under it, plus a second ([`store::GENERATION_MARGIN`]): created
+//!   for the lifetime of the entry about to be built, extended by each entry stored under it,
+//!   kept as it is by a bump. Tags nobody reads any more leave the store with their last entry.
+//!   One that expires or is evicted early only makes entries miss, never an old one valid.
 //! - Store failures, timeouts and corrupt entries fall back to the fetch; a circuit breaker skips
 //!   a failing store for a while.
 //! - `clear` and pattern deletion touch only this cache's namespace, and use `SCAN`, never `KEYS`.

@@ -66,6 +66,15 @@ impl Policy {
         }
         self.ttl + self.ttl.mul_f32(rand::rng().random_range(0.0..jitter))
     }
+
+    /// The longest an entry of this policy is kept in a store: `ttl` with its largest jitter,
+    /// plus the stale-if-error grace. Tag generations created for an entry live that long.
+    pub fn longest_life(&self) -> Duration {
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        self.ttl
+            .saturating_add(self.ttl.mul_f32(jitter))
+            .saturating_add(self.stale_if_error)
+    }
 }
 
 #[cfg(test)]
@@ -88,6 +97,18 @@ mod tests {
                 .all(|d| *d >= policy.ttl && *d < policy.ttl.mul_f32(1.1))
         );
         assert!(lives.iter().any(|d| *d != lives[0]), "jitter never varied");
+    }
+
+    #[test]
+    fn no_entry_lives_longer_than_the_longest_life() {
+        let policy = Policy {
+            jitter: 0.5,
+            ..Policy::SEARCH_RESULTS
+        };
+        assert_eq!(policy.longest_life(), Duration::from_secs(300 + 150 + 300));
+        assert!(
+            (0..200).all(|_| policy.fresh_for() + policy.stale_if_error <= policy.longest_life())
+        );
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! The in-process store: moka for entries, a concurrent map for tag generations.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dashmap::DashMap;
 use moka::Expiry;
 
-use super::{Read, Store, StoreError, Usage, glob_match};
+use super::{Read, Store, StoreError, Usage, generation_ttl, glob_match};
 use crate::Generation;
 
 /// Bytes counted for each entry beyond its key and value (moka's own bookkeeping, roughly).
 const ENTRY_OVERHEAD: usize = 64;
+
+/// Fewest generations in the map before creating more sweeps out the expired ones.
+const MIN_SWEEP_AT: usize = 1024;
 
 /// An in-process store bounded in bytes.
 ///
@@ -19,14 +22,31 @@ const ENTRY_OVERHEAD: usize = 64;
 /// expires after its own TTL. Generations live in a separate map so that eviction pressure from
 /// entries never touches them; that map is bounded in count and, past it, starts over with fresh
 /// random generations (every entry then misses once, which is safe).
+///
+/// Each generation has a deadline: the longest lifetime of an entry stored under it (see
+/// [`Store::set`]). Generations past it are swept out when the map has doubled since the last
+/// sweep, and before `scan`, `delete_matching` and `usage`. Until swept, such a generation is
+/// still the tag's current one (nothing else changes it but a bump), so serving entries under it
+/// stays correct, and reads need no clock.
 pub struct MemoryStore {
     entries: moka::sync::Cache<String, MemoryEntry, foldhash::fast::RandomState>,
     /// A `DashMap` rather than a second moka cache: it is read on every hit, once per tag, and a
     /// plain sharded map read is several times cheaper.
-    generations: DashMap<String, Generation, foldhash::fast::RandomState>,
+    generations: DashMap<String, GenerationSlot, foldhash::fast::RandomState>,
     max_generations: usize,
+    /// Map length past which creating generations sweeps out expired ones first: twice the
+    /// generations left by the last sweep, so sweeping costs O(1) per created generation.
+    sweep_at: AtomicUsize,
     /// Times the generation map was started over, for tests and logs.
     generation_resets: AtomicU64,
+}
+
+/// A tag's generation and until when an entry may need it.
+#[derive(Clone, Copy)]
+struct GenerationSlot {
+    generation: Generation,
+    /// Past it, no stored entry needs the generation: the next sweep drops it.
+    expires: Instant,
 }
 
 #[derive(Clone)]
@@ -72,6 +92,7 @@ impl MemoryStore {
             entries,
             generations: DashMap::with_hasher(foldhash::fast::RandomState::default()),
             max_generations,
+            sweep_at: AtomicUsize::new(MIN_SWEEP_AT.min(max_generations)),
             generation_resets: AtomicU64::new(0),
         }
     }
@@ -81,14 +102,39 @@ impl MemoryStore {
         self.generation_resets.load(Ordering::Relaxed)
     }
 
+    /// How much longer the generation under `key` is needed by the entries stored under it
+    /// (zero once past, until a sweep drops it); `None` when there is none. For inspection.
+    pub fn generation_life(&self, key: &str) -> Option<Duration> {
+        let expires = self.generations.get(key)?.expires;
+        Some(expires.saturating_duration_since(Instant::now()))
+    }
+
     fn make_room_for_generations(&self, adding: usize) {
+        if self.generations.len() + adding > self.sweep_at.load(Ordering::Relaxed) {
+            self.sweep_generations();
+        }
         if self.generations.len() + adding > self.max_generations {
             self.generations.clear();
+            self.sweep_at
+                .store(MIN_SWEEP_AT.min(self.max_generations), Ordering::Relaxed);
             self.generation_resets.fetch_add(1, Ordering::Relaxed);
         }
     }
 
+    /// Drops the generations no stored entry needs any more.
+    fn sweep_generations(&self) {
+        let now = Instant::now();
+        // Per shard under its lock: a `set` extending a generation either comes first (and the
+        // generation stays) or finds it gone (and leaves it gone).
+        self.generations.retain(|_, slot| slot.expires > now);
+        let sweep_at = (2 * self.generations.len())
+            .max(MIN_SWEEP_AT)
+            .min(self.max_generations);
+        self.sweep_at.store(sweep_at, Ordering::Relaxed);
+    }
+
     fn matching_keys(&self, pattern: &str) -> Vec<String> {
+        self.sweep_generations();
         let entries = self
             .entries
             .iter()
@@ -101,6 +147,14 @@ impl MemoryStore {
             .map(|g| g.key().clone());
         entries.chain(generations).collect()
     }
+}
+
+/// Until when a generation is needed by an entry stored now for `entry_ttl`.
+fn generation_deadline(entry_ttl: Duration) -> Instant {
+    let now = Instant::now();
+    // A TTL too long for the clock: a century is as good as forever here.
+    now.checked_add(generation_ttl(entry_ttl))
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 impl Default for MemoryStore {
@@ -120,36 +174,61 @@ impl Store for MemoryStore {
             entry: self.entries.get(key).map(|entry| entry.value),
             generations: generation_keys
                 .iter()
-                .map(|k| self.generations.get(*k).map(|g| *g))
+                .map(|k| self.generations.get(*k).map(|slot| slot.generation))
                 .collect(),
         })
     }
 
-    async fn ensure_generations(&self, keys: &[&str]) -> Result<Vec<Generation>, StoreError> {
+    async fn ensure_generations(
+        &self,
+        keys: &[&str],
+        ttl: Duration,
+    ) -> Result<Vec<Generation>, StoreError> {
         self.make_room_for_generations(keys.len());
+        let expires = generation_deadline(ttl);
         Ok(keys
             .iter()
             .map(|k| {
-                *self
-                    .generations
-                    .entry((*k).to_owned())
-                    .or_insert_with(Generation::random)
+                let mut slot =
+                    self.generations
+                        .entry((*k).to_owned())
+                        .or_insert_with(|| GenerationSlot {
+                            generation: Generation::random(),
+                            expires,
+                        });
+                // Not swept before the entry about to be built under it is stored.
+                slot.expires = slot.expires.max(expires);
+                slot.generation
             })
             .collect())
     }
 
     async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
         for key in keys {
-            if let Some(mut generation) = self.generations.get_mut(*key) {
-                *generation = Generation::random();
+            if let Some(mut slot) = self.generations.get_mut(*key) {
+                slot.generation = Generation::random();
             }
         }
         Ok(())
     }
 
-    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        generation_keys: &[&str],
+    ) -> Result<(), StoreError> {
         self.entries
             .insert(key.to_owned(), MemoryEntry { value, ttl });
+        if !generation_keys.is_empty() {
+            let expires = generation_deadline(ttl);
+            for generation_key in generation_keys {
+                if let Some(mut slot) = self.generations.get_mut(*generation_key) {
+                    slot.expires = slot.expires.max(expires);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -176,6 +255,7 @@ impl Store for MemoryStore {
 
     async fn usage(&self, pattern: &str) -> Result<Usage, StoreError> {
         self.entries.run_pending_tasks();
+        self.sweep_generations();
         let mut usage = Usage {
             keys: 0,
             bytes: Some(0),

@@ -2,6 +2,16 @@
 //!
 //! A [`Store`] is a dumb, fast key-value backend; every cache rule (validity, single-flight,
 //! fallback) lives in [`Cache`](crate::Cache). The same test suite runs against every store.
+//!
+//! # How long generations live
+//!
+//! A tag generation lives as long as the longest-lived entry built under it, plus
+//! [`GENERATION_MARGIN`]: it is created for the lifetime of the entry about to be built
+//! ([`Store::ensure_generations`]), extended by every entry stored under it ([`Store::set`]),
+//! and keeps its remaining lifetime when bumped. So tags nobody reads any more (one per distinct
+//! search, say) leave the store with their last entry. A generation that expires can only make
+//! entries miss: an entry is valid only while every generation it was built under is still
+//! there with the same value, and a missing generation is replaced by a fresh random one.
 
 mod glob;
 pub mod memory;
@@ -20,9 +30,15 @@ pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 use crate::Generation;
 
-/// How long a tag generation lives in a store. Entries live far shorter; should a generation
-/// expire or be evicted anyway, readers create a fresh random one and older entries just miss.
-pub const GENERATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How much longer than the entries built under it a tag generation lives, so that it never
+/// expires first for want of clock precision. Should it expire or be evicted anyway, readers
+/// create a fresh random one and older entries just miss.
+pub const GENERATION_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long a generation must live for entries that live `entry_ttl`.
+pub fn generation_ttl(entry_ttl: Duration) -> Duration {
+    entry_ttl.saturating_add(GENERATION_MARGIN)
+}
 
 /// An entry and the current generations of the tags it depends on, read together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,26 +87,34 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Read, StoreError>> + Send;
 
     /// Returns the current generation of each key, first creating a fresh random one for each key
-    /// that has none (atomically per key: two callers creating at once get the same one).
+    /// that has none (atomically per key: two callers creating at once get the same one). A
+    /// created generation lives `ttl` (see [`generation_ttl`]): the lifetime of the entry about
+    /// to be built under it. An existing one keeps at least its lifetime.
     fn ensure_generations(
         &self,
         generation_keys: &[&str],
+        ttl: Duration,
     ) -> impl Future<Output = Result<Vec<Generation>, StoreError>> + Send;
 
-    /// Gives each key that has a generation a fresh random one: every entry built under the old
-    /// one goes stale. A key without a generation is left without one: no entry can be valid
-    /// under it (the next reader creates a fresh one), and tags nobody reads cost no space.
+    /// Gives each key that has a generation a fresh random one, which keeps the remaining
+    /// lifetime of the old one: every entry built under the old one goes stale. A key without a
+    /// generation is left without one: no entry can be valid under it (the next reader creates a
+    /// fresh one), and tags nobody reads cost no space.
     fn bump_generations(
         &self,
         generation_keys: &[&str],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Stores `value` under `key` for `ttl`.
+    /// Stores `value` under `key` for `ttl`, and makes each generation under `generation_keys`
+    /// (those the value was built under) live at least as long (see [`generation_ttl`]), in the
+    /// same round trip. A generation that no longer exists is not created again: the entry then
+    /// just misses.
     fn set(
         &self,
         key: &str,
         value: Bytes,
         ttl: Duration,
+        generation_keys: &[&str],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes `keys`; returns how many existed.
@@ -151,14 +175,24 @@ impl Store for AnyStore {
     async fn read(&self, key: &str, generation_keys: &[&str]) -> Result<Read, StoreError> {
         dispatch!(self, s => s.read(key, generation_keys).await)
     }
-    async fn ensure_generations(&self, keys: &[&str]) -> Result<Vec<Generation>, StoreError> {
-        dispatch!(self, s => s.ensure_generations(keys).await)
+    async fn ensure_generations(
+        &self,
+        keys: &[&str],
+        ttl: Duration,
+    ) -> Result<Vec<Generation>, StoreError> {
+        dispatch!(self, s => s.ensure_generations(keys, ttl).await)
     }
     async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
         dispatch!(self, s => s.bump_generations(keys).await)
     }
-    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set(key, value, ttl).await)
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        generation_keys: &[&str],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set(key, value, ttl, generation_keys).await)
     }
     async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
         dispatch!(self, s => s.delete(keys).await)

@@ -2,7 +2,8 @@
 //!
 //! Every call is one round trip: reads are a single `MGET` of the entry and its generations;
 //! multi-key writes are pipelined. Pattern work uses `SCAN … MATCH … COUNT` and `UNLINK` in
-//! batches, never `KEYS`. Generation creation uses `SET … NX GET` (Redis 7 or later, or Valkey).
+//! batches, never `KEYS`. Generation creation uses `SET … NX GET` and storing an entry extends
+//! its generations with `PEXPIRE … GT` (Redis 7 or later, or Valkey).
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{GENERATION_TTL, Read, Store, StoreError, Usage};
+use super::{Read, Store, StoreError, Usage, generation_ttl};
 use crate::Generation;
 
 /// Keys asked for per `SCAN` step and deleted per `UNLINK`.
@@ -134,8 +135,9 @@ fn parse_generation(value: &Value) -> Option<Generation> {
     }
 }
 
-fn ttl_secs(ttl: Duration) -> u64 {
-    ttl.as_secs().max(1)
+/// `ttl` for `PX` and `PEXPIRE`, which take no zero.
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 impl Store for RedisStore {
@@ -154,7 +156,12 @@ impl Store for RedisStore {
         })
     }
 
-    async fn ensure_generations(&self, keys: &[&str]) -> Result<Vec<Generation>, StoreError> {
+    async fn ensure_generations(
+        &self,
+        keys: &[&str],
+        ttl: Duration,
+    ) -> Result<Vec<Generation>, StoreError> {
+        let ttl = ttl_millis(generation_ttl(ttl));
         let fresh: Vec<Generation> = keys.iter().map(|_| Generation::random()).collect();
         let mut pipe = redis::pipe();
         for (key, generation) in keys.iter().zip(&fresh) {
@@ -163,8 +170,8 @@ impl Store for RedisStore {
                 .arg(generation.0)
                 .arg("NX")
                 .arg("GET")
-                .arg("EX")
-                .arg(ttl_secs(GENERATION_TTL));
+                .arg("PX")
+                .arg(ttl);
         }
         let previous: Vec<Value> = self.query_pipe(&pipe).await?;
         let mut generations = Vec::with_capacity(keys.len());
@@ -189,8 +196,8 @@ impl Store for RedisStore {
                     pipe.cmd("SET")
                         .arg(*key)
                         .arg(generation.0)
-                        .arg("EX")
-                        .arg(ttl_secs(GENERATION_TTL))
+                        .arg("PX")
+                        .arg(ttl)
                         .ignore();
                 }
             }
@@ -202,28 +209,43 @@ impl Store for RedisStore {
     async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
         for key in keys {
-            // XX: only a generation that exists is replaced (see `Store::bump_generations`).
+            // XX: only a generation that exists is replaced (see `Store::bump_generations`);
+            // KEEPTTL: it is still needed exactly as long as the entries that extended it.
             pipe.cmd("SET")
                 .arg(*key)
                 .arg(Generation::random().0)
                 .arg("XX")
-                .arg("EX")
-                .arg(ttl_secs(GENERATION_TTL))
+                .arg("KEEPTTL")
                 .ignore();
         }
         self.query_pipe(&pipe).await
     }
 
-    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
-        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.query(
-            redis::cmd("SET")
-                .arg(key)
-                .arg(value.as_ref())
-                .arg("PX")
-                .arg(millis),
-        )
-        .await
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        generation_keys: &[&str],
+    ) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(key)
+            .arg(value.as_ref())
+            .arg("PX")
+            .arg(ttl_millis(ttl))
+            .ignore();
+        let generation_ttl = ttl_millis(generation_ttl(ttl));
+        for generation_key in generation_keys {
+            // GT: never shortens what a longer-lived entry needs; a key gone meanwhile stays
+            // gone (PEXPIRE creates nothing), so the entry just misses.
+            pipe.cmd("PEXPIRE")
+                .arg(*generation_key)
+                .arg(generation_ttl)
+                .arg("GT")
+                .ignore();
+        }
+        self.query_pipe(&pipe).await
     }
 
     async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {

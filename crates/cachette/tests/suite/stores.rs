@@ -10,7 +10,7 @@ use cachette::{Cache, Config, Fetched, Invalidation, Key, Outcome, Policy, Store
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use crate::support::{Flaky, unique_namespace};
+use crate::support::{Flaky, suite, unique_namespace};
 
 /// A cache over a store whose failures a test controls.
 fn flaky_cache<S: Store>(store: S, config: Config) -> Cache<Flaky<S>> {
@@ -301,8 +301,14 @@ pub async fn an_entry_whose_tag_generation_was_lost_is_a_miss<S: Store>(store: S
 pub async fn generations_are_created_once_and_bumps_change_them<S: Store>(store: S) {
     let ns = unique_namespace();
     let tag = ns.tag("t");
-    let first = store.ensure_generations(&[tag.as_str()]).await.unwrap();
-    let again = store.ensure_generations(&[tag.as_str()]).await.unwrap();
+    let first = store
+        .ensure_generations(&[tag.as_str()], Duration::from_secs(60))
+        .await
+        .unwrap();
+    let again = store
+        .ensure_generations(&[tag.as_str()], Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(first, again);
     store.bump_generations(&[tag.as_str()]).await.unwrap();
     let read = store.read("absent", &[tag.as_str()]).await.unwrap();
@@ -342,6 +348,7 @@ pub async fn a_corrupt_entry_is_a_miss_and_is_deleted<S: Store>(store: S) {
             key.as_str(),
             Bytes::from_static(b"not an envelope"),
             Duration::from_secs(60),
+            &[],
         )
         .await
         .unwrap();
@@ -496,7 +503,12 @@ pub async fn clear_removes_this_namespace_and_nothing_else<S: Store>(store: S) {
     let theirs = Cache::builder(SharedStore(store.clone()), unique_namespace()).build();
     let foreign = format!("{}-foreign", ours.namespace().root().trim_end_matches(':'));
     store
-        .set(&foreign, Bytes::from_static(b"x"), Duration::from_secs(60))
+        .set(
+            &foreign,
+            Bytes::from_static(b"x"),
+            Duration::from_secs(60),
+            &[],
+        )
         .await
         .unwrap();
     for cache in [&ours, &theirs] {
@@ -778,8 +790,9 @@ impl<S: Store> Store for SharedStore<S> {
     async fn ensure_generations(
         &self,
         k: &[&str],
+        ttl: Duration,
     ) -> Result<Vec<cachette::Generation>, cachette::StoreError> {
-        self.0.ensure_generations(k).await
+        self.0.ensure_generations(k, ttl).await
     }
     async fn bump_generations(&self, k: &[&str]) -> Result<(), cachette::StoreError> {
         self.0.bump_generations(k).await
@@ -789,8 +802,9 @@ impl<S: Store> Store for SharedStore<S> {
         key: &str,
         value: Bytes,
         ttl: Duration,
+        g: &[&str],
     ) -> Result<(), cachette::StoreError> {
-        self.0.set(key, value, ttl).await
+        self.0.set(key, value, ttl, g).await
     }
     async fn delete(&self, keys: &[&str]) -> Result<u64, cachette::StoreError> {
         self.0.delete(keys).await
@@ -804,27 +818,6 @@ impl<S: Store> Store for SharedStore<S> {
     async fn usage(&self, p: &str) -> Result<cachette::Usage, cachette::StoreError> {
         self.0.usage(p).await
     }
-}
-
-macro_rules! suite {
-    ($($test:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(crate::support::memory_store()).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test(crate::support::redis_store().await).await;
-                }
-            )*
-        }
-    };
 }
 
 suite!(

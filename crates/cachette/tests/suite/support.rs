@@ -1,5 +1,6 @@
 //! Helpers shared by the tests: store wrappers that fail or count on demand, unique namespaces.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -79,9 +80,13 @@ impl<S: Store> Store for Flaky<S> {
         self.enter()?;
         self.inner.read(key, generation_keys).await
     }
-    async fn ensure_generations(&self, keys: &[&str]) -> Result<Vec<Generation>, StoreError> {
+    async fn ensure_generations(
+        &self,
+        keys: &[&str],
+        ttl: Duration,
+    ) -> Result<Vec<Generation>, StoreError> {
         self.enter()?;
-        self.inner.ensure_generations(keys).await
+        self.inner.ensure_generations(keys, ttl).await
     }
     async fn bump_generations(&self, keys: &[&str]) -> Result<(), StoreError> {
         self.enter()?;
@@ -93,12 +98,18 @@ impl<S: Store> Store for Flaky<S> {
             .fetch_add(keys.len() as u64, Ordering::SeqCst);
         self.inner.bump_generations(keys).await
     }
-    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), StoreError> {
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Duration,
+        generation_keys: &[&str],
+    ) -> Result<(), StoreError> {
         self.enter()?;
         self.sets.fetch_add(1, Ordering::SeqCst);
         self.set_bytes
             .fetch_add(value.len() as u64, Ordering::SeqCst);
-        self.inner.set(key, value, ttl).await
+        self.inner.set(key, value, ttl, generation_keys).await
     }
     async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
         self.enter()?;
@@ -117,3 +128,70 @@ impl<S: Store> Store for Flaky<S> {
         self.inner.usage(pattern).await
     }
 }
+
+/// How much longer a store keeps a tag generation, for tests of generation lifetimes.
+pub trait GenerationLife {
+    /// `None` when the store holds no generation under `key`.
+    fn generation_life(&self, key: &str) -> impl Future<Output = Option<Duration>> + Send;
+}
+
+impl GenerationLife for MemoryStore {
+    async fn generation_life(&self, key: &str) -> Option<Duration> {
+        MemoryStore::generation_life(self, key)
+    }
+}
+
+impl GenerationLife for RedisStore {
+    async fn generation_life(&self, key: &str) -> Option<Duration> {
+        let millis: i64 = redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut self.connection())
+            .await
+            .expect("PTTL answers");
+        match millis {
+            -2 => None,
+            -1 => Some(Duration::MAX),
+            millis => Some(Duration::from_millis(millis.unsigned_abs())),
+        }
+    }
+}
+
+/// Waits until `condition` holds, checking every 50 ms; panics, naming `what`, after `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs each listed test (an `async fn(store)`) once on the memory store and once on Redis.
+macro_rules! suite {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::support::memory_store()).await;
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::support::redis_store().await).await;
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use suite;

@@ -1,6 +1,11 @@
 //! `GET /api/public/lessons`: PUBLIC lessons of PUBLISHED courses, for anyone.
 
+use std::time::Duration;
+
+use cachette::AnyStore;
+use cachette::store::generation_ttl;
 use serde_json::json;
+use youcode::config::Policies;
 
 use crate::helpers::{TestApp, keys, names, pluck};
 use crate::on_both_backends;
@@ -246,6 +251,62 @@ async fn searches_differing_only_in_case_share_one_entry(app: TestApp) {
     assert_eq!(upper, lower);
 }
 
+/// Every distinct search caches its length under a tag of its own text: that tag's generation
+/// must leave the store with the entries, not outlive them by days.
+async fn distinct_anonymous_searches_leave_no_key_living_longer_than_their_entries(app: TestApp) {
+    const SEARCHES: usize = 40;
+    for i in 0..SEARCHES {
+        app.get(&format!("/api/public/lessons?search={i:03}rust"), None)
+            .await
+            .expect(200);
+    }
+
+    let lives = key_lives(&app).await;
+
+    assert!(
+        lives.len() >= SEARCHES,
+        "only {} keys with a lifetime after {SEARCHES} searches",
+        lives.len()
+    );
+    let longest = generation_ttl(Policies::default().search_results.longest_life());
+    let outliving: Vec<_> = lives.iter().filter(|(_, life)| *life > longest).collect();
+    assert!(
+        outliving.is_empty(),
+        "{} of {} keys live longer than {longest:?}, e.g. {:?}",
+        outliving.len(),
+        lives.len(),
+        outliving.first()
+    );
+}
+
+/// How much longer each key of the app's namespace lives: found by `SCAN` and `PTTL` on Redis
+/// (a key without a TTL lives forever); the memory store tells it for tag generations only.
+async fn key_lives(app: &TestApp) -> Vec<(String, Duration)> {
+    let cache = &app.state.cache;
+    let keys = cache.sample_keys(usize::MAX).await.unwrap();
+    match cache.store() {
+        AnyStore::Redis(store) => {
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("PTTL").arg(key);
+            }
+            let millis: Vec<i64> = pipe.query_async(&mut store.connection()).await.unwrap();
+            keys.into_iter()
+                .zip(millis)
+                .filter_map(|(key, millis)| match millis {
+                    -2 => None, // expired since the scan
+                    -1 => Some((key, Duration::MAX)),
+                    millis => Some((key, Duration::from_millis(millis.unsigned_abs()))),
+                })
+                .collect()
+        }
+        AnyStore::Memory(store) => keys
+            .into_iter()
+            .filter_map(|key| store.generation_life(&key).map(|life| (key, life)))
+            .collect(),
+    }
+}
+
 on_both_backends!(
     only_public_lessons_of_published_courses_are_listed,
     a_public_lesson_item_has_its_rank_and_course,
@@ -258,4 +319,5 @@ on_both_backends!(
     an_empty_search_does_not_filter,
     a_search_without_match_is_cached_too,
     searches_differing_only_in_case_share_one_entry,
+    distinct_anonymous_searches_leave_no_key_living_longer_than_their_entries,
 );
