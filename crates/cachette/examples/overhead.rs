@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cachette::{Cache, MemoryStore, Namespace, Policy, RedisStore, Store};
 
+/// The policy of the measured entries: five minutes, never expiring during a run.
+const PAGES: Policy = Policy::new("pages", Duration::from_secs(300));
 const MEMORY_ROUNDS: usize = 101;
 const MEMORY_CALLS: u32 = 20_000;
 const REDIS_ROUNDS: usize = 41;
@@ -93,7 +95,7 @@ async fn measure(redis_url: &str) -> Figures {
     let tags = [memory.tag("courses")];
     let fill = || async { Ok::<_, Infallible>(body.clone()) };
     memory
-        .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+        .get_or_fetch_raw(&key, &tags, &PAGES, fill)
         .await
         .unwrap();
     let moka: moka::sync::Cache<String, Bytes> = moka::sync::Cache::new(10_000);
@@ -104,7 +106,7 @@ async fn measure(redis_url: &str) -> Figures {
         hit_rounds.push(
             time_round(MEMORY_CALLS, async || {
                 let fetched = memory
-                    .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+                    .get_or_fetch_raw(&key, &tags, &PAGES, fill)
                     .await
                     .unwrap();
                 black_box(fetched);
@@ -128,7 +130,7 @@ async fn measure(redis_url: &str) -> Figures {
     let mut conn = store.connection();
     let redis = Cache::builder(store, namespace).build();
     redis
-        .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+        .get_or_fetch_raw(&key, &tags, &PAGES, fill)
         .await
         .unwrap();
     let plain_key = format!("{}plain", redis.namespace().prefix());
@@ -143,7 +145,7 @@ async fn measure(redis_url: &str) -> Figures {
         redis_hit_rounds.push(
             time_round(REDIS_CALLS, async || {
                 let fetched = redis
-                    .get_or_fetch_raw(&key, &tags, &Policy::SEARCH_RESULTS, fill)
+                    .get_or_fetch_raw(&key, &tags, &PAGES, fill)
                     .await
                     .unwrap();
                 assert_eq!(fetched.outcome, cachette::Outcome::Hit);

@@ -11,8 +11,9 @@
 //! let cache = Cache::builder(MemoryStore::default(), Namespace::new("demo", 1).unwrap()).build();
 //! let key = cache.key("courses").param("page", 1).build();
 //! let tags = [cache.tag("courses")];
+//! let pages = Policy::new("pages", std::time::Duration::from_secs(300));
 //! let page = cache
-//!     .get_or_fetch(&key, &tags, &Policy::SEARCH_RESULTS, || async {
+//!     .get_or_fetch(&key, &tags, &pages, || async {
 //!         Ok::<_, std::io::Error>(vec!["Rust".to_string()])
 //!     })
 //!     .await?;
@@ -41,7 +42,7 @@
 //!
 //! - [`key`]: `Namespace`, `Key`, `Tag` — readable, injective, namespaced names.
 //! - [`envelope`]: the stored bytes — header (generations, times, flags) and payload.
-//! - [`policy`]: `Policy`, TTL with jitter, and the named policies.
+//! - [`policy`]: `Policy`, TTL with jitter and stale-if-error grace.
 //! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs), `AnyStore`.
 //! - `cache`: `Cache` — `get_or_fetch` (and `_raw`, `_with`), invalidation, fallback,
 //!   administration.

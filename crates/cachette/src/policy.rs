@@ -6,8 +6,9 @@ use rand::Rng;
 
 /// The lifetime of one kind of cached data.
 ///
-/// Policies are plain values: copy a constant and change what differs
-/// (`Policy { ttl: Duration::from_secs(60), ..Policy::SEARCH_RESULTS }`), or use [`Policy::with_ttl`].
+/// Policies are plain values, one per kind of data of the application: make one with
+/// [`Policy::new`], and change what differs (`Policy { jitter: 0.0, ..pages }`, or
+/// [`Policy::with_ttl`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Policy {
     /// A short name for logs and stats.
@@ -23,26 +24,6 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Paginated and search lists: 5 minutes.
-    pub const SEARCH_RESULTS: Policy = Policy::new("search_results", Duration::from_secs(300));
-    /// Course detail: 1 hour.
-    pub const COURSE_DETAIL: Policy = Policy::new("course_detail", Duration::from_secs(3600));
-    /// Lesson detail: 30 minutes.
-    pub const LESSON_DETAIL: Policy = Policy::new("lesson_detail", Duration::from_secs(1800));
-    /// The lessons of a course: 5 minutes.
-    pub const LESSON_LIST: Policy = Policy::new("lesson_list", Duration::from_secs(300));
-    /// One user's progress: 10 minutes.
-    pub const USER_PROGRESS: Policy = Policy::new("user_progress", Duration::from_secs(600));
-
-    /// The five policies above, for configuration by name.
-    pub const ALL: [Policy; 5] = [
-        Self::SEARCH_RESULTS,
-        Self::COURSE_DETAIL,
-        Self::LESSON_DETAIL,
-        Self::LESSON_LIST,
-        Self::USER_PROGRESS,
-    ];
-
     /// A policy with 10 % jitter and a stale-if-error grace of 5 minutes.
     pub const fn new(name: &'static str, ttl: Duration) -> Self {
         Self {
@@ -81,15 +62,12 @@ impl Policy {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_named_policies_have_the_designed_ttls() {
-        let ttls: Vec<u64> = Policy::ALL.iter().map(|p| p.ttl.as_secs()).collect();
-        assert_eq!(ttls, [300, 3600, 1800, 300, 600]);
-    }
+    const FIVE_MINUTES: Policy = Policy::new("five_minutes", Duration::from_secs(300));
+    const ONE_HOUR: Policy = Policy::new("one_hour", Duration::from_secs(3600));
 
     #[test]
     fn jitter_stays_within_its_fraction_and_varies() {
-        let policy = Policy::SEARCH_RESULTS;
+        let policy = FIVE_MINUTES;
         let lives: Vec<Duration> = (0..200).map(|_| policy.fresh_for()).collect();
         assert!(
             lives
@@ -103,7 +81,7 @@ mod tests {
     fn no_entry_lives_longer_than_the_longest_life() {
         let policy = Policy {
             jitter: 0.5,
-            ..Policy::SEARCH_RESULTS
+            ..FIVE_MINUTES
         };
         assert_eq!(policy.longest_life(), Duration::from_secs(300 + 150 + 300));
         assert!(
@@ -115,15 +93,9 @@ mod tests {
     fn no_jitter_means_exactly_the_ttl() {
         let policy = Policy {
             jitter: 0.0,
-            ..Policy::COURSE_DETAIL
+            ..ONE_HOUR
         };
         assert_eq!(policy.fresh_for(), Duration::from_secs(3600));
-        assert_eq!(
-            Policy::COURSE_DETAIL
-                .with_ttl(Duration::from_secs(5))
-                .ttl
-                .as_secs(),
-            5
-        );
+        assert_eq!(ONE_HOUR.with_ttl(Duration::from_secs(5)).ttl.as_secs(), 5);
     }
 }

@@ -316,8 +316,8 @@ fn parse_ttl(raw: &str) -> Result<(String, Duration), String> {
         .split_once('=')
         .ok_or_else(|| format!("{raw:?}: expected POLICY=SECONDS"))?;
     let name = name.trim().to_ascii_lowercase();
-    if !Policy::ALL.iter().any(|p| p.name == name) && name != "session" {
-        let names: Vec<&str> = Policy::ALL.iter().map(|p| p.name).collect();
+    if !NAMED_POLICIES.iter().any(|p| p.name == name) && name != "session" {
+        let names: Vec<&str> = NAMED_POLICIES.iter().map(|p| p.name).collect();
         return Err(format!(
             "unknown policy {name:?}; known: {}, session",
             names.join(", ")
@@ -329,6 +329,26 @@ fn parse_ttl(raw: &str) -> Result<(String, Duration), String> {
         .map_err(|_| format!("{raw:?}: seconds must be a whole number"))?;
     Ok((name, Duration::from_secs(secs)))
 }
+
+/// Paginated and search lists: 5 minutes.
+pub const SEARCH_RESULTS: Policy = Policy::new("search_results", Duration::from_secs(300));
+/// Course detail: 1 hour.
+pub const COURSE_DETAIL: Policy = Policy::new("course_detail", Duration::from_secs(3600));
+/// Lesson detail: 30 minutes.
+pub const LESSON_DETAIL: Policy = Policy::new("lesson_detail", Duration::from_secs(1800));
+/// The lessons of a course: 5 minutes.
+pub const LESSON_LIST: Policy = Policy::new("lesson_list", Duration::from_secs(300));
+/// One user's progress: 10 minutes.
+pub const USER_PROGRESS: Policy = Policy::new("user_progress", Duration::from_secs(600));
+
+/// The policies of the original system, by kind of data, for configuration by name.
+pub const NAMED_POLICIES: [Policy; 5] = [
+    SEARCH_RESULTS,
+    COURSE_DETAIL,
+    LESSON_DETAIL,
+    LESSON_LIST,
+    USER_PROGRESS,
+];
 
 /// The TTL policies in force, after overrides.
 #[derive(Debug, Clone)]
@@ -353,11 +373,11 @@ impl Policies {
                 .map_or(policy, |(_, ttl)| policy.with_ttl(*ttl))
         };
         Self {
-            search_results: pick(Policy::SEARCH_RESULTS),
-            course_detail: pick(Policy::COURSE_DETAIL),
-            lesson_detail: pick(Policy::LESSON_DETAIL),
-            lesson_list: pick(Policy::LESSON_LIST),
-            user_progress: pick(Policy::USER_PROGRESS),
+            search_results: pick(SEARCH_RESULTS),
+            course_detail: pick(COURSE_DETAIL),
+            lesson_detail: pick(LESSON_DETAIL),
+            lesson_list: pick(LESSON_LIST),
+            user_progress: pick(USER_PROGRESS),
             // Never served past its TTL: a fetch that fails may mean the session is gone.
             session: Policy {
                 stale_if_error: Duration::ZERO,
@@ -512,6 +532,12 @@ impl From<ServeArgs> for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_named_policies_have_the_designed_ttls() {
+        let ttls: Vec<u64> = NAMED_POLICIES.iter().map(|p| p.ttl.as_secs()).collect();
+        assert_eq!(ttls, [300, 3600, 1800, 300, 600]);
+    }
 
     #[test]
     fn ttl_overrides_are_parsed_and_applied() {

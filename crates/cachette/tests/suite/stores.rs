@@ -10,7 +10,7 @@ use cachette::{Cache, Config, Fetched, Invalidation, Key, Outcome, Policy, Store
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use crate::support::{Flaky, suite, unique_namespace};
+use crate::support::{FIVE_MINUTES, Flaky, ONE_HOUR, suite, unique_namespace};
 
 /// A cache over a store whose failures a test controls.
 fn flaky_cache<S: Store>(store: S, config: Config) -> Cache<Flaky<S>> {
@@ -27,12 +27,9 @@ async fn read_course<S: Store>(
     value: &str,
 ) -> Fetched<String> {
     cache
-        .get_or_fetch(
-            key,
-            std::slice::from_ref(tag),
-            &Policy::COURSE_DETAIL,
-            || async { Ok::<_, Infallible>(value.to_string()) },
-        )
+        .get_or_fetch(key, std::slice::from_ref(tag), &ONE_HOUR, || async {
+            Ok::<_, Infallible>(value.to_string())
+        })
         .await
         .unwrap()
 }
@@ -69,21 +66,11 @@ pub async fn any_value_is_a_hit_including_empty_ones<S: Store>(store: S) {
         let key = cache.key("values").param("i", i).build();
         let calls = Arc::new(AtomicU64::new(0));
         let first = cache
-            .get_or_fetch(
-                &key,
-                &[],
-                &Policy::SEARCH_RESULTS,
-                counting(&calls, value.clone()),
-            )
+            .get_or_fetch(&key, &[], &FIVE_MINUTES, counting(&calls, value.clone()))
             .await
             .unwrap();
         let second = cache
-            .get_or_fetch(
-                &key,
-                &[],
-                &Policy::SEARCH_RESULTS,
-                counting(&calls, json!("other")),
-            )
+            .get_or_fetch(&key, &[], &FIVE_MINUTES, counting(&calls, json!("other")))
             .await
             .unwrap();
         assert_eq!(
@@ -102,11 +89,11 @@ pub async fn a_raw_hit_returns_the_stored_bytes_unchanged<S: Store>(store: S) {
     let body = Bytes::from_static(br#"{"data":[1, 2,3],"note":"spacing kept"}"#);
     let fetch = |b: Bytes| async move { Ok::<_, Infallible>(b) };
     let miss = cache
-        .get_or_fetch_raw(&key, &[], &Policy::COURSE_DETAIL, || fetch(body.clone()))
+        .get_or_fetch_raw(&key, &[], &ONE_HOUR, || fetch(body.clone()))
         .await
         .unwrap();
     let hit = cache
-        .get_or_fetch_raw(&key, &[], &Policy::COURSE_DETAIL, || fetch(Bytes::new()))
+        .get_or_fetch_raw(&key, &[], &ONE_HOUR, || fetch(Bytes::new()))
         .await
         .unwrap();
     assert_eq!((miss.outcome, hit.outcome), (Outcome::Miss, Outcome::Hit));
@@ -124,11 +111,11 @@ pub async fn large_values_round_trip_compressed_only_in_remote_stores<S: Store>(
     let payload_len = serde_json::to_vec(&value).unwrap().len() as u64;
     let fetch = || async { Ok::<_, Infallible>(value.clone()) };
     cache
-        .get_or_fetch(&key, &[], &Policy::LESSON_LIST, fetch)
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, fetch)
         .await
         .unwrap();
     let hit = cache
-        .get_or_fetch(&key, &[], &Policy::LESSON_LIST, || async {
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
             Ok::<_, Infallible>(Vec::<String>::new())
         })
         .await
@@ -153,9 +140,7 @@ pub async fn invalidating_a_tag_refreshes_exactly_its_entries<S: Store>(store: S
     let list = cache.key("courses").build();
     let get = async |key, tags: &[cachette::Tag], v: u64| {
         cache
-            .get_or_fetch(key, tags, &Policy::COURSE_DETAIL, || async {
-                Ok::<_, Infallible>(v)
-            })
+            .get_or_fetch(key, tags, &ONE_HOUR, || async { Ok::<_, Infallible>(v) })
             .await
             .unwrap()
     };
@@ -181,12 +166,9 @@ pub async fn invalidation_is_one_store_operation_whatever_the_number_of_entries<
     for i in 0..300 {
         let key = cache.key("item").param("i", i).build();
         cache
-            .get_or_fetch(
-                &key,
-                std::slice::from_ref(&tag),
-                &Policy::SEARCH_RESULTS,
-                || async { Ok::<_, Infallible>(i) },
-            )
+            .get_or_fetch(&key, std::slice::from_ref(&tag), &FIVE_MINUTES, || async {
+                Ok::<_, Infallible>(i)
+            })
             .await
             .unwrap();
     }
@@ -196,7 +178,7 @@ pub async fn invalidation_is_one_store_operation_whatever_the_number_of_entries<
     assert_eq!(cache.store().bumped_keys.load(Ordering::SeqCst), 1);
     let key = cache.key("item").param("i", 7).build();
     let after = cache
-        .get_or_fetch(&key, &[tag], &Policy::SEARCH_RESULTS, || async {
+        .get_or_fetch(&key, &[tag], &FIVE_MINUTES, || async {
             Ok::<_, Infallible>(-1)
         })
         .await
@@ -216,7 +198,7 @@ pub async fn concurrent_misses_on_one_key_fetch_once<S: Store>(store: S) {
             tokio::spawn(async move {
                 barrier.wait().await;
                 cache
-                    .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+                    .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
                         calls.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         Ok::<_, Infallible>("value".to_string())
@@ -245,7 +227,7 @@ pub async fn a_reader_after_an_invalidation_does_not_join_an_older_fetch<S: Stor
         let (cache, key, tag) = (cache.clone(), key.clone(), tag.clone());
         tokio::spawn(async move {
             cache
-                .get_or_fetch(&key, &[tag], &Policy::COURSE_DETAIL, || async {
+                .get_or_fetch(&key, &[tag], &ONE_HOUR, || async {
                     let old = "old".to_string(); // read from the database before the write
                     started_tx.send(()).unwrap();
                     release_rx.await.unwrap();
@@ -262,7 +244,7 @@ pub async fn a_reader_after_an_invalidation_does_not_join_an_older_fetch<S: Stor
         let (cache, key, tag) = (cache.clone(), key.clone(), tag.clone());
         tokio::spawn(async move {
             cache
-                .get_or_fetch(&key, &[tag], &Policy::COURSE_DETAIL, || async {
+                .get_or_fetch(&key, &[tag], &ONE_HOUR, || async {
                     Ok::<_, Infallible>("new".to_string())
                 })
                 .await
@@ -275,7 +257,7 @@ pub async fn a_reader_after_an_invalidation_does_not_join_an_older_fetch<S: Stor
     assert_eq!(new.value, "new");
     // The old fetch stored its value after the invalidation: it must not be served either.
     let later = cache
-        .get_or_fetch(&key, &[tag], &Policy::COURSE_DETAIL, || async {
+        .get_or_fetch(&key, &[tag], &ONE_HOUR, || async {
             Ok::<_, Infallible>("newer".to_string())
         })
         .await
@@ -325,15 +307,13 @@ pub async fn fetch_errors_reach_the_caller_and_are_not_cached<S: Store>(store: S
     let cache = cache(store);
     let key = cache.key("failing").build();
     let failed = cache
-        .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
             Err::<u32, _>("database down")
         })
         .await;
     assert_eq!(failed, Err("database down"));
     let next = cache
-        .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
-            Ok::<_, &str>(5)
-        })
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, || async { Ok::<_, &str>(5) })
         .await
         .unwrap();
     assert_eq!((next.outcome, next.value), (Outcome::Miss, 5));
@@ -353,7 +333,7 @@ pub async fn a_corrupt_entry_is_a_miss_and_is_deleted<S: Store>(store: S) {
         .await
         .unwrap();
     let fetched = cache
-        .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
             Ok::<_, Infallible>(1)
         })
         .await
@@ -361,7 +341,7 @@ pub async fn a_corrupt_entry_is_a_miss_and_is_deleted<S: Store>(store: S) {
     assert_eq!((fetched.outcome, fetched.value), (Outcome::Miss, 1));
     assert_eq!(cache.stats().corrupt, 1);
     let hit = cache
-        .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
             Ok::<_, Infallible>(2)
         })
         .await
@@ -373,13 +353,13 @@ pub async fn a_payload_of_another_type_is_a_miss<S: Store>(store: S) {
     let cache = cache(store);
     let key = cache.key("typed").build();
     cache
-        .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
             Ok::<_, Infallible>("text".to_string())
         })
         .await
         .unwrap();
     let number = cache
-        .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+        .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
             Ok::<_, Infallible>(3_u32)
         })
         .await
@@ -452,7 +432,7 @@ pub async fn a_discarded_entry_is_fetched_again<S: Store>(store: S) {
     let cache = Cache::builder(store, unique_namespace()).build();
     let key = cache.key("k").build();
     let read = |value: u32| {
-        cache.get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, move || async move {
+        cache.get_or_fetch(&key, &[], &FIVE_MINUTES, move || async move {
             Ok::<_, Infallible>(value)
         })
     };
@@ -479,7 +459,7 @@ pub async fn a_disabled_instance_still_invalidates_for_the_others<S: Store>(stor
         on.get_or_fetch(
             &key,
             std::slice::from_ref(&tag),
-            &Policy::SEARCH_RESULTS,
+            &FIVE_MINUTES,
             move || async move { Ok::<_, Infallible>(value) },
         )
     };
@@ -515,7 +495,7 @@ pub async fn clear_removes_this_namespace_and_nothing_else<S: Store>(store: S) {
         for i in 0..20 {
             let key = cache.key("k").param("i", i).build();
             cache
-                .get_or_fetch(&key, &[cache.tag("t")], &Policy::SEARCH_RESULTS, || async {
+                .get_or_fetch(&key, &[cache.tag("t")], &FIVE_MINUTES, || async {
                     Ok::<_, Infallible>(i)
                 })
                 .await
@@ -527,12 +507,9 @@ pub async fn clear_removes_this_namespace_and_nothing_else<S: Store>(store: S) {
     assert!(theirs.usage().await.unwrap().keys >= 20);
     let key = theirs.key("k").param("i", 3).build();
     let hit = theirs
-        .get_or_fetch(
-            &key,
-            &[theirs.tag("t")],
-            &Policy::SEARCH_RESULTS,
-            || async { Ok::<_, Infallible>(-1) },
-        )
+        .get_or_fetch(&key, &[theirs.tag("t")], &FIVE_MINUTES, || async {
+            Ok::<_, Infallible>(-1)
+        })
         .await
         .unwrap();
     assert_eq!(hit.outcome, Outcome::Hit);
@@ -554,7 +531,7 @@ pub async fn pattern_invalidation_deletes_only_matching_keys<S: Store>(store: S)
                 .param("search", "a*b?")
                 .build();
             cache
-                .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+                .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
                     Ok::<_, Infallible>(i)
                 })
                 .await
@@ -580,7 +557,7 @@ pub async fn usage_and_stats_count_this_namespace<S: Store>(store: S) {
         let key = cache.key("admin:courses").param("page", i).build();
         for _ in 0..3 {
             cache
-                .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+                .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
                     Ok::<_, Infallible>(i)
                 })
                 .await
@@ -611,7 +588,7 @@ pub async fn values_over_the_size_limit_are_served_but_not_stored<S: Store>(stor
     let big = "x".repeat(5000);
     for _ in 0..2 {
         let fetched = cache
-            .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+            .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
                 Ok::<_, Infallible>(big.clone())
             })
             .await
@@ -698,7 +675,7 @@ pub async fn repeated_store_failures_open_the_circuit<S: Store>(store: S) {
     for i in 0..20 {
         let key = cache.key("k").param("i", i).build();
         let fetched = cache
-            .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+            .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
                 Ok::<_, Infallible>(i)
             })
             .await
@@ -856,7 +833,7 @@ async fn the_memory_store_stays_within_its_byte_budget() {
     for i in 0..1000 {
         let key = cache.key("k").param("i", i).build();
         cache
-            .get_or_fetch(&key, &[], &Policy::SEARCH_RESULTS, || async {
+            .get_or_fetch(&key, &[], &FIVE_MINUTES, || async {
                 Ok::<_, Infallible>(value.clone())
             })
             .await

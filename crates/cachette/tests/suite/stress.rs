@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-use cachette::{Cache, Outcome, Policy, Store, Tag};
+use cachette::{Cache, Outcome, Store, Tag};
 use rand::Rng;
 
-use crate::support::{memory_store, redis_store, unique_namespace};
+use crate::support::{FIVE_MINUTES, memory_store, redis_store, unique_namespace};
 
 const ITEMS: usize = 6;
 const WRITERS: usize = 4;
@@ -90,7 +90,7 @@ async fn no_read_after_an_invalidation_returns_older_data<S: Store>(store: S) {
                 let key = key.build();
                 let item_tags: Vec<Tag> = items.iter().map(|&i| tags[i].clone()).collect();
                 let fetched = cache
-                    .get_or_fetch(&key, &item_tags, &Policy::SEARCH_RESULTS, || async {
+                    .get_or_fetch(&key, &item_tags, &FIVE_MINUTES, || async {
                         let read: Vec<u64> =
                             items.iter().map(|&i| db.versions[i].load(SeqCst)).collect();
                         pause(1500).await;

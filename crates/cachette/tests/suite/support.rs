@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cachette::store::Read;
-use cachette::{Generation, MemoryStore, Namespace, RedisStore, Store, StoreError, Usage};
+use cachette::{Generation, MemoryStore, Namespace, Policy, RedisStore, Store, StoreError, Usage};
+
+/// The policy of most tests: five minutes, the defaults otherwise.
+pub const FIVE_MINUTES: Policy = Policy::new("five_minutes", Duration::from_secs(300));
+/// A longer-lived policy, for entries that must outlive a test.
+pub const ONE_HOUR: Policy = Policy::new("one_hour", Duration::from_secs(3600));
 
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
