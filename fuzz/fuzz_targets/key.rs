@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use arbitrary::Arbitrary;
 use cachette::Namespace;
-use cachette::key::MAX_KEY_LEN;
+use cachette::key::{MAX_KEY_LEN, MAX_NAMESPACE_LEN};
 use libfuzzer_sys::fuzz_target;
 
 /// The characters of a namespace name or prefix segment: exactly 64, so any byte maps to one.
@@ -53,8 +53,8 @@ fuzz_target!(|inputs: (KeyInput, KeyInput)| {
     assert_ne!(key_b, tag_a, "a key equals a tag");
 });
 
-fn is_segment(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| SEGMENT_CHARS.contains(&b))
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_NAMESPACE_LEN && s.bytes().all(|b| SEGMENT_CHARS.contains(&b))
 }
 
 fn segment(bytes: &[u8]) -> String {
@@ -68,20 +68,13 @@ fn segment(bytes: &[u8]) -> String {
 fn build(input: &KeyInput) -> (String, String, Model) {
     let namespace = match Namespace::new(&input.namespace, input.version) {
         Ok(namespace) => {
-            assert!(
-                is_segment(&input.namespace),
-                "{:?} accepted",
-                input.namespace
-            );
+            assert!(is_name(&input.namespace), "{:?} accepted", input.namespace);
             (namespace, input.namespace.clone())
         }
         Err(_) => {
-            assert!(
-                !is_segment(&input.namespace),
-                "{:?} refused",
-                input.namespace
-            );
-            let name = match segment(input.namespace.as_bytes()) {
+            assert!(!is_name(&input.namespace), "{:?} refused", input.namespace);
+            let bytes = input.namespace.as_bytes();
+            let name = match segment(&bytes[..bytes.len().min(MAX_NAMESPACE_LEN)]) {
                 name if name.is_empty() => "n".to_owned(),
                 name => name,
             };
@@ -112,13 +105,16 @@ fn build(input: &KeyInput) -> (String, String, Model) {
     }
     let key = builder.build();
     assert!(key.as_str().len() <= MAX_KEY_LEN, "{key:?} is too long");
+    // `clear` finds every key and tag of a namespace by its root.
     assert!(key.as_str().starts_with(namespace.prefix()));
+    assert!(namespace.epoch().as_str().len() <= MAX_KEY_LEN);
     // A shortened key keeps a head of all but `#` and 32 hex digits.
     if namespace.prefix().len() + prefix.len() <= MAX_KEY_LEN - 33 {
         assert_eq!(key.prefix(), prefix);
     }
     let tag = namespace.tag(&input.tag);
     assert!(tag.as_str().len() <= MAX_KEY_LEN, "{tag:?} is too long");
+    assert!(tag.as_str().starts_with(namespace.prefix()));
     assert_ne!(tag.as_str(), namespace.epoch().as_str());
     assert_ne!(key.as_str(), namespace.epoch().as_str());
     let model = Model {
