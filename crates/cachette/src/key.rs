@@ -16,6 +16,9 @@ use sha2::{Digest, Sha256};
 /// Longest key, in bytes, stored as it reads; longer ones are shortened by a hash.
 pub const MAX_KEY_LEN: usize = 200;
 
+/// Longest namespace name, in bytes: the namespace must fit in the head a shortened key keeps.
+pub const MAX_NAMESPACE_LEN: usize = 64;
+
 /// Hex digits of the SHA-256 digest that ends a shortened key (128 bits).
 const DIGEST_HEX_LEN: usize = 32;
 
@@ -34,12 +37,17 @@ pub struct Namespace {
 }
 
 impl Namespace {
-    /// A namespace named `name` (ASCII letters, digits, `-`, `_`) at schema version `version`.
+    /// A namespace named `name` (1 to [`MAX_NAMESPACE_LEN`] ASCII letters, digits, `-`, `_`) at
+    /// schema version `version`.
     ///
     /// # Errors
-    /// [`KeyError::BadName`] when `name` is empty or holds another character.
+    /// [`KeyError::BadName`] when `name` is empty, too long or holds another character.
     pub fn new(name: &str, version: u32) -> Result<Self, KeyError> {
         check_segment(name)?;
+        // A longer one would be cut from shortened keys, which `clear` would then miss.
+        if name.len() > MAX_NAMESPACE_LEN {
+            return Err(KeyError::BadName(name.to_owned()));
+        }
         let prefix: Arc<str> = format!("{name}:v{version}:").into();
         Ok(Self {
             root: format!("{name}:").into(),
@@ -248,7 +256,7 @@ pub fn redacted(root: &str, stored: &str) -> String {
 /// A namespace name or key prefix segment that is not of the allowed form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("{0:?} must be a non-empty string of ASCII letters, digits, '-' and '_'")]
+    #[error("{0:?} must be 1 to 64 ASCII letters, digits, '-' and '_'")]
     BadName(String),
 }
 
@@ -352,6 +360,17 @@ mod tests {
         assert!(Namespace::new("", 1).is_err());
         assert!(Namespace::new("a:b", 1).is_err());
         assert!(Namespace::new("a*", 1).is_err());
+    }
+
+    #[test]
+    fn shortened_keys_keep_the_whole_namespace_of_the_longest_name() {
+        let name = "n".repeat(MAX_NAMESPACE_LEN);
+        let ns = Namespace::new(&name, u32::MAX).unwrap();
+        let key = ns.key("p").param("q", "x".repeat(500)).build();
+        assert_eq!(key.as_str().len(), MAX_KEY_LEN);
+        assert!(key.as_str().starts_with(ns.prefix()));
+        assert_eq!(key.prefix(), "p");
+        assert!(Namespace::new(&format!("{name}n"), 1).is_err());
     }
 
     #[test]

@@ -30,6 +30,15 @@ pub mod http;
 pub mod server;
 pub mod state;
 
+/// The private parts the fuzz targets in `fuzz/` drive; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::http::course_list::{
+        CHUNK_LEN, Chunk, CourseList, CourseListCodec, chunks_for, page,
+    };
+}
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
