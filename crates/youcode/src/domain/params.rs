@@ -122,7 +122,8 @@ impl ListParams {
         })
     }
 
-    /// `page` and `limit` only: a `search` param is refused.
+    /// `page` and `limit` only, for lists that take no search: a `search` param is ignored (once
+    /// checked like any list's, so a malformed one is still a 400).
     ///
     /// # Errors
     /// [`ParamError`] naming the first bad param.
