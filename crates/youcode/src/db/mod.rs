@@ -108,6 +108,9 @@ const STASH_LIFETIME: Duration = Duration::from_secs(60);
 /// How long a stashed connection may wait for a statement before going back to the pool.
 const STASH_IDLE: Duration = Duration::from_secs(10);
 
+/// How often a transaction waiting for a connection takes one back from the stash.
+const STASH_RELEASE_INTERVAL: Duration = Duration::from_millis(20);
+
 /// How long a statement waits for its turn, then for a connection of the pool, before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -285,11 +288,22 @@ impl Db {
         if self.pool.num_idle() == 0 && self.pool.size() >= max_connections(self.backend) {
             drop(self.stash.take());
         }
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        let begin = async {
+            match self.backend {
+                Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => self.pool.begin().await,
+            }
         };
-        Ok(tx)
+        let mut begin = std::pin::pin!(begin);
+        // While it waits, stashed connections keep going back to the pool, one at a time: a
+        // connection seen idle above may have gone to another waiter, and transactions must not
+        // wait on the pool for connections that only sit in the stash.
+        loop {
+            tokio::select! {
+                tx = &mut begin => return Ok(tx?),
+                () = tokio::time::sleep(STASH_RELEASE_INTERVAL) => drop(self.stash.take()),
+            }
+        }
     }
 
     /// Starts a transaction that seeds the database: one at a time (SQLite: the database write
