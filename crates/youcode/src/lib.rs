@@ -9,7 +9,8 @@
 //! - [`domain`]: typed ids, roles and states, validated request params.
 //! - [`db`]: the SQL repository (one SQL text for both backends), its migrations, and seeding.
 //! - [`auth`]: password hashing and session tokens.
-//! - [`cache_keys`]: every cache key and tag the application uses, and what bumps each tag.
+//! - [`cache`]: everything the application knows about caching: its keys and tags
+//!   ([`cache::keys`]) and what each write invalidates ([`cache::invalidation`]).
 //! - [`http`]: the routes, one module per resource, and the API's error type.
 //! - [`server`]: accepting connections and serving them within the limits of the configuration.
 //! - [`cli`]: `seed`, `user create`, `cache …`.
@@ -21,7 +22,7 @@
 
 pub mod auth;
 pub mod bench;
-pub mod cache_keys;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -46,7 +47,7 @@ use anyhow::Context as _;
 use cachette::{AnyStore, Cache, MemoryStore, Namespace, RedisStore};
 use tokio::net::TcpListener;
 
-use crate::cache_keys::CacheKeys;
+use crate::cache::keys::CacheKeys;
 use crate::config::{CacheBackend, CacheConfig, Config};
 use crate::db::Db;
 use crate::state::{AppCache, AppState};

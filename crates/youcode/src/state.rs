@@ -5,7 +5,7 @@ use std::sync::Arc;
 use cachette::{AnyStore, Cache};
 
 use crate::auth::{Hashing, LoginGuard};
-use crate::cache_keys::CacheKeys;
+use crate::cache::keys::CacheKeys;
 use crate::config::Config;
 use crate::db::Db;
 

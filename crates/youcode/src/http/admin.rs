@@ -6,16 +6,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
-use cachette::{Fetched, Tag};
+use cachette::Fetched;
 use serde::{Deserialize, Deserializer};
 
 use super::extract::{Admin, Ids, JsonBody, QueryParams};
 use super::{AppError, ListPage, cached_bytes, cached_json, json_bytes, refresh};
-use crate::db::{
-    AdminLesson, CourseChanges, CourseUpdate, LessonChanges, LessonWrite, NewCourse, NewLesson,
-};
+use crate::cache::invalidation::{self, CourseChange};
+use crate::db::{CourseChanges, LessonChanges, LessonWrite, NewCourse, NewLesson};
 use crate::domain::{
-    CourseId, CourseState, FieldError, LessonId, LessonState, ListParams, UserId, fields, fold,
+    CourseId, CourseState, FieldError, LessonId, LessonState, ListParams, UserId, fields,
 };
 use crate::state::AppState;
 
@@ -106,10 +105,8 @@ async fn create_course(
     };
     let admin = admin.user_id();
     let created = state.db.create_course(admin, course).await?;
-    state
-        .cache
-        .invalidate_tags(&[state.keys.admin_courses(admin)])
-        .await;
+    let tags = invalidation::course_created(&state.keys, admin);
+    state.cache.invalidate_tags(&tags).await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -147,71 +144,6 @@ struct CoursePatch {
     state: Option<CourseState>,
 }
 
-/// What a change to a course changed, for working out what it makes stale.
-struct Changed<'a> {
-    /// A field lists show: name, image or state.
-    listed: bool,
-    /// What lesson pages and the public list show of the course: its name or state.
-    public: bool,
-    /// Its state: who may join it, whether its lessons are listed.
-    state: bool,
-    /// The course is gone, lessons included.
-    deleted: bool,
-    /// Its lessons, whose pages show the course's name.
-    lessons: &'a [String],
-}
-
-impl<'a> Changed<'a> {
-    fn updated(update: &'a CourseUpdate) -> Self {
-        let (before, after) = (&update.previous, &update.updated);
-        let state = before.state != after.state;
-        Changed {
-            listed: before.listed_differently(after),
-            public: before.shown_with_lessons_differently(after),
-            state,
-            deleted: false,
-            lessons: &update.lessons,
-        }
-    }
-
-    fn deleted(lessons: &'a [String]) -> Self {
-        Changed {
-            listed: true,
-            public: true,
-            state: true,
-            deleted: true,
-            lessons,
-        }
-    }
-}
-
-/// What a change to a course makes stale: always the course itself; the lists only when a
-/// field they show changed; its lessons' pages when the course name or state changed (they show
-/// the name, and only while the course is published).
-fn course_tags(
-    state: &AppState,
-    admin: UserId,
-    course: CourseId,
-    changed: Changed<'_>,
-) -> Vec<Tag> {
-    let keys = &state.keys;
-    let mut tags = vec![keys.course(course)];
-    if changed.listed {
-        tags.extend([keys.admin_courses(admin), keys.all_courses()]);
-    }
-    if changed.public {
-        tags.push(keys.public_lessons());
-        tags.extend(changed.lessons.iter().map(|lesson| keys.lesson(lesson)));
-    }
-    if changed.state {
-        tags.extend([keys.participants(course), keys.public_membership()]);
-    }
-    if changed.deleted {
-        tags.extend([keys.course_lessons(course), keys.lesson_count(course)]);
-    }
-    tags
-}
-
 async fn update_course(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -232,7 +164,8 @@ async fn update_course(
     };
     let admin = admin.user_id();
     let update = state.db.update_course(admin, course, changes).await?;
-    let tags = course_tags(&state, admin, course, Changed::updated(&update));
+    let tags =
+        invalidation::course_changed(&state.keys, admin, course, CourseChange::updated(&update));
     state.cache.invalidate_tags(&tags).await;
     refresh(&state, admin_course_page(&state, admin, course)).await;
     Ok(Json(update.updated).into_response())
@@ -245,7 +178,8 @@ async fn delete_course(
 ) -> Result<StatusCode, AppError> {
     let admin = admin.user_id();
     let lessons = state.db.delete_course(admin, course).await?;
-    let tags = course_tags(&state, admin, course, Changed::deleted(&lessons));
+    let tags =
+        invalidation::course_changed(&state.keys, admin, course, CourseChange::deleted(&lessons));
     state.cache.invalidate_tags(&tags).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -275,47 +209,9 @@ struct LessonBody {
     rank: Option<i64>,
 }
 
-/// What a lesson write makes stale: the lesson, those it moved, its course's lessons (and their
-/// count when one was created or deleted), and the public list when the write changed something
-/// it shows: its length when a PUBLIC lesson appeared or went, its order when ranks moved, and
-/// only the searches a rename can change when a PUBLIC lesson was renamed.
+/// Invalidates what a lesson write made stale.
 async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &LessonWrite) {
-    let keys = &state.keys;
-    let mut tags = vec![keys.course_lessons(course)];
-    let written = write.lesson.as_ref().or(write.previous.as_ref());
-    tags.extend(written.map(|lesson| keys.lesson(&lesson.id)));
-    tags.extend(write.moved.iter().map(|id| keys.lesson(id)));
-    if write.previous.is_none() || write.lesson.is_none() {
-        tags.push(keys.lesson_count(course));
-    }
-    fn public(lesson: Option<&AdminLesson>) -> Option<&AdminLesson> {
-        lesson.filter(|lesson| lesson.state == LessonState::Public)
-    }
-    match (
-        public(write.previous.as_ref()),
-        public(write.lesson.as_ref()),
-    ) {
-        (None, None) => {}
-        (Some(before), Some(after)) => {
-            let (old, new) = (fold(&before.name), fold(&after.name));
-            // Every update stores the name as the application folds it: a row folded otherwise
-            // (by migration 0002) changes what it matches even when the name stays.
-            let refolded = write
-                .previous_searched_as
-                .as_deref()
-                .is_some_and(|stored| stored != new);
-            if before.name != after.name || refolded {
-                let mut searched_as = vec![old.as_str(), new.as_str()];
-                searched_as.extend(write.previous_searched_as.as_deref());
-                tags.extend(keys.public_rename(&searched_as));
-            }
-        }
-        _ => tags.extend([keys.public_lessons(), keys.public_membership()]),
-    }
-    // A new rank moves the lessons in between, so `moved` covers every change of order.
-    if !write.moved.is_empty() {
-        tags.push(keys.public_lessons());
-    }
+    let tags = invalidation::lesson_written(&state.keys, course, write);
     state.cache.invalidate_tags(&tags).await;
 }
 

@@ -3,7 +3,7 @@
 //!
 //! A user may be enrolled in thousands of courses and reads the list a page at a time: decoding
 //! every course on each read would cost far more than the page. The list is cached in two parts
-//! (see `cache_keys`): the recent courses, few, read whole; and the earlier ones, read through
+//! (see `cache::keys`): the recent courses, few, read whole; and the earlier ones, read through
 //! [`Chunk`]s of those matching a search, each cut from the earlier part once and cached, so a
 //! page reads a few small entries whatever the number of courses.
 //!
@@ -31,7 +31,7 @@ pub struct CourseList {
     items: Vec<Item>,
 }
 
-pub use crate::cache_keys::CHUNK_LEN;
+pub use crate::cache::keys::CHUNK_LEN;
 
 /// A run of the courses of a list that match a search, as cached: at most `chunk_len` of them,
 /// from the `index * chunk_len`th (see [`CourseList::chunk`]), and how many match in all.

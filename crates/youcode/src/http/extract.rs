@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::AppError;
 use crate::auth::token_hash;
+use crate::cache::invalidation;
 use crate::db::{Principal, now_ms};
 use crate::domain::{CourseId, LessonId, ParamError};
 use crate::state::AppState;
@@ -210,7 +211,7 @@ pub async fn end_session(state: &AppState, token_hash: &str) -> Result<bool, App
     let existed = state.db.delete_session(token_hash).await?;
     state
         .cache
-        .invalidate_tags(&[state.keys.session(token_hash)])
+        .invalidate_tags(&invalidation::session_changed(&state.keys, token_hash))
         .await;
     Ok(existed)
 }
@@ -222,7 +223,7 @@ async fn record_use(state: &AppState, hash: &str, now: i64) {
         Ok(true) => {
             state
                 .cache
-                .invalidate_tags(&[state.keys.session(hash)])
+                .invalidate_tags(&invalidation::session_changed(&state.keys, hash))
                 .await;
         }
         Ok(false) => {}

@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 
 pub use error::AppError;
 
-use crate::cache_keys::Entry;
+use crate::cache::keys::Entry;
 use crate::domain::{Page, fields};
 use crate::state::AppState;
 

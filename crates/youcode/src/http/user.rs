@@ -22,7 +22,8 @@ use super::{
     AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
     refresh,
 };
-use crate::cache_keys::{course_list_split, in_earlier_part};
+use crate::cache::invalidation::{self, EnrolmentOutcome};
+use crate::cache::keys::{course_list_split, in_earlier_part};
 use crate::db::{JoinedPart, LearnerState, PublishedCourse, PublishedLesson, now_ms};
 use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, Search, UserId};
 use crate::state::AppState;
@@ -355,23 +356,20 @@ async fn set_enrolment(
     course: CourseId,
     enrolled: bool,
 ) -> Result<Json<Enrolment>, AppError> {
-    let mut tags = vec![
-        state.keys.learner(user, course),
-        state.keys.enrolments(user),
-    ];
-    let changed = if enrolled {
+    let outcome = if enrolled {
         // A join makes its enrolment now, in the list's recent part.
-        state.db.join_course(user, course).await?
+        EnrolmentOutcome {
+            changed: state.db.join_course(user, course).await?,
+            left_earlier_part: false,
+        }
     } else {
         let ended = state.db.leave_course(user, course).await?;
-        if ended.is_some_and(|made| in_earlier_part(made, now_ms())) {
-            tags.push(state.keys.earlier_enrolments(user));
+        EnrolmentOutcome {
+            changed: ended.is_some(),
+            left_earlier_part: ended.is_some_and(|made| in_earlier_part(made, now_ms())),
         }
-        ended.is_some()
     };
-    if changed {
-        tags.push(state.keys.participants(course));
-    }
+    let tags = invalidation::enrolment_set(&state.keys, user, course, outcome);
     state.cache.invalidate_tags(&tags).await;
     refresh(state, learner_state(state, user, course)).await;
     let recent = JoinedPart::Since(course_list_split(now_ms()));
@@ -433,10 +431,8 @@ async fn set_progress(
 ) -> Result<Json<ProgressSaved>, AppError> {
     let user = user.user_id();
     let course = state.db.set_progress(user, lesson, body.progress).await?;
-    state
-        .cache
-        .invalidate_tags(&[state.keys.learner(user, course)])
-        .await;
+    let tags = invalidation::progress_set(&state.keys, user, course);
+    state.cache.invalidate_tags(&tags).await;
     refresh(&state, learner_state(&state, user, course)).await;
     Ok(Json(ProgressSaved {
         lesson_id: lesson.to_string(),

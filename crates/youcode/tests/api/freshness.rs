@@ -865,7 +865,7 @@ async fn leaving_a_course_shows_at_once_and_withdraws_access(app: TestApp) {
 }
 
 /// A user's course list is cached in two parts, courses joined in the last week and earlier
-/// ones (see `cache_keys`): leaving an earlier course must refetch the earlier part.
+/// ones (see `cache::keys`): leaving an earlier course must refetch the earlier part.
 async fn leaving_a_course_joined_long_ago_shows_at_once(app: TestApp) {
     let w = World::new(&app).await;
     let old = app.create_course(&w.admin, "Old course", "PUBLISHED").await;

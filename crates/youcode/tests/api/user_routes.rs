@@ -348,7 +348,7 @@ async fn a_corrupt_course_list_part_is_read_from_the_database(app: TestApp) {
     let course = app.create_course(&admin, "Joined", "PUBLISHED").await;
     app.join(&user, &course).await;
     let user_id = youcode::domain::UserId::parse("userId", &user.id).unwrap();
-    let split = youcode::cache_keys::course_list_split(youcode::db::now_ms());
+    let split = youcode::cache::keys::course_list_split(youcode::db::now_ms());
     for part in [
         youcode::db::JoinedPart::Since(split),
         youcode::db::JoinedPart::Before(split),

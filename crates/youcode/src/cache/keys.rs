@@ -1,6 +1,7 @@
 //! Every cache key and tag the application uses, in one place.
 //!
-//! Tags name what an entry was built from; a write invalidates the tags of what it changed:
+//! Tags name what an entry was built from; a write invalidates the tags of what it changed (the
+//! functions of [`super::invalidation`] say which, for each kind of write):
 //!
 //! | tag | entries built from it | bumped by |
 //! |---|---|---|
