@@ -11,6 +11,16 @@ fn count(value: &Value) -> u64 {
         .unwrap_or_else(|| panic!("not a count: {value}"))
 }
 
+/// The `sampleKeys` of a stats answer.
+fn sample_keys(stats: &Value) -> Vec<&str> {
+    stats["sampleKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect()
+}
+
 async fn stats_report_real_figures_after_some_reads(app: TestApp) {
     let admin = app.admin().await;
     app.create_course(&admin, "Course", "PUBLISHED").await;
@@ -84,12 +94,7 @@ async fn stats_report_real_figures_after_some_reads(app: TestApp) {
             Backend::PostgresRedis => "redis",
         }
     );
-    let samples: Vec<&str> = stats["sampleKeys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap())
-        .collect();
+    let samples = sample_keys(&stats);
     assert!(
         samples.iter().any(|k| k.contains("admin:courses")),
         "{samples:?}"
@@ -110,12 +115,7 @@ async fn stats_show_no_admin_another_admins_data(app: TestApp) {
         .await
         .expect(200);
 
-    let samples: Vec<&str> = stats["sampleKeys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap())
-        .collect();
+    let samples = sample_keys(&stats);
     assert!(
         samples.iter().any(|k| k.contains("admin:course")),
         "{samples:?}"
