@@ -75,8 +75,7 @@ pub struct CourseChanges {
 }
 
 fn course_state(row: &AnyRow) -> DbResult<CourseState> {
-    let state: String = row.try_get("state")?;
-    Ok(CourseState::from_name(&state).unwrap_or(CourseState::Draft))
+    super::named(row, "state", CourseState::from_name)
 }
 
 fn admin_course(row: &AnyRow) -> DbResult<AdminCourse> {

@@ -108,12 +108,11 @@ impl Db {
             let Some(id) = row.try_get::<Option<String>, _>("lesson_id")? else {
                 continue;
             };
-            let state: String = row.try_get("lesson_state")?;
             lessons.push(PublishedCourseLesson {
                 id,
                 name: row.try_get("lesson_name")?,
                 rank: row.try_get("lesson_rank")?,
-                state: LessonState::from_name(&state).unwrap_or(LessonState::Hidden),
+                state: super::named(row, "lesson_state", LessonState::from_name)?,
             });
         }
         Ok(PublishedCourse {
@@ -141,13 +140,12 @@ impl Db {
         .fetch_optional(self)
         .await?
         .ok_or(DbError::NotFound)?;
-        let state: String = row.try_get("state")?;
         Ok(PublishedLesson {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
             content: row.try_get("content")?,
             rank: row.try_get("rank")?,
-            state: LessonState::from_name(&state).unwrap_or(LessonState::Hidden),
+            state: super::named(&row, "state", LessonState::from_name)?,
             course_id: parse_course_id(row.try_get("course_id")?)?,
             course_name: row.try_get("course_name")?,
         })
@@ -175,10 +173,8 @@ impl Db {
             let kind: String = row.try_get("kind")?;
             if kind == "E" {
                 state.enrolled = true;
-            } else if let Some(progress) = row
-                .try_get::<Option<String>, _>("progress")?
-                .and_then(|p| Progress::from_name(&p))
-            {
+            } else if row.try_get::<Option<String>, _>("progress")?.is_some() {
+                let progress = super::named(row, "progress", Progress::from_name)?;
                 state.progress.insert(row.try_get("id")?, progress);
             }
         }

@@ -58,8 +58,7 @@ pub struct LessonChanges {
 }
 
 fn lesson_state(row: &AnyRow) -> DbResult<LessonState> {
-    let state: String = row.try_get("state")?;
-    Ok(LessonState::from_name(&state).unwrap_or(LessonState::Hidden))
+    super::named(row, "state", LessonState::from_name)
 }
 
 fn admin_lesson(row: &AnyRow) -> DbResult<AdminLesson> {

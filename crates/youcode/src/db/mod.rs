@@ -512,6 +512,23 @@ pub(crate) fn parse_course_id(raw: String) -> DbResult<CourseId> {
         .map_err(|error| DbError::Sql(sqlx::Error::Decode(Box::new(error))))
 }
 
+/// A named value (a role, a state, a progress) read from `column`: a name the application does
+/// not know is corrupt data, reported as an error rather than read as some default.
+pub(crate) fn named<T>(
+    row: &AnyRow,
+    column: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> DbResult<T> {
+    use sqlx::Row as _;
+    let name: String = row.try_get(column)?;
+    parse(&name).ok_or_else(|| {
+        DbError::Sql(sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: format!("unknown value {name:?}").into(),
+        })
+    })
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -551,6 +568,24 @@ mod tests {
         assert!(url.ends_with("/a.db?mode=rwc"));
         assert!(dir.exists());
         assert!(sqlite_url("sqlite::memory:").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_name_read_from_the_database_is_an_error_not_a_default() {
+        use sqlx::Connection as _;
+        sqlx::any::install_default_drivers();
+        let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
+        let row = sqlx::query("SELECT 'PUBLISHED' AS known, 'ARCHIVED' AS unknown")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+
+        let known = named(&row, "known", crate::domain::CourseState::from_name);
+        let unknown = named(&row, "unknown", crate::domain::CourseState::from_name);
+
+        assert_eq!(known.unwrap(), crate::domain::CourseState::Published);
+        let error = unknown.unwrap_err().to_string();
+        assert!(error.contains("ARCHIVED"), "{error}");
     }
 
     #[test]

@@ -75,13 +75,12 @@ pub struct NewUser {
 }
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> DbResult<User> {
-    let role: String = row.try_get("role")?;
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,
         name: row.try_get("name")?,
         image: row.try_get("image")?,
-        role: Role::from_name(&role).unwrap_or(Role::User),
+        role: super::named(row, "role", Role::from_name)?,
     })
 }
 
