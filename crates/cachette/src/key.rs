@@ -256,7 +256,7 @@ pub fn redacted(root: &str, stored: &str) -> String {
 /// A namespace name or key prefix segment that is not of the allowed form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("{0:?} must be 1 to 64 ASCII letters, digits, '-' and '_'")]
+    #[error("{0:?} must be 1 to {max} ASCII letters, digits, '-' and '_'", max = MAX_NAMESPACE_LEN)]
     BadName(String),
 }
 
