@@ -71,23 +71,19 @@ impl LoginGuard {
     /// `Err(retry_after)` when `email` or `address` failed too often lately.
     pub fn check(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
         let now = Instant::now();
-        let account = self.accounts.refused_for(&email.to_owned(), now);
-        let address = address.and_then(|a| self.addresses.refused_for(&a, now));
-        match account.max(address) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
+        refusal(
+            self.accounts.refused_for(&email.to_owned(), now),
+            address.and_then(|a| self.addresses.refused_for(&a, now)),
+        )
     }
 
     /// Records a failed sign-in; `Err(retry_after)` when it was one too many.
     pub fn failed(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
         let now = Instant::now();
-        let account = self.accounts.failed(&email.to_owned(), now);
-        let address = address.and_then(|a| self.addresses.failed(&a, now));
-        match account.max(address) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
+        refusal(
+            self.accounts.failed(&email.to_owned(), now),
+            address.and_then(|a| self.addresses.failed(&a, now)),
+        )
     }
 
     /// Drops what is no longer needed (failures older than the window, refusals that ended), so
@@ -96,6 +92,14 @@ impl LoginGuard {
         let now = Instant::now();
         self.accounts.forget_old(now);
         self.addresses.forget_old(now);
+    }
+}
+
+/// `Err` with the longer wait when either limit refuses.
+fn refusal(account: Option<Duration>, address: Option<Duration>) -> Result<(), Duration> {
+    match account.max(address) {
+        Some(wait) => Err(wait),
+        None => Ok(()),
     }
 }
 
