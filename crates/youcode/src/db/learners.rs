@@ -173,8 +173,8 @@ impl Db {
             let kind: String = row.try_get("kind")?;
             if kind == "E" {
                 state.enrolled = true;
-            } else if row.try_get::<Option<String>, _>("progress")?.is_some() {
-                let progress = super::named(row, "progress", Progress::from_name)?;
+            } else if let Some(name) = row.try_get::<Option<String>, _>("progress")? {
+                let progress = super::named_value("progress", &name, Progress::from_name)?;
                 state.progress.insert(row.try_get("id")?, progress);
             }
         }

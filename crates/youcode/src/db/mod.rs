@@ -520,8 +520,16 @@ pub(crate) fn named<T>(
     parse: impl Fn(&str) -> Option<T>,
 ) -> DbResult<T> {
     use sqlx::Row as _;
-    let name: String = row.try_get(column)?;
-    parse(&name).ok_or_else(|| {
+    named_value(column, &row.try_get::<String, _>(column)?, parse)
+}
+
+/// [`named`] for a name already read from `column`.
+pub(crate) fn named_value<T>(
+    column: &str,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> DbResult<T> {
+    parse(name).ok_or_else(|| {
         DbError::Sql(sqlx::Error::ColumnDecode {
             index: column.to_owned(),
             source: format!("unknown value {name:?}").into(),
