@@ -12,11 +12,14 @@ use smallvec::SmallVec;
 use tracing::warn;
 
 use crate::breaker::Breaker;
+use crate::bus::{Bus, Heard};
 use crate::codec::{Codec, Json, Raw};
+use crate::fleet::{Fleet, FleetConfig, FleetStatus, Forget};
 use crate::flight::{self, Flights, Role};
 use crate::pending::Pending;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::{AnyStore, Store, StoreError, Usage};
+use crate::tier::Tier;
 use crate::{Generation, Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
 
 /// A payload and how it was obtained.
@@ -29,11 +32,12 @@ pub struct Fetched<T> {
 /// Whether an invalidation reached the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Invalidation {
-    /// The store has it: every reader from now on, in every instance, misses the old entries.
+    /// The store has it, and so has every live instance of the fleet (if the cache has a bus):
+    /// every reader from now on, in every instance, misses the old entries.
     Applied,
-    /// The store could not be reached. This instance serves nothing from the store until a retry
-    /// gets through (a background task retries with backoff); other instances sharing the store
-    /// can still serve the old entries until then.
+    /// The store or the bus could not be reached. This instance serves nothing from the store
+    /// until a retry gets through (a background task retries with backoff); other instances can
+    /// still serve the old entries until then.
     Deferred,
 }
 
@@ -82,6 +86,8 @@ pub struct CacheBuilder<S> {
     store: S,
     namespace: Namespace,
     config: Config,
+    tier_bytes: Option<u64>,
+    bus: Option<(Arc<dyn Bus>, FleetConfig)>,
 }
 
 impl<S: Store> CacheBuilder<S> {
@@ -103,12 +109,40 @@ impl<S: Store> CacheBuilder<S> {
         self
     }
 
+    /// Keeps an in-process tier of at most `max_bytes` in front of a remote store: a hit there
+    /// makes no store call. Alone it suits a single instance; instances sharing the store need
+    /// a [bus](CacheBuilder::bus) too, or one would serve what another's write changed. Ignored
+    /// for an in-process store, which is its own local tier.
+    pub fn local_tier(mut self, max_bytes: u64) -> Self {
+        self.tier_bytes = Some(max_bytes);
+        self
+    }
+
+    /// Joins the fleet of instances that share this namespace over `bus`: invalidations are
+    /// announced to every instance and acknowledged (see [`Cache::invalidate_tags`]), and
+    /// this instance's local view (its local tier, or its in-process store) serves only while
+    /// it holds a lease from the bus. Makes instances that each keep an in-process store, or a
+    /// local tier, agree as one.
+    pub fn bus(mut self, bus: Arc<dyn Bus>, config: FleetConfig) -> Self {
+        self.bus = Some((bus, config));
+        self
+    }
+
     /// The cache.
+    ///
+    /// # Panics
+    /// With a bus, outside a Tokio runtime: the fleet runs two background tasks.
     pub fn build(self) -> Cache<S> {
         let breaker = Breaker::new(self.config.failure_threshold, self.config.open_for);
-        Cache {
+        let remote = self.store.is_remote();
+        let fleet = self
+            .bus
+            .map(|(bus, config)| Fleet::new(bus, self.namespace.prefix(), config));
+        let cache = Cache {
             inner: Arc::new(Inner {
-                remote: self.store.is_remote(),
+                remote,
+                tier: self.tier_bytes.filter(|_| remote).map(Tier::new),
+                fleet,
                 store: self.store,
                 namespace: self.namespace,
                 config: self.config,
@@ -118,7 +152,11 @@ impl<S: Store> CacheBuilder<S> {
                 pending: Pending::default(),
                 retrying: AtomicBool::new(false),
             }),
+        };
+        if cache.inner.fleet.is_some() {
+            cache.start_fleet();
         }
+        cache
     }
 }
 
@@ -144,6 +182,10 @@ struct Inner<S> {
     store: S,
     /// Copied from the store once: local stores are not put behind a timeout.
     remote: bool,
+    /// The in-process tier in front of a remote store, if asked for.
+    tier: Option<Tier>,
+    /// Membership of the instances sharing the namespace, with a bus.
+    fleet: Option<Fleet>,
     namespace: Namespace,
     config: Config,
     stats: Stats,
@@ -191,6 +233,8 @@ enum Lookup {
     },
     Miss {
         snapshot: Snapshot,
+        /// The local tier's counter before the store read, for keeping the fetched value there.
+        learned: u64,
         /// A valid entry past its TTL, whole: its payload is extracted (and decompressed) only
         /// if the fetch fails and stale-if-error serves it.
         stale: Option<Bytes>,
@@ -205,6 +249,8 @@ impl<S: Store> Cache<S> {
             store,
             namespace,
             config: Config::default(),
+            tier_bytes: None,
+            bus: None,
         }
     }
 
@@ -304,6 +350,17 @@ impl<S: Store> Cache<S> {
         Fut: Future<Output = Result<T, E>>,
     {
         let entry = Entry { key, tags, policy };
+        if let Some(value) = self
+            .local_hit(key)
+            .and_then(|payload| codec.decode(&payload))
+        {
+            self.inner.stats.local_hit();
+            self.inner.stats.record(key.prefix(), Outcome::Hit);
+            return Ok(Fetched {
+                value,
+                outcome: Outcome::Hit,
+            });
+        }
         let result = match self.lookup(entry).await {
             Lookup::Hit { payload, snapshot } => match codec.decode(&payload) {
                 Some(value) => Ok(Fetched {
@@ -312,11 +369,19 @@ impl<S: Store> Cache<S> {
                 }),
                 None => {
                     self.discard_corrupt(key).await;
-                    self.fill(entry, snapshot, None, codec, fetch).await
+                    // Learned now: a corrupt entry is rare, and a later counter is the safe side.
+                    let learned = self.tier_counter();
+                    self.fill(entry, snapshot, learned, None, codec, fetch)
+                        .await
                 }
             },
-            Lookup::Miss { snapshot, stale } => {
-                self.fill(entry, snapshot, stale, codec, fetch).await
+            Lookup::Miss {
+                snapshot,
+                learned,
+                stale,
+            } => {
+                self.fill(entry, snapshot, learned, stale, codec, fetch)
+                    .await
             }
             Lookup::Bypass => fetch().await.map(|value| Fetched {
                 value,
@@ -345,6 +410,16 @@ impl<S: Store> Cache<S> {
         if !inner.config.enabled || !self.flush_pending().await || !inner.breaker.allows() {
             return Lookup::Bypass;
         }
+        if inner
+            .fleet
+            .as_ref()
+            .is_some_and(|fleet| !inner.remote && !fleet.is_live())
+        {
+            // An in-process store is this instance's own view: without a lease it may have
+            // missed another instance's invalidation.
+            return Lookup::Bypass;
+        }
+        let learned = self.tier_counter();
         let generation_keys = self.generation_keys(tags);
         let read = match self
             .call(inner.store.read(key.as_str(), &generation_keys))
@@ -362,14 +437,16 @@ impl<S: Store> Cache<S> {
                     .is_some_and(|c| envelope.generations.matches(c));
                 // Only a hit's payload is worth extracting now: it may need decompressing.
                 let payload = if valid && now_ms() < envelope.fresh_until_ms {
-                    Some(envelope.payload(bytes, inner.config.max_value_bytes)?)
+                    let payload = envelope.payload(bytes, inner.config.max_value_bytes)?;
+                    Some((payload, envelope.fresh_until_ms))
                 } else {
                     None
                 };
                 Ok((valid, payload))
             });
             match judged {
-                Ok((_, Some(payload))) => {
+                Ok((_, Some((payload, fresh_until_ms)))) => {
+                    self.keep_local(entry, payload.clone(), learned, fresh_until_ms);
                     return Lookup::Hit {
                         payload,
                         snapshot: current.unwrap_or_default(),
@@ -401,7 +478,41 @@ impl<S: Store> Cache<S> {
                 Err(_) => return Lookup::Bypass,
             },
         };
-        Lookup::Miss { snapshot, stale }
+        Lookup::Miss {
+            snapshot,
+            learned,
+            stale,
+        }
+    }
+
+    /// The payload under `key` in the local tier, when there is one, this instance holds a
+    /// lease (if it has a bus) and nothing keeps it from the store.
+    fn local_hit(&self, key: &Key) -> Option<Bytes> {
+        let inner = &*self.inner;
+        let tier = inner.tier.as_ref()?;
+        if !inner.config.enabled
+            || inner.fleet.as_ref().is_some_and(|fleet| !fleet.is_live())
+            || inner.pending.any()
+        {
+            return None;
+        }
+        tier.get(key.as_str(), now_ms())
+    }
+
+    /// The local tier's counter, to read before a store read whose result may be kept there.
+    fn tier_counter(&self) -> u64 {
+        self.inner.tier.as_ref().map_or(0, Tier::counter)
+    }
+
+    /// Keeps a payload read or built under current generations in the local tier.
+    fn keep_local(&self, entry: Entry<'_>, payload: Bytes, learned: u64, fresh_until_ms: u64) {
+        if let Some(tier) = &self.inner.tier {
+            let tags: Arc<[Tag]> = std::iter::once(self.inner.namespace.epoch())
+                .chain(entry.tags)
+                .cloned()
+                .collect();
+            tier.put(entry.key.as_str(), payload, tags, learned, fresh_until_ms);
+        }
     }
 
     /// Runs the fetch for a miss (once per key and snapshot in this process) and stores its value.
@@ -409,6 +520,7 @@ impl<S: Store> Cache<S> {
         &self,
         entry: Entry<'_>,
         snapshot: Snapshot,
+        learned: u64,
         stale: Option<Bytes>,
         codec: &impl Codec<T>,
         fetch: F,
@@ -441,7 +553,7 @@ impl<S: Store> Cache<S> {
         };
         if let Some(payload) = codec.encode(&value) {
             leader.publish(payload.clone());
-            self.store_entry(entry, &snapshot, payload).await;
+            self.store_entry(entry, &snapshot, learned, payload).await;
         }
         // Only now leave the flight: a caller arriving meanwhile waits instead of fetching again.
         drop(leader);
@@ -488,7 +600,13 @@ impl<S: Store> Cache<S> {
         }
     }
 
-    async fn store_entry(&self, entry: Entry<'_>, snapshot: &Snapshot, payload: Bytes) {
+    async fn store_entry(
+        &self,
+        entry: Entry<'_>,
+        snapshot: &Snapshot,
+        learned: u64,
+        payload: Bytes,
+    ) {
         let Entry { key, tags, policy } = entry;
         let inner = &*self.inner;
         if payload.len() > inner.config.max_value_bytes {
@@ -501,11 +619,12 @@ impl<S: Store> Cache<S> {
         }
         let fresh_for = policy.fresh_for();
         let now = now_ms();
+        let fresh_until_ms = now + millis(fresh_for);
         let bytes = envelope::encode(
             &payload,
             snapshot,
             now,
-            now + millis(fresh_for),
+            fresh_until_ms,
             if inner.remote {
                 inner.config.compress_above
             } else {
@@ -521,6 +640,8 @@ impl<S: Store> Cache<S> {
             .is_ok()
         {
             inner.stats.set();
+            // Only once the store has it: the tier never holds what the store refused.
+            self.keep_local(entry, payload, learned, fresh_until_ms);
         }
     }
 
@@ -565,12 +686,130 @@ impl<S: Store> Cache<S> {
             cache: self,
             tags: Some(tags),
         };
-        if inner.breaker.allows() && self.call(inner.store.bump_generations(&keys)).await.is_ok() {
+        let stored =
+            inner.breaker.allows() && self.call(inner.store.bump_generations(&keys)).await.is_ok();
+        if stored {
             guard.disarm();
-            return Invalidation::Applied;
+        } else {
+            drop(guard);
         }
-        drop(guard);
-        Invalidation::Deferred
+        // After the store: a read of this instance that starts now finds the new generations
+        // there, so what it keeps in the tier is valid.
+        if let Some(tier) = &inner.tier {
+            tier.forget(keys.iter().copied());
+        }
+        let announced = match &inner.fleet {
+            Some(fleet) => fleet
+                .announce(keys.iter().map(|key| (*key).to_owned()).collect())
+                .await
+                .is_ok(),
+            None => true,
+        };
+        if stored && announced {
+            Invalidation::Applied
+        } else {
+            Invalidation::Deferred
+        }
+    }
+
+    /// Starts the fleet's two tasks: one hears the bus and applies what it hears to the local
+    /// view, one publishes this instance's messages. Both stop once the cache is dropped.
+    fn start_fleet(&self) {
+        let Some(fleet) = &self.inner.fleet else {
+            return;
+        };
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(fleet.bus().listen(sender));
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let cache = Cache { inner };
+                cache.hear_all(first, &mut receiver).await;
+            }
+        });
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let Some(fleet) = &inner.fleet else {
+                    return;
+                };
+                if !fleet.publish_next().await {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Applies `first` and whatever else is already waiting, then acknowledges them in one
+    /// message.
+    async fn hear_all(&self, first: Heard, receiver: &mut tokio::sync::mpsc::Receiver<Heard>) {
+        let Some(fleet) = &self.inner.fleet else {
+            return;
+        };
+        let mut acks = Vec::new();
+        let mut next = Some(first);
+        while let Some(heard) = next {
+            let (forget, ack) = fleet.hear(heard);
+            self.forget_locally(forget).await;
+            acks.extend(ack);
+            next = if acks.len() < 256 {
+                receiver.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        fleet.acknowledge(acks);
+    }
+
+    /// Makes this instance's local view (its tier, or its in-process store) forget what another
+    /// instance invalidated, or everything when messages may have been missed.
+    async fn forget_locally(&self, forget: Forget) {
+        let inner = &*self.inner;
+        let epoch = [inner.namespace.epoch().as_str()];
+        let keys: SmallVec<[&str; 8]> = match &forget {
+            Forget::Nothing => return,
+            Forget::Tags(tags) => tags.iter().map(String::as_str).collect(),
+            Forget::All => epoch.into_iter().collect(),
+        };
+        if let Some(tier) = &inner.tier {
+            match forget {
+                Forget::All => tier.forget_all(),
+                _ => tier.forget(keys.iter().copied()),
+            }
+        } else if !inner.remote {
+            // An in-process store cannot fail; the epoch bump makes every entry miss.
+            let _ = inner.store.bump_generations(&keys).await;
+        }
+    }
+
+    /// Tells the fleet this instance leaves, so writers stop waiting for its acknowledgements.
+    /// Call it when shutting down; the cache announces nothing afterwards.
+    pub async fn leave(&self) {
+        if let Some(fleet) = &self.inner.fleet {
+            fleet.leave().await;
+        }
+    }
+
+    /// This instance's view of the fleet, when the cache has a bus.
+    pub fn fleet_status(&self) -> Option<FleetStatus> {
+        self.inner.fleet.as_ref().map(Fleet::status)
+    }
+
+    /// Entries in the local tier and the bytes they weigh, when the cache has one.
+    pub fn local_tier_usage(&self) -> Option<Usage> {
+        self.inner.tier.as_ref().map(|tier| {
+            let (keys, bytes) = tier.usage();
+            Usage {
+                keys,
+                bytes: Some(bytes),
+            }
+        })
     }
 
     /// Records `tags` as pending and makes sure a background task retries them.

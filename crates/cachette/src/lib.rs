@@ -52,22 +52,33 @@
 //! - `pending`: invalidations that failed and are being retried.
 //! - `breaker`: the circuit breaker in front of the store.
 //! - [`stats`]: counters, overall and per key prefix.
+//! - [`bus`]: the `Bus` trait between instances; `LocalBus` (in-process), `RedisBus`.
+//! - [`fleet`]: membership, leases and acknowledged invalidation over a bus; the argument for
+//!   the guarantee across instances.
+//! - `tier`: the in-process tier (L1) in front of a shared store.
 
 mod breaker;
+pub mod bus;
 mod cache;
 pub mod codec;
 pub mod envelope;
+pub mod fleet;
 mod flight;
 pub mod key;
 mod pending;
 pub mod policy;
 pub mod stats;
 pub mod store;
+mod tier;
 
 use smallvec::SmallVec;
 
+#[cfg(feature = "redis")]
+pub use bus::RedisBus;
+pub use bus::{Bus, BusError, Heard, LocalBus};
 pub use cache::{Cache, CacheBuilder, Config, Fetched, Invalidation};
 pub use codec::{Codec, Json, Raw};
+pub use fleet::{FleetConfig, FleetStatus};
 pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
 pub use policy::Policy;
 pub use stats::{Lookups, Outcome, StatsSnapshot};

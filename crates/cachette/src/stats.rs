@@ -71,6 +71,7 @@ pub(crate) struct Stats {
     errors: AtomicU64,
     sets: AtomicU64,
     coalesced: AtomicU64,
+    local_hits: AtomicU64,
     invalidations: AtomicU64,
     oversized: AtomicU64,
     corrupt: AtomicU64,
@@ -98,6 +99,9 @@ impl Stats {
     pub(crate) fn coalesced(&self) {
         self.coalesced.fetch_add(1, Relaxed);
     }
+    pub(crate) fn local_hit(&self) {
+        self.local_hits.fetch_add(1, Relaxed);
+    }
     pub(crate) fn invalidated(&self, tags: usize) {
         self.invalidations.fetch_add(tags as u64, Relaxed);
     }
@@ -114,6 +118,7 @@ impl Stats {
             errors: self.errors.load(Relaxed),
             sets: self.sets.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
+            local_hits: self.local_hits.load(Relaxed),
             invalidations: self.invalidations.load(Relaxed),
             oversized: self.oversized.load(Relaxed),
             corrupt: self.corrupt.load(Relaxed),
@@ -164,6 +169,8 @@ pub struct StatsSnapshot {
     pub sets: u64,
     /// Misses that waited for another caller's fetch instead of fetching.
     pub coalesced: u64,
+    /// Hits served by the in-process tier, without a store call (counted among `hits` too).
+    pub local_hits: u64,
     /// Tags invalidated.
     pub invalidations: u64,
     /// Values not stored because they exceeded the size limit.

@@ -4,6 +4,7 @@
 //! them, it never skips them. Every test writes under its own random namespace, so tests run in
 //! parallel and never touch each other's keys, nor anybody else's.
 
+mod fleet;
 mod generations;
 mod keys;
 mod redis_down;
