@@ -137,7 +137,7 @@ impl<S: Store> CacheBuilder<S> {
         let remote = self.store.is_remote();
         let fleet = self
             .bus
-            .map(|(bus, config)| Fleet::new(bus, self.namespace.prefix(), config));
+            .map(|(bus, config)| Fleet::new(bus, &self.namespace, config));
         let cache = Cache {
             inner: Arc::new(Inner {
                 remote,

@@ -53,6 +53,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
 
+use crate::Namespace;
 use crate::bus::{Bus, BusError, Heard};
 
 /// Version of the message format; a message of another version is foreign.
@@ -161,6 +162,9 @@ struct State {
     in_flight: VecDeque<(u64, Instant)>,
     outbox: Outbox,
     next_seq: u64,
+    /// Since when the bus has listened without a break. Only after a lease of it has this
+    /// instance heard from every live member, so only then can it tell whom to wait for.
+    listening_since: Option<Instant>,
 }
 
 /// Counters and state for stats and health.
@@ -172,6 +176,9 @@ pub struct FleetStatus {
     pub bus: &'static str,
     /// Whether this instance holds a lease: it serves its local view.
     pub live: bool,
+    /// Whether it has listened for a lease without a break, so it knows every live member
+    /// (until then its writes wait out the lease).
+    pub settled: bool,
     /// Other instances heard within their lease, with how long ago, in ms.
     pub members: Vec<(String, u64)>,
     /// Messages published and heard.
@@ -204,6 +211,8 @@ pub(crate) struct Fleet {
     bus: Arc<dyn Bus>,
     id: u64,
     namespace: String,
+    /// The namespace epoch's key: what an invalidation too long for the bus names instead.
+    epoch: String,
     config: FleetConfig,
     /// Origin of `live_until`.
     origin: Instant,
@@ -219,11 +228,12 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    pub(crate) fn new(bus: Arc<dyn Bus>, namespace: &str, config: FleetConfig) -> Self {
+    pub(crate) fn new(bus: Arc<dyn Bus>, namespace: &Namespace, config: FleetConfig) -> Self {
         Self {
             bus,
             id: rand::random(),
-            namespace: namespace.to_owned(),
+            namespace: namespace.prefix().to_owned(),
+            epoch: namespace.epoch().as_str().to_owned(),
             config,
             origin: Instant::now(),
             live_until: AtomicU64::new(0),
@@ -232,6 +242,7 @@ impl Fleet {
                 in_flight: VecDeque::new(),
                 outbox: Outbox::default(),
                 next_seq: 1,
+                listening_since: None,
             }),
             wake: Notify::new(),
             acked: Notify::new(),
@@ -258,6 +269,7 @@ impl Fleet {
     pub(crate) fn hear(&self, heard: Heard) -> (Forget, Option<(u64, u64)>) {
         let bytes = match heard {
             Heard::Listening => {
+                self.state.lock().listening_since = Some(Instant::now());
                 self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
                 return (Forget::All, None);
             }
@@ -398,17 +410,22 @@ impl Fleet {
     async fn wait_for_acks(&self, published: Published) {
         let lease_end = published.at + self.longest_lease();
         let fence_at = published.at + self.config.fence_after;
+        // An instance that has not listened for a lease yet may not know every member: it
+        // waits out the lease, whoever acknowledges.
+        let knows_members = self.settled_at(published.at);
         let mut fenced = false;
         loop {
             let notified = self.acked.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let now = Instant::now();
-            if self.unacknowledged(published.seq, now) == 0 {
+            if knows_members && self.unacknowledged(published.seq, now) == 0 {
                 return;
             }
             if now >= lease_end {
-                self.counters.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                if knows_members {
+                    self.counters.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                }
                 return;
             }
             if !fenced && now >= fence_at {
@@ -422,6 +439,12 @@ impl Fleet {
                 () = tokio::time::sleep_until(next.into()) => {}
             }
         }
+    }
+
+    /// Whether the bus had listened without a break for a lease at `at`.
+    fn settled_at(&self, at: Instant) -> bool {
+        let since = self.state.lock().listening_since;
+        since.is_some_and(|since| at >= since + self.config.lease)
     }
 
     /// Members heard within their lease that have not acknowledged `seq`.
@@ -515,7 +538,7 @@ impl Fleet {
             .members
             .retain(|_, member| member.heard_at + member.lease * 4 > now);
         drop(state);
-        let message = Message {
+        let mut message = Message {
             cachette: FORMAT,
             ns: self.namespace.clone(),
             from: self.id,
@@ -526,7 +549,14 @@ impl Fleet {
             fence: outbox.fence,
             leave: outbox.leave,
         };
-        let bytes = Bytes::from(serde_json::to_vec(&message).expect("a message serializes"));
+        let mut bytes = serde_json::to_vec(&message).expect("a message serializes");
+        if bytes.len() > self.bus.max_message_bytes() {
+            // Too long for the bus: the epoch goes instead (the tags stay, for a retry).
+            let tags = std::mem::replace(&mut message.tags, vec![self.epoch.clone()]);
+            bytes = serde_json::to_vec(&message).expect("a message serializes");
+            message.tags = tags;
+        }
+        let bytes = Bytes::from(bytes);
         Outgoing {
             seq,
             bytes,
@@ -558,6 +588,7 @@ impl Fleet {
             instance: format!("{:016x}", self.id),
             bus: self.bus.name(),
             live: self.is_live(),
+            settled: self.settled_at(now),
             members,
             published: count(&self.counters.published),
             heard: count(&self.counters.heard),

@@ -61,4 +61,10 @@ pub trait Bus: Send + Sync + 'static {
 
     /// A short name for health reports (`"redis"`, `"postgres"`, `"local"`).
     fn name(&self) -> &'static str;
+
+    /// The longest message the bus carries. A longer invalidation is sent as one of the whole
+    /// namespace epoch: every instance forgets its whole local view, which is always safe.
+    fn max_message_bytes(&self) -> usize {
+        usize::MAX
+    }
 }

@@ -51,10 +51,13 @@ impl Source {
     }
 }
 
-/// Waits (at most 5 s) until `cache` holds a lease on the bus.
+/// Waits (at most 5 s) until `cache` holds a lease on the bus and knows the fleet.
 async fn until_live<S: Store>(cache: &Cache<S>) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !cache.fleet_status().expect("the cache has a bus").live {
+    while !cache
+        .fleet_status()
+        .is_some_and(|status| status.live && status.settled)
+    {
         assert!(Instant::now() < deadline, "no lease within 5 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -471,4 +474,67 @@ async fn three_tiered_instances_on_redis_never_serve_an_acknowledged_write_old()
     }
     until_members(&instances.iter().collect::<Vec<_>>(), 2).await;
     no_read_is_older_than_an_acknowledged_write(instances).await;
+}
+
+/// A `LocalBus` that carries messages of at most 400 bytes.
+struct NarrowBus(LocalBus);
+
+impl Bus for NarrowBus {
+    fn publish(&self, message: Bytes) -> BoxFuture<'_, Result<(), BusError>> {
+        assert!(
+            message.len() <= 400,
+            "a message longer than the bus carries was sent"
+        );
+        self.0.publish(message)
+    }
+    fn listen(&self, heard: mpsc::Sender<Heard>) -> BoxFuture<'static, ()> {
+        self.0.listen(heard)
+    }
+    fn name(&self) -> &'static str {
+        "narrow"
+    }
+    fn max_message_bytes(&self) -> usize {
+        400
+    }
+}
+
+#[tokio::test]
+async fn an_invalidation_too_long_for_the_bus_makes_every_instance_forget_everything() {
+    let namespace = unique_namespace();
+    let bus = LocalBus::default();
+    let writer = memory_instance(&namespace, Arc::new(NarrowBus(bus.clone())));
+    let reader = memory_instance(&namespace, Arc::new(NarrowBus(bus)));
+    until_members(&[&writer, &reader], 1).await;
+    let source = Source::default();
+    let unrelated = reader.tag("unrelated");
+    source.version.store(1, Ordering::SeqCst);
+    source.read(&reader, &unrelated).await;
+    source.version.store(2, Ordering::SeqCst);
+
+    let many: Vec<Tag> = (0..40).map(|i| writer.tag(&format!("tag-{i}"))).collect();
+    assert_eq!(writer.invalidate_tags(&many).await, Invalidation::Applied);
+    assert_eq!(source.read(&reader, &unrelated).await, (2, Outcome::Miss));
+}
+
+#[tokio::test]
+async fn a_new_instance_waits_out_a_lease_before_trusting_what_it_knows_of_the_fleet() {
+    // It may not have heard every member yet: it cannot know whose acknowledgement it lacks.
+    let namespace = unique_namespace();
+    let bus = LocalBus::default();
+    let reader = memory_instance(&namespace, Arc::new(bus.clone()));
+    until_live(&reader).await;
+    let source = Source::default();
+    let tag = reader.tag("thing");
+    source.version.store(1, Ordering::SeqCst);
+    source.read(&reader, &tag).await;
+
+    let writer = memory_instance(&namespace, Arc::new(bus));
+    source.version.store(2, Ordering::SeqCst);
+    let started = Instant::now();
+    assert_eq!(
+        writer.invalidate_tags(std::slice::from_ref(&tag)).await,
+        Invalidation::Applied
+    );
+    assert!(started.elapsed() >= clocks().lease - Duration::from_millis(50));
+    assert_eq!(source.read(&reader, &tag).await.0, 2);
 }

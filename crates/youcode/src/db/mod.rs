@@ -4,6 +4,7 @@
 //! timestamps, so one statement serves both. Every statement run is counted: the count shows
 //! how much database work the cache saves.
 
+pub mod bus;
 mod courses;
 mod enrolments;
 mod learners;
