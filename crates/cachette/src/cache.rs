@@ -739,9 +739,7 @@ impl<S: Store> Cache<S> {
                 let Some(fleet) = &inner.fleet else {
                     return;
                 };
-                if !fleet.publish_next().await {
-                    return;
-                }
+                fleet.publish_next().await;
             }
         });
     }
@@ -785,6 +783,27 @@ impl<S: Store> Cache<S> {
         } else if !inner.remote {
             // An in-process store cannot fail; the epoch bump makes every entry miss.
             let _ = inner.store.bump_generations(&keys).await;
+        }
+    }
+
+    /// Waits, at most `limit`, until this instance holds a lease on the bus and has listened
+    /// long enough to know every live member; returns whether it does (always true without a
+    /// bus). Until then its local view is not served and its writes wait out a lease: call it
+    /// before taking traffic.
+    pub async fn until_settled(&self, limit: Duration) -> bool {
+        let Some(fleet) = &self.inner.fleet else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let status = fleet.status();
+            if status.live && status.settled {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 

@@ -147,7 +147,6 @@ struct Outgoing {
     /// Queued again should publishing fail.
     tags: Vec<String>,
     waiters: Vec<oneshot::Sender<Result<Published, ()>>>,
-    leaving: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -167,8 +166,18 @@ struct State {
     listening_since: Option<Instant>,
 }
 
+/// Another live instance, as this one last heard it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    /// Its random id, in hex.
+    pub instance: String,
+    pub heard_ms_ago: u64,
+}
+
 /// Counters and state for stats and health.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FleetStatus {
     /// This instance's random id, in hex.
     pub instance: String,
@@ -179,8 +188,8 @@ pub struct FleetStatus {
     /// Whether it has listened for a lease without a break, so it knows every live member
     /// (until then its writes wait out the lease).
     pub settled: bool,
-    /// Other instances heard within their lease, with how long ago, in ms.
-    pub members: Vec<(String, u64)>,
+    /// Other instances heard within their lease.
+    pub members: Vec<MemberStatus>,
     /// Messages published and heard.
     pub published: u64,
     pub heard: u64,
@@ -398,9 +407,11 @@ impl Fleet {
             state.outbox.waiters.push(sender);
         }
         self.wake.notify_one();
-        let published = receiver
+        // Bounded: a publisher stuck on a bus that does not answer must not hold the write.
+        let published = tokio::time::timeout(self.config.lease, receiver)
             .await
             .ok()
+            .and_then(Result::ok)
             .and_then(Result::ok)
             .ok_or_else(|| BusError("the invalidation could not be published".into()))?;
         self.wait_for_acks(published).await;
@@ -466,7 +477,8 @@ impl Fleet {
             .fold(self.config.lease, Duration::max)
     }
 
-    /// Sends a last message saying this instance leaves, so writers stop waiting for it.
+    /// Sends a message saying this instance leaves, so writers stop waiting for it. Should it
+    /// announce something afterwards, the others hear it again and count it back in.
     pub(crate) async fn leave(&self) {
         let (sender, receiver) = oneshot::channel();
         {
@@ -480,8 +492,7 @@ impl Fleet {
 
     /// Sends what the outbox holds, at once when something is queued and at least every
     /// heartbeat otherwise; one message at a time, so sequence numbers go out in order.
-    /// Returns when the outbox asks to leave and that was sent.
-    pub(crate) async fn publish_next(&self) -> bool {
+    pub(crate) async fn publish_next(&self) {
         let due = tokio::time::sleep(self.config.heartbeat);
         tokio::pin!(due);
         loop {
@@ -496,7 +507,6 @@ impl Fleet {
         let outgoing = self.take_message();
         let result = self.bus.publish(outgoing.bytes).await;
         let at = Instant::now();
-        let leaving = outgoing.leaving;
         let published = match result {
             Ok(()) => {
                 self.counters.published.fetch_add(1, Ordering::Relaxed);
@@ -522,7 +532,6 @@ impl Fleet {
         if failed {
             tokio::time::sleep(self.config.heartbeat.min(Duration::from_millis(100))).await;
         }
-        !leaving
     }
 
     /// Empties the outbox into the next message.
@@ -562,23 +571,22 @@ impl Fleet {
             bytes,
             tags: message.tags,
             waiters: outbox.waiters,
-            leaving: outbox.leave,
         }
     }
 
     pub(crate) fn status(&self) -> FleetStatus {
         let now = Instant::now();
         let state = self.state.lock();
-        let mut members: Vec<(String, u64)> = state
+        let mut members: Vec<MemberStatus> = state
             .members
             .iter()
             .filter(|(_, member)| member.heard_at + member.lease > now)
             .map(|(id, member)| {
                 let ago = now.saturating_duration_since(member.heard_at);
-                (
-                    format!("{id:016x}"),
-                    u64::try_from(ago.as_millis()).unwrap_or(u64::MAX),
-                )
+                MemberStatus {
+                    instance: format!("{id:016x}"),
+                    heard_ms_ago: u64::try_from(ago.as_millis()).unwrap_or(u64::MAX),
+                }
             })
             .collect();
         drop(state);

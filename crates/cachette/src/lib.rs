@@ -78,7 +78,7 @@ pub use bus::RedisBus;
 pub use bus::{Bus, BusError, Heard, LocalBus};
 pub use cache::{Cache, CacheBuilder, Config, Fetched, Invalidation};
 pub use codec::{Codec, Json, Raw};
-pub use fleet::{FleetConfig, FleetStatus};
+pub use fleet::{FleetConfig, FleetStatus, MemberStatus};
 pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
 pub use policy::Policy;
 pub use stats::{Lookups, Outcome, StatsSnapshot};

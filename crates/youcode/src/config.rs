@@ -60,7 +60,7 @@ pub struct BenchArgs {
     /// from DATABASE_URL, so a benchmark never seeds a database by accident.
     #[arg(long)]
     pub database_url: Option<String>,
-    /// Cache of the server bench starts [default: redis when --redis-url is given, else memory].
+    /// Cache of the server bench starts [default: tiered when --redis-url is given, else memory].
     #[arg(long, value_enum)]
     pub cache: Option<CacheBackend>,
     /// Redis of the server bench starts.
@@ -108,17 +108,37 @@ pub struct DatabaseArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CacheBackend {
-    /// In-process, bounded in bytes.
+    /// In-process, bounded in bytes. On PostgreSQL, instances keep each other fresh over
+    /// LISTEN/NOTIFY.
     Memory,
-    /// A Redis server shared by every instance.
+    /// A Redis server shared by every instance; every hit is a Redis round trip.
     Redis,
+    /// An in-process tier in each instance in front of a shared Redis, kept fresh over Redis
+    /// pub/sub: a hit of the tier makes no network call.
+    Tiered,
     /// No cache: every read goes to the database.
     Off,
 }
 
+impl CacheBackend {
+    /// `chosen`, or the default: tiered when a Redis URL is given, else memory.
+    pub fn chosen(chosen: Option<Self>, redis_url: Option<&str>) -> Self {
+        chosen.unwrap_or(if redis_url.is_some() {
+            Self::Tiered
+        } else {
+            Self::Memory
+        })
+    }
+
+    /// Whether the store is a Redis server every instance shares.
+    pub fn uses_redis(self) -> bool {
+        matches!(self, Self::Redis | Self::Tiered)
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CacheArgs {
-    /// The cache store [default: redis when REDIS_URL is set, else memory].
+    /// The cache store [default: tiered when REDIS_URL is set, else memory].
     #[arg(long, env = "YOUCODE_CACHE", value_enum)]
     pub cache: Option<CacheBackend>,
     /// `redis://…` or `rediss://…` (TLS).
@@ -130,6 +150,13 @@ pub struct CacheArgs {
     /// Memory store budget, in MiB.
     #[arg(long, env = "YOUCODE_CACHE_MEMORY_MB", default_value_t = 128)]
     pub cache_memory_mb: u64,
+    /// Budget of the in-process tier of `--cache tiered`, in MiB.
+    #[arg(long, env = "YOUCODE_CACHE_TIER_MB", default_value_t = 64)]
+    pub cache_tier_mb: u64,
+    /// How long an instance serves its in-process cache after it last heard itself on the
+    /// bus; also the longest a write waits for an instance that does not answer.
+    #[arg(long, env = "YOUCODE_CACHE_LEASE", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub cache_lease: Duration,
     /// TTL override, `POLICY=SECONDS` (repeatable, or comma-separated in the environment);
     /// policies: search_results, course_detail, lesson_detail, lesson_list, user_progress.
     #[arg(long = "ttl", env = "YOUCODE_TTL", value_delimiter = ',', value_parser = parse_ttl)]
@@ -400,6 +427,10 @@ pub struct CacheConfig {
     pub redis_url: Option<String>,
     pub namespace: String,
     pub memory_bytes: u64,
+    /// Budget of the in-process tier in front of Redis (`tiered` only).
+    pub tier_bytes: u64,
+    /// The instances' lease on their local view (see `cachette::fleet`).
+    pub lease: Duration,
     pub policies: Policies,
 }
 
@@ -411,6 +442,8 @@ impl CacheConfig {
             redis_url: None,
             namespace: namespace.to_owned(),
             memory_bytes: 128 << 20,
+            tier_bytes: 64 << 20,
+            lease: Duration::from_secs(1),
             policies: Policies::default(),
         }
     }
@@ -418,16 +451,13 @@ impl CacheConfig {
 
 impl From<CacheArgs> for CacheConfig {
     fn from(args: CacheArgs) -> Self {
-        let backend = args.cache.unwrap_or(if args.redis_url.is_some() {
-            CacheBackend::Redis
-        } else {
-            CacheBackend::Memory
-        });
         Self {
-            backend,
+            backend: CacheBackend::chosen(args.cache, args.redis_url.as_deref()),
             redis_url: args.redis_url,
             namespace: args.cache_namespace,
             memory_bytes: args.cache_memory_mb << 20,
+            tier_bytes: args.cache_tier_mb << 20,
+            lease: args.cache_lease,
             policies: Policies::with_overrides(&args.ttl),
         }
     }

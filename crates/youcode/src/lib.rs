@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use cachette::{AnyStore, Cache, MemoryStore, Namespace, RedisStore};
+use cachette::{AnyStore, Cache, FleetConfig, MemoryStore, Namespace, RedisBus, RedisStore};
 use tokio::net::TcpListener;
 
 use crate::cache::keys::CacheKeys;
@@ -72,7 +72,16 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
-        let cache = build_cache(&config.cache)?;
+        let cache = build_cache(&config.cache, Some(&config.database_url))?;
+        // Joining the other instances takes a lease: until then writes would wait it out.
+        if !cache
+            .until_settled(config.cache.lease * 2 + JOIN_MARGIN)
+            .await
+        {
+            tracing::warn!(
+                "the cache bus cannot be heard: serving without the in-process cache until it can"
+            );
+        }
         let keys = CacheKeys::new(cache.namespace().clone(), config.cache.policies.clone());
         if config.seed_demo && !db.has_users().await? {
             db::seed::seed_demo(&db).await?;
@@ -143,34 +152,69 @@ impl Application {
         if flushed.is_err() {
             tracing::error!("stopping with cache invalidations that never reached the store");
         }
+        cache.leave().await;
         db.close().await;
         Ok(())
     }
 }
 
-/// The cache the configuration asks for.
+/// The cache the configuration asks for. Instances that share a store or a database keep
+/// each other fresh over a bus: Redis pub/sub with a Redis store, else PostgreSQL
+/// LISTEN/NOTIFY when `database_url` is a PostgreSQL one. An SQLite database has one instance.
 ///
 /// # Errors
-/// When Redis is chosen without a URL, or the URL or namespace is invalid.
-pub fn build_cache(config: &CacheConfig) -> anyhow::Result<AppCache> {
+/// When Redis is chosen without a URL, or a URL or the namespace is invalid.
+pub fn build_cache(config: &CacheConfig, database_url: Option<&str>) -> anyhow::Result<AppCache> {
     let namespace = Namespace::new(&config.namespace, CACHE_SCHEMA_VERSION)
         .context("invalid cache namespace")?;
-    let store: AnyStore = match config.backend {
-        CacheBackend::Memory | CacheBackend::Off => MemoryStore::new(config.memory_bytes).into(),
-        CacheBackend::Redis => {
-            let url = config
+    let redis_url = match config.backend.uses_redis() {
+        true => Some(
+            config
                 .redis_url
                 .as_deref()
-                .context("--cache redis needs --redis-url (or REDIS_URL)")?;
-            RedisStore::new(url)
-                .with_context(|| format!("invalid Redis URL {}", db::redact(url)))?
-                .into()
-        }
+                .context("--cache redis and --cache tiered need --redis-url (or REDIS_URL)")?,
+        ),
+        false => None,
     };
-    Ok(Cache::builder(store, namespace)
-        .enabled(config.backend != CacheBackend::Off)
-        .build())
+    let store: AnyStore = match redis_url {
+        Some(url) => RedisStore::new(url)
+            .with_context(|| format!("invalid Redis URL {}", db::redact(url)))?
+            .into(),
+        None => MemoryStore::new(config.memory_bytes).into(),
+    };
+    let bus: Option<Arc<dyn cachette::Bus>> = match (redis_url, database_url) {
+        (Some(url), _) => Some(Arc::new(
+            RedisBus::new(url, &format!("{}bus", namespace.prefix()))
+                .with_context(|| format!("invalid Redis URL {}", db::redact(url)))?,
+        )),
+        (None, Some(url)) if db::Backend::of(url) == Some(db::Backend::Postgres) => Some(Arc::new(
+            db::bus::PgBus::new(url, PG_BUS_CHANNEL).context("invalid database URL")?,
+        )),
+        (None, _) => None,
+    };
+    let mut builder = Cache::builder(store, namespace).enabled(config.backend != CacheBackend::Off);
+    if config.backend == CacheBackend::Tiered {
+        builder = builder.local_tier(config.tier_bytes);
+    }
+    if let Some(bus) = bus {
+        builder = builder.bus(
+            bus,
+            FleetConfig {
+                lease: config.lease,
+                heartbeat: config.lease / 5,
+                ..FleetConfig::default()
+            },
+        );
+    }
+    Ok(builder.build())
 }
+
+/// Extra time allowed for joining the cache bus at start, beyond two leases.
+const JOIN_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The PostgreSQL channel of the cache bus (one database is one deployment; messages name
+/// their namespace).
+const PG_BUS_CHANNEL: &str = "youcode_cache";
 
 /// Drops old sign-in failures once a minute, for as long as the application lives.
 async fn forget_old_login_failures(guard: std::sync::Weak<auth::LoginGuard>) {

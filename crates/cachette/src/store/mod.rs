@@ -50,7 +50,7 @@ pub struct Read {
 }
 
 /// How much of a store a pattern covers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
     /// Number of keys.
     pub keys: u64,

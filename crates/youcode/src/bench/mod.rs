@@ -60,11 +60,7 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         let run = run_workload(&base, args, "server", users, false).await?;
         return Ok(BenchReport::new(vec![run.0], None));
     }
-    let cache = args.cache.unwrap_or(if args.redis_url.is_some() {
-        CacheBackend::Redis
-    } else {
-        CacheBackend::Memory
-    });
+    let cache = CacheBackend::chosen(args.cache, args.redis_url.as_deref());
     anyhow::ensure!(
         !(args.compare && cache == CacheBackend::Off),
         "--compare runs with the cache off, then with --cache: choose memory or redis"

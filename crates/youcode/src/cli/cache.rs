@@ -1,7 +1,7 @@
 //! `youcode cache stats|clear|invalidate`: the cache of a deployment, from the command line.
 
 use crate::build_cache;
-use crate::config::{CacheBackend, CacheCommand, CacheConfig};
+use crate::config::{CacheCommand, CacheConfig};
 
 pub async fn run(command: CacheCommand) -> anyhow::Result<()> {
     match command {
@@ -35,12 +35,13 @@ pub async fn run(command: CacheCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The shared cache of a deployment: only Redis outlives a process.
+/// The shared cache of a deployment: only Redis outlives a process. It joins the deployment's
+/// bus, so instances with an in-process tier hear what it invalidates.
 fn open(config: CacheConfig) -> anyhow::Result<crate::state::AppCache> {
-    if config.backend != CacheBackend::Redis {
+    if !config.backend.uses_redis() {
         anyhow::bail!(
-            "the memory cache lives inside each server process; give --cache redis and --redis-url (or REDIS_URL) to inspect a shared cache, or use GET /api/admin/cache/stats"
+            "the memory cache lives inside each server process; give --redis-url (or REDIS_URL) to inspect a shared cache, or use GET /api/admin/cache/stats"
         );
     }
-    build_cache(&config)
+    build_cache(&config, None)
 }

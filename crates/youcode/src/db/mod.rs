@@ -156,6 +156,19 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The server a database URL names, if it is one YouCode supports.
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 /// The connection pool and the statement counter. Cloning is cheap.
 #[derive(Clone)]
 pub struct Db {
@@ -174,11 +187,7 @@ impl Db {
     /// When the URL is of another kind or the server cannot be reached.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
+        let Some(backend) = Backend::of(url) else {
             anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…");
         };
         let url = match backend {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppError;
 use super::extract::{Admin, JsonBody, QueryParams};
+use crate::config::CacheBackend;
 use crate::domain::{ParamError, fields};
 use crate::state::AppState;
 
@@ -49,6 +50,12 @@ pub struct CacheStats {
     sets: u64,
     invalidations: u64,
     coalesced: u64,
+    /// Hits served by the in-process tier, without a Redis call (counted in `hits` too).
+    local_hits: u64,
+    /// Entries and bytes of the in-process tier (`tiered` only).
+    local_tier: Option<cachette::Usage>,
+    /// This instance, the bus and the other live instances, when instances share a bus.
+    fleet: Option<cachette::FleetStatus>,
     pending_invalidations: bool,
     circuit_open: bool,
     db_queries: u64,
@@ -89,6 +96,9 @@ pub async fn cache_stats(state: &AppState) -> Result<CacheStats, AppError> {
         sets: stats.sets,
         invalidations: stats.invalidations,
         coalesced: stats.coalesced,
+        local_hits: stats.local_hits,
+        local_tier: cache.local_tier_usage(),
+        fleet: cache.fleet_status(),
         pending_invalidations: cache.has_pending_invalidations(),
         circuit_open: cache.is_circuit_open(),
         db_queries: state.db.queries(),
@@ -113,10 +123,11 @@ pub async fn cache_stats(state: &AppState) -> Result<CacheStats, AppError> {
 }
 
 fn backend_name(state: &AppState) -> &'static str {
-    match (state.cache.config().enabled, state.cache.store()) {
-        (false, _) => "off",
-        (true, cachette::AnyStore::Memory(_)) => "memory",
-        (true, cachette::AnyStore::Redis(_)) => "redis",
+    match state.config.cache.backend {
+        CacheBackend::Memory => "memory",
+        CacheBackend::Redis => "redis",
+        CacheBackend::Tiered => "tiered",
+        CacheBackend::Off => "off",
     }
 }
 

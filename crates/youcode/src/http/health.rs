@@ -26,9 +26,12 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         }
         _ => true,
     };
+    let fleet = cache.fleet_status();
+    // Without a lease the instance serves nothing from its in-process cache: slower, not wrong.
+    let unheard = fleet.as_ref().is_some_and(|fleet| !fleet.live);
     let cache_status = if !cache.config().enabled {
         "off"
-    } else if !store_ok || cache.is_circuit_open() || cache.has_pending_invalidations() {
+    } else if !store_ok || cache.is_circuit_open() || cache.has_pending_invalidations() || unheard {
         "degraded"
     } else {
         "ok"
@@ -38,10 +41,18 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if database_ok { "ok" } else { "down" },
         "database": if database_ok { "ok" } else { "down" },
         "cache": cache_status,
     });
+    if let Some(fleet) = fleet {
+        body["bus"] = json!({
+            "name": fleet.bus,
+            "state": if fleet.live { "ok" } else { "unheard" },
+            "instance": fleet.instance,
+            "instances": fleet.members.len() + 1,
+        });
+    }
     (status, Json(body))
 }

@@ -87,11 +87,31 @@ async fn stats_report_real_figures_after_some_reads(app: TestApp) {
     assert!(count(&stats["dbQueries"]) > 0);
     assert_eq!(count(&stats["errors"]), 0);
     assert!(count(&stats["memoryBytes"]) > 0);
+    match app.backend {
+        Backend::SqliteMemory => {
+            assert_eq!(
+                stats["fleet"],
+                Value::Null,
+                "one SQLite instance has no bus"
+            );
+            assert_eq!(count(&stats["localHits"]), 0);
+        }
+        Backend::PostgresRedis => {
+            assert!(
+                count(&stats["localHits"]) >= 1,
+                "repeated reads hit the local tier"
+            );
+            assert!(count(&stats["localHits"]) <= count(&stats["hits"]));
+            assert!(count(&stats["localTier"]["keys"]) >= 1, "{stats}");
+            assert_eq!(stats["fleet"]["bus"], "redis");
+            assert_eq!(stats["fleet"]["live"], true);
+        }
+    }
     assert_eq!(
         stats["backend"],
         match app.backend {
             Backend::SqliteMemory => "memory",
-            Backend::PostgresRedis => "redis",
+            Backend::PostgresRedis => "tiered",
         }
     );
     let samples = sample_keys(&stats);
@@ -318,12 +338,26 @@ async fn cache_administration_wants_a_token(app: TestApp) {
 }
 
 async fn health_reports_the_database_and_the_cache_ok(app: TestApp) {
-    let body = app.get("/healthz", None).await.expect(200);
+    let mut body = app.get("/healthz", None).await.expect(200);
 
+    let bus = body.as_object_mut().unwrap().remove("bus");
     assert_eq!(
         body,
         json!({"status": "ok", "database": "ok", "cache": "ok"})
     );
+    match app.backend {
+        // One SQLite instance: no bus.
+        Backend::SqliteMemory => assert_eq!(bus, None),
+        Backend::PostgresRedis => {
+            let bus = bus.expect("instances sharing Redis hear each other on its bus");
+            assert_eq!(
+                (&bus["name"], &bus["state"]),
+                (&json!("redis"), &json!("ok"))
+            );
+            assert_eq!(bus["instances"], 1, "{bus}");
+            assert_eq!(bus["instance"].as_str().map(str::len), Some(16), "{bus}");
+        }
+    }
 }
 
 async fn with_the_database_down_health_is_503_and_cached_reads_still_answer(app: TestApp) {

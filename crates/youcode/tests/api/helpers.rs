@@ -165,10 +165,12 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     let database_url = fresh_database_url(backend).await;
     let mut cache = CacheConfig::memory(&unique("yc-test").replace('_', "-"));
     if backend == Backend::PostgresRedis {
-        cache.backend = CacheBackend::Redis;
+        cache.backend = CacheBackend::Tiered;
         cache.redis_url = Some(redis_url());
     }
     cache.policies = Policies::default();
+    // A short lease, so that joining the bus at start takes little of each test.
+    cache.lease = std::time::Duration::from_millis(300);
     let mut config = Config {
         addr: "127.0.0.1:0".parse().unwrap(),
         database_url,

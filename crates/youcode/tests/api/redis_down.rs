@@ -148,6 +148,7 @@ async fn with_redis_stopped_every_cached_read_answers_from_the_database() {
     }
 
     redis.stop();
+    until_unheard(&app).await;
 
     for ((path, token), before) in w.reads().into_iter().zip(warmed) {
         let body = bypassed(&app, &path, token).await;
@@ -202,9 +203,27 @@ async fn with_redis_stopped_writes_show_at_once() {
     gone.expect_error(404, "not_found");
     let health = app.get("/healthz", None).await.expect(200);
     assert_eq!(
-        health,
-        json!({"status": "ok", "database": "ok", "cache": "degraded"})
+        (&health["status"], &health["database"], &health["cache"]),
+        (&json!("ok"), &json!("ok"), &json!("degraded"))
     );
+    assert_eq!(health["bus"]["state"], "unheard", "{health}");
+}
+
+/// Waits (at most 5 s) until the instance has lost its lease on the Redis bus: from then on
+/// its in-process tier is not served either, and every cached read goes to the database.
+async fn until_unheard(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let health = app.get("/healthz", None).await.expect(200);
+        if health["bus"]["state"] == "unheard" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease outlived Redis: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
