@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::Serialize;
@@ -18,7 +18,7 @@ use crate::fleet::{Fleet, FleetConfig, FleetStatus, Forget};
 use crate::flight::{self, Flights, Role};
 use crate::pending::Pending;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
-use crate::store::{AnyStore, Store, StoreError, Usage};
+use crate::store::{AnyStore, LeaseToken, Store, StoreError, Usage};
 use crate::tier::Tier;
 use crate::{Generation, Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
 
@@ -41,6 +41,9 @@ pub enum Invalidation {
     Deferred,
 }
 
+/// How often a miss waiting for another instance's fetch looks for its entry in the store.
+const LEASE_POLL: Duration = Duration::from_millis(5);
+
 /// Tunables. The defaults suit a store on the same network.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -61,6 +64,14 @@ pub struct Config {
     pub compress_above: usize,
     /// Least time between two retries of failed invalidations.
     pub retry_interval: Duration,
+    /// With a remote store, the longest a miss waits for the entry of another instance that
+    /// holds the key's lease (is fetching it) before fetching itself, give or take one store
+    /// call. Zero takes no lease: every instance then fetches its own misses.
+    pub lease_wait: Duration,
+    /// How long a key's lease lasts unless its holder releases it: a holder that died keeps
+    /// it this long, and the instances that find it taken wait `lease_wait` each meanwhile. A
+    /// fetch that takes longer loses it, and another instance may fetch too.
+    pub lease_ttl: Duration,
     /// When false, every lookup is a bypass and nothing is stored. Invalidations still reach the
     /// store, so instances sharing it with this one never serve what this one's writes changed.
     pub enabled: bool,
@@ -76,6 +87,8 @@ impl Default for Config {
             max_value_bytes: 1 << 20,
             compress_above: 16 << 10,
             retry_interval: Duration::from_millis(200),
+            lease_wait: Duration::from_millis(200),
+            lease_ttl: Duration::from_secs(2),
             enabled: true,
         }
     }
@@ -242,6 +255,68 @@ enum Lookup {
     Bypass,
 }
 
+/// What an entry read from the store is worth, judged against the generations read with it.
+enum Judged {
+    /// Valid and fresh: its payload (decompressed), and until when it is fresh.
+    Fresh {
+        payload: Bytes,
+        fresh_until_ms: u64,
+    },
+    /// Valid, but past its TTL.
+    Expired,
+    /// Built under generations that have changed since.
+    Superseded,
+    Unreadable(envelope::CorruptEntry),
+}
+
+/// What a miss on a shared store came to before fetching.
+enum Leased<S: Store> {
+    /// The instance holding the key's lease stored its entry: the payload.
+    Served(Bytes),
+    /// Fetch, holding the lease or not (the wait ran out, the store failed).
+    Fetch(Option<HeldLease<S>>),
+}
+
+/// A key's lease in the shared store, held by this caller while it fetches. Released when
+/// the entry is stored or the fetch failed; dropped unreleased (the caller was cancelled, or
+/// the entry turned out to be there already), it is released in the background, so that other
+/// instances need not wait it out.
+struct HeldLease<S: Store> {
+    cache: Cache<S>,
+    key: String,
+    token: Option<LeaseToken>,
+}
+
+impl<S: Store> HeldLease<S> {
+    async fn release(mut self) {
+        if let Some(token) = self.token.take() {
+            let cache = &self.cache;
+            let _ = cache
+                .call(cache.inner.store.release_lease(&self.key, token))
+                .await;
+        }
+    }
+}
+
+impl<S: Store> Drop for HeldLease<S> {
+    fn drop(&mut self) {
+        let Some(token) = self.token.take() else {
+            return;
+        };
+        // Without a runtime the lease just expires.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let cache = self.cache.clone();
+        let key = std::mem::take(&mut self.key);
+        runtime.spawn(async move {
+            let _ = cache
+                .call(cache.inner.store.release_lease(&key, token))
+                .await;
+        });
+    }
+}
+
 impl<S: Store> Cache<S> {
     /// Starts a cache over `store`, writing under `namespace`.
     pub fn builder(store: S, namespace: Namespace) -> CacheBuilder<S> {
@@ -292,6 +367,17 @@ impl<S: Store> Cache<S> {
     /// others wait for its payload. A caller that read newer generations (an invalidation landed
     /// in between) never joins a fetch started under older ones. If the running fetch fails or
     /// is cancelled, each waiting caller runs its own.
+    ///
+    /// With a remote store, that holds across the instances sharing it: before fetching, a
+    /// process takes a short lease on the key in the store ([`Config::lease_ttl`]). A process
+    /// that finds the lease taken looks for the holder's entry every few milliseconds, for up
+    /// to [`Config::lease_wait`], and serves it as a [`Outcome::Miss`] (counted in
+    /// [`StatsSnapshot::lease_waits`]) only if it is valid and fresh under the generations read
+    /// with it, exactly as a lookup would: never a value older than an invalidation that
+    /// returned before this call started. When the lease is released without an entry (the
+    /// holder's fetch failed), it takes the lease and fetches; when the wait runs out, or the
+    /// store fails, it fetches without a lease. The cost: on a miss, one more store round trip
+    /// to take the lease (it reads the entry too), and one to release it after storing.
     ///
     /// # Errors
     /// The error of `fetch`, which is never cached. When a never-invalidated entry past its TTL
@@ -431,21 +517,11 @@ impl<S: Store> Cache<S> {
         let current: Option<Snapshot> = read.generations.iter().copied().collect();
         let mut stale = None;
         if let Some(bytes) = &read.entry {
-            let judged = envelope::decode(bytes).and_then(|envelope| {
-                let valid = current
-                    .as_ref()
-                    .is_some_and(|c| envelope.generations.matches(c));
-                // Only a hit's payload is worth extracting now: it may need decompressing.
-                let payload = if valid && now_ms() < envelope.fresh_until_ms {
-                    let payload = envelope.payload(bytes, inner.config.max_value_bytes)?;
-                    Some((payload, envelope.fresh_until_ms))
-                } else {
-                    None
-                };
-                Ok((valid, payload))
-            });
-            match judged {
-                Ok((_, Some((payload, fresh_until_ms)))) => {
+            match self.judge(bytes, current.as_ref()) {
+                Judged::Fresh {
+                    payload,
+                    fresh_until_ms,
+                } => {
                     self.keep_local(entry, payload.clone(), learned, fresh_until_ms);
                     return Lookup::Hit {
                         payload,
@@ -453,10 +529,9 @@ impl<S: Store> Cache<S> {
                     };
                 }
                 // Past its TTL: kept whole for stale-if-error.
-                Ok((true, None)) => stale = Some(bytes.clone()),
-                // Built under generations that have changed since: superseded.
-                Ok((false, None)) => {}
-                Err(error) => {
+                Judged::Expired => stale = Some(bytes.clone()),
+                Judged::Superseded => {}
+                Judged::Unreadable(error) => {
                     warn!(key = key.as_str(), %error, "deleting unreadable cache entry");
                     self.discard_corrupt(key).await;
                 }
@@ -483,6 +558,27 @@ impl<S: Store> Cache<S> {
             learned,
             stale,
         }
+    }
+
+    /// Judges stored bytes against `current`, the generations read in the same round trip
+    /// (`None` where one is missing: then no entry is valid).
+    fn judge(&self, bytes: &Bytes, current: Option<&Snapshot>) -> Judged {
+        let judged = envelope::decode(bytes).and_then(|envelope| {
+            let valid = current.is_some_and(|c| envelope.generations.matches(c));
+            if !valid {
+                return Ok(Judged::Superseded);
+            }
+            if now_ms() >= envelope.fresh_until_ms {
+                return Ok(Judged::Expired);
+            }
+            // Only a hit's payload is worth extracting: it may need decompressing.
+            let payload = envelope.payload(bytes, self.inner.config.max_value_bytes)?;
+            Ok(Judged::Fresh {
+                payload,
+                fresh_until_ms: envelope.fresh_until_ms,
+            })
+        });
+        judged.unwrap_or_else(Judged::Unreadable)
     }
 
     /// The payload under `key` in the local tier, when there is one, this instance holds a
@@ -547,13 +643,41 @@ impl<S: Store> Cache<S> {
                 return self.fetched_or_stale(fetch().await, stale, codec);
             }
         };
+        let held = if self.shares_fetches() {
+            match self.lease_or_wait(entry).await {
+                Leased::Served(payload) => {
+                    if let Some(value) = codec.decode(&payload) {
+                        leader.publish(payload);
+                        self.inner.stats.lease_wait();
+                        return Ok(Fetched {
+                            value,
+                            outcome: Outcome::Miss,
+                        });
+                    }
+                    None
+                }
+                Leased::Fetch(held) => held,
+            }
+        } else {
+            None
+        };
         let value = match fetch().await {
             Ok(value) => value,
-            Err(error) => return self.fetched_or_stale(Err(error), stale, codec),
+            Err(error) => {
+                // At once: an instance waiting for this fetch takes the lease and runs its own.
+                if let Some(held) = held {
+                    held.release().await;
+                }
+                return self.fetched_or_stale(Err(error), stale, codec);
+            }
         };
         if let Some(payload) = codec.encode(&value) {
             leader.publish(payload.clone());
             self.store_entry(entry, &snapshot, learned, payload).await;
+        }
+        // After the entry: whoever takes the lease next reads it (see `Store::try_lease`).
+        if let Some(held) = held {
+            held.release().await;
         }
         // Only now leave the flight: a caller arriving meanwhile waits instead of fetching again.
         drop(leader);
@@ -561,6 +685,64 @@ impl<S: Store> Cache<S> {
             value,
             outcome: Outcome::Miss,
         })
+    }
+
+    /// Whether misses take a lease in the store so that one instance of the fleet fetches.
+    fn shares_fetches(&self) -> bool {
+        self.inner.remote && !self.inner.config.lease_wait.is_zero()
+    }
+
+    /// For this process's fetch of a miss: takes the key's lease in the shared store, or, while
+    /// another instance holds it, waits for the entry that instance stores, up to
+    /// `lease_wait`. Each attempt reads the entry in the same round trip as the lease, and
+    /// serves it only when it is valid and fresh under the generations read with it: those are
+    /// never older than the snapshot of this miss, so neither is the entry.
+    async fn lease_or_wait(&self, entry: Entry<'_>) -> Leased<S> {
+        let inner = &*self.inner;
+        let key = entry.key.as_str();
+        let generation_keys = self.generation_keys(entry.tags);
+        let deadline = Instant::now() + inner.config.lease_wait;
+        loop {
+            // As for a lookup: while an invalidation of ours is pending, the store is behind.
+            if inner.pending.any() || !inner.breaker.allows() {
+                return Leased::Fetch(None);
+            }
+            let learned = self.tier_counter();
+            let Ok(attempt) = self
+                .call(
+                    inner
+                        .store
+                        .try_lease(key, &generation_keys, inner.config.lease_ttl),
+                )
+                .await
+            else {
+                return Leased::Fetch(None);
+            };
+            let held = attempt.token.map(|token| HeldLease {
+                cache: self.clone(),
+                key: key.to_owned(),
+                token: Some(token),
+            });
+            let current: Option<Snapshot> = attempt.read.generations.iter().copied().collect();
+            if let Some(bytes) = &attempt.read.entry
+                && let Judged::Fresh {
+                    payload,
+                    fresh_until_ms,
+                } = self.judge(bytes, current.as_ref())
+            {
+                // The holder's entry (a lease got just now was released after it was stored).
+                self.keep_local(entry, payload.clone(), learned, fresh_until_ms);
+                return Leased::Served(payload);
+            }
+            if held.is_some() {
+                return Leased::Fetch(held);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Leased::Fetch(None);
+            }
+            tokio::time::sleep(LEASE_POLL.min(left)).await;
+        }
     }
 
     fn fetched_or_stale<T, E>(

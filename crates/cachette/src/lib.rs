@@ -28,6 +28,12 @@
 //! - Once [`Cache::invalidate_tags`] returns, no reader that starts afterwards gets a value
 //!   fetched before it: entries carry the tag generations read before their fetch, and
 //!   single-flight groups callers by key *and* those generations.
+//! - A miss runs one fetch per key and generations in a process and, with a shared (remote)
+//!   store, in the whole fleet: the fetching instance holds a short lease on the key in the
+//!   store, and the others wait for its entry (at most [`Config::lease_wait`]), serving it only
+//!   if it is valid under the generations read with it, or fetch themselves when the holder
+//!   fails, the wait runs out or the store errs. It costs a miss two more store round trips:
+//!   one to take the lease, one to release it.
 //! - Generations are random, so a generation lost by the store never comes back.
 //! - A generation (the namespace epoch's included) lives in the store as long as the
 //!   longest-lived entry built under it, plus a second ([`store::GENERATION_MARGIN`]): created
@@ -48,7 +54,8 @@
 //!   administration.
 //! - [`codec`]: `Codec`, how a value becomes a payload: `Json` (serde), `Raw` (bytes), or a
 //!   layout of the caller's own.
-//! - `flight`: single-flight of concurrent misses.
+//! - `flight`: single-flight of concurrent misses in a process (across processes: leases, in
+//!   [`store`] and `cache`).
 //! - `pending`: invalidations that failed and are being retried.
 //! - `breaker`: the circuit breaker in front of the store.
 //! - [`stats`]: counters, overall and per key prefix.

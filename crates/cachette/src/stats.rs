@@ -71,6 +71,7 @@ pub(crate) struct Stats {
     errors: AtomicU64,
     sets: AtomicU64,
     coalesced: AtomicU64,
+    lease_waits: AtomicU64,
     local_hits: AtomicU64,
     invalidations: AtomicU64,
     oversized: AtomicU64,
@@ -99,6 +100,9 @@ impl Stats {
     pub(crate) fn coalesced(&self) {
         self.coalesced.fetch_add(1, Relaxed);
     }
+    pub(crate) fn lease_wait(&self) {
+        self.lease_waits.fetch_add(1, Relaxed);
+    }
     pub(crate) fn local_hit(&self) {
         self.local_hits.fetch_add(1, Relaxed);
     }
@@ -118,6 +122,7 @@ impl Stats {
             errors: self.errors.load(Relaxed),
             sets: self.sets.load(Relaxed),
             coalesced: self.coalesced.load(Relaxed),
+            lease_waits: self.lease_waits.load(Relaxed),
             local_hits: self.local_hits.load(Relaxed),
             invalidations: self.invalidations.load(Relaxed),
             oversized: self.oversized.load(Relaxed),
@@ -169,6 +174,9 @@ pub struct StatsSnapshot {
     pub sets: u64,
     /// Misses that waited for another caller's fetch instead of fetching.
     pub coalesced: u64,
+    /// Misses that waited for another instance's fetch, under its lease on the key in the
+    /// shared store, and were served the entry it stored instead of fetching.
+    pub lease_waits: u64,
     /// Hits served by the in-process tier, without a store call (counted among `hits` too).
     pub local_hits: u64,
     /// Tags invalidated.

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use moka::Expiry;
 
-use super::{Read, Store, StoreError, Usage, generation_ttl, glob_match};
+use super::{LeaseAttempt, LeaseToken, Read, Store, StoreError, Usage, generation_ttl, glob_match};
 use crate::Generation;
 
 /// Bytes counted for each entry beyond its key and value (moka's own bookkeeping, roughly).
@@ -229,6 +229,24 @@ impl Store for MemoryStore {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Always grants: this store is one process's own, and the cache's single-flight already
+    /// runs one fetch per key and snapshot in a process.
+    async fn try_lease(
+        &self,
+        key: &str,
+        generation_keys: &[&str],
+        _ttl: Duration,
+    ) -> Result<LeaseAttempt, StoreError> {
+        Ok(LeaseAttempt {
+            token: Some(LeaseToken(0)),
+            read: self.read(key, generation_keys).await?,
+        })
+    }
+
+    async fn release_lease(&self, _key: &str, _token: LeaseToken) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -12,6 +12,15 @@
 //! search, say) leave the store with their last entry. A generation that expires can only make
 //! entries miss: an entry is valid only while every generation it was built under is still
 //! there with the same value, and a missing generation is replaced by a fresh random one.
+//!
+//! # Leases
+//!
+//! A shared store also holds short *leases*, one per key at most, so that a miss on a hot key
+//! runs one fetch in the whole fleet rather than one per instance: the cache takes the lease
+//! before fetching ([`Store::try_lease`]) and gives it back once the entry is stored
+//! ([`Store::release_lease`]); an instance that finds it taken waits briefly for the entry. A
+//! lease decides nothing about correctness: an entry is served only under the usual validity
+//! rule, and a lost, expired or stolen lease costs at most one more fetch or a bounded wait.
 
 mod glob;
 pub mod memory;
@@ -47,6 +56,26 @@ pub struct Read {
     pub entry: Option<Bytes>,
     /// One per generation key asked for, in order; `None` where no generation exists yet.
     pub generations: SmallVec<[Option<Generation>; 6]>,
+}
+
+/// Proof of holding a key's lease: a random token, so that only its holder releases it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseToken(pub u64);
+
+impl LeaseToken {
+    /// A fresh random token.
+    pub fn random() -> Self {
+        LeaseToken(rand::random())
+    }
+}
+
+/// What [`Store::try_lease`] got: the lease or not, and the entry as read just after.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseAttempt {
+    /// The lease, when nobody held it; `None` when another caller does.
+    pub token: Option<LeaseToken>,
+    /// The entry and generations, read after the lease was asked for.
+    pub read: Read,
 }
 
 /// How much of a store a pattern covers.
@@ -115,6 +144,29 @@ pub trait Store: Send + Sync + 'static {
         value: Bytes,
         ttl: Duration,
         generation_keys: &[&str],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the lease on `key` for `ttl` unless someone holds it, then reads like
+    /// [`Store::read`], in one round trip. The read comes after the lease: a holder stores its
+    /// entry before it releases, so a caller that gets a lease just released also sees the
+    /// entry, and need not fetch it again. The lease lives in the namespace of `key`, so
+    /// clearing the namespace removes it.
+    ///
+    /// An in-process store grants every lease: only one process uses it, and the cache's
+    /// single-flight already runs one fetch per key there.
+    fn try_lease(
+        &self,
+        key: &str,
+        generation_keys: &[&str],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<LeaseAttempt, StoreError>> + Send;
+
+    /// Gives back the lease on `key` if `token` still holds it (it may have expired and been
+    /// taken by another caller, whose lease stays), in one round trip.
+    fn release_lease(
+        &self,
+        key: &str,
+        token: LeaseToken,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes `keys`; returns how many existed.
@@ -193,6 +245,17 @@ impl Store for AnyStore {
         generation_keys: &[&str],
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.set(key, value, ttl, generation_keys).await)
+    }
+    async fn try_lease(
+        &self,
+        key: &str,
+        generation_keys: &[&str],
+        ttl: Duration,
+    ) -> Result<LeaseAttempt, StoreError> {
+        dispatch!(self, s => s.try_lease(key, generation_keys, ttl).await)
+    }
+    async fn release_lease(&self, key: &str, token: LeaseToken) -> Result<(), StoreError> {
+        dispatch!(self, s => s.release_lease(key, token).await)
     }
     async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
         dispatch!(self, s => s.delete(keys).await)

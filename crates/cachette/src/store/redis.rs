@@ -4,18 +4,36 @@
 //! multi-key writes are pipelined. Pattern work uses `SCAN … MATCH … COUNT` and `UNLINK` in
 //! batches, never `KEYS`. Generation creation uses `SET … NX GET` and storing an entry extends
 //! its generations with `PEXPIRE … GT` (Redis 7 or later, or Valkey).
+//!
+//! A key's lease lives under `<key>#lease` (`SET … NX PX`), and is released by a Lua script
+//! that deletes it only while it holds the releaser's token.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, ServerErrorKind, Value};
 
-use super::{Read, Store, StoreError, Usage, generation_ttl};
+use super::{LeaseAttempt, LeaseToken, Read, Store, StoreError, Usage, generation_ttl};
 use crate::Generation;
 
 /// Keys asked for per `SCAN` step and deleted per `UNLINK`.
 const BATCH: usize = 1000;
+
+/// Deletes a lease only while it holds the releaser's token: a lease that expired and was taken
+/// by another caller is theirs.
+const RELEASE_LEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/// SHA-1 of the release script, for `EVALSHA` (a test checks that the server knows it so).
+pub const RELEASE_LEASE_SHA: &str = "6fbe84d1140fd2047394924af9d845b83c070bec";
+
+/// The key of `key`'s lease. `#` never appears in a key or tag but before the digest that ends
+/// a shortened one (see [`crate::key`]), so this is nobody else's key; a suffix such as
+/// `:lease` could be (a key built under the prefix `…:lease`).
+fn lease_key(key: &str) -> String {
+    format!("{key}#lease")
+}
 
 /// A store on a Redis server, addressed by a `redis://` or `rediss://` (TLS) URL.
 ///
@@ -124,6 +142,19 @@ fn backend(error: redis::RedisError) -> StoreError {
     StoreError::Backend(error.to_string())
 }
 
+/// An `MGET` of an entry and its generations.
+fn parse_read(values: Vec<Value>) -> Read {
+    let mut values = values.into_iter();
+    let entry = match values.next() {
+        Some(Value::BulkString(bytes)) => Some(Bytes::from(bytes)),
+        _ => None,
+    };
+    Read {
+        entry,
+        generations: values.map(|v| parse_generation(&v)).collect(),
+    }
+}
+
 fn parse_generation(value: &Value) -> Option<Generation> {
     match value {
         Value::BulkString(bytes) => std::str::from_utf8(bytes)
@@ -145,15 +176,7 @@ impl Store for RedisStore {
         let values: Vec<Value> = self
             .query(redis::cmd("MGET").arg(key).arg(generation_keys))
             .await?;
-        let mut values = values.into_iter();
-        let entry = match values.next() {
-            Some(Value::BulkString(bytes)) => Some(Bytes::from(bytes)),
-            _ => None,
-        };
-        Ok(Read {
-            entry,
-            generations: values.map(|v| parse_generation(&v)).collect(),
-        })
+        Ok(parse_read(values))
     }
 
     async fn ensure_generations(
@@ -246,6 +269,56 @@ impl Store for RedisStore {
                 .ignore();
         }
         self.query_pipe(&pipe).await
+    }
+
+    async fn try_lease(
+        &self,
+        key: &str,
+        generation_keys: &[&str],
+        ttl: Duration,
+    ) -> Result<LeaseAttempt, StoreError> {
+        let token = LeaseToken::random();
+        let mut pipe = redis::pipe();
+        // In this order: the read must come after the lease (see `Store::try_lease`).
+        pipe.cmd("SET")
+            .arg(lease_key(key))
+            .arg(token.0)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_millis(ttl));
+        pipe.cmd("MGET").arg(key).arg(generation_keys);
+        let (granted, values): (Value, Vec<Value>) = self.query_pipe(&pipe).await?;
+        Ok(LeaseAttempt {
+            token: (granted != Value::Nil).then_some(token),
+            read: parse_read(values),
+        })
+    }
+
+    async fn release_lease(&self, key: &str, token: LeaseToken) -> Result<(), StoreError> {
+        let lease_key = lease_key(key);
+        let released = redis::cmd("EVALSHA")
+            .arg(RELEASE_LEASE_SHA)
+            .arg(1)
+            .arg(&lease_key)
+            .arg(token.0)
+            .query_async::<u64>(&mut self.conn.clone())
+            .await;
+        match released {
+            Ok(_) => Ok(()),
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                // The server lost its script cache (restarted, flushed): EVAL loads it again.
+                self.query::<u64>(
+                    redis::cmd("EVAL")
+                        .arg(RELEASE_LEASE)
+                        .arg(1)
+                        .arg(&lease_key)
+                        .arg(token.0),
+                )
+                .await
+                .map(drop)
+            }
+            Err(error) => Err(backend(error)),
+        }
     }
 
     async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {

@@ -783,6 +783,21 @@ impl<S: Store> Store for SharedStore<S> {
     ) -> Result<(), cachette::StoreError> {
         self.0.set(key, value, ttl, g).await
     }
+    async fn try_lease(
+        &self,
+        key: &str,
+        g: &[&str],
+        ttl: Duration,
+    ) -> Result<cachette::store::LeaseAttempt, cachette::StoreError> {
+        self.0.try_lease(key, g, ttl).await
+    }
+    async fn release_lease(
+        &self,
+        key: &str,
+        token: cachette::store::LeaseToken,
+    ) -> Result<(), cachette::StoreError> {
+        self.0.release_lease(key, token).await
+    }
     async fn delete(&self, keys: &[&str]) -> Result<u64, cachette::StoreError> {
         self.0.delete(keys).await
     }

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cachette::store::Read;
+use cachette::store::{LeaseAttempt, LeaseToken, Read};
 use cachette::{Generation, MemoryStore, Namespace, Policy, RedisStore, Store, StoreError, Usage};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
 
 /// The policy of most tests: five minutes, the defaults otherwise.
 pub const FIVE_MINUTES: Policy = Policy::new("five_minutes", Duration::from_secs(300));
@@ -51,7 +53,12 @@ pub struct Flaky<S> {
     pub sets: Arc<AtomicU64>,
     /// Bytes of all values set.
     pub set_bytes: Arc<AtomicU64>,
+    /// When set, the next lease attempt signals the sender, then waits for the receiver.
+    pub lease_gate: Arc<Mutex<Option<Gate>>>,
 }
+
+/// Holds one call: says it arrived, waits to be let through.
+pub type Gate = (oneshot::Sender<()>, oneshot::Receiver<()>);
 
 impl<S: Store> Flaky<S> {
     pub fn new(inner: S) -> Self {
@@ -64,6 +71,7 @@ impl<S: Store> Flaky<S> {
             bumped_keys: Arc::default(),
             sets: Arc::default(),
             set_bytes: Arc::default(),
+            lease_gate: Arc::default(),
         }
     }
 
@@ -115,6 +123,24 @@ impl<S: Store> Store for Flaky<S> {
         self.set_bytes
             .fetch_add(value.len() as u64, Ordering::SeqCst);
         self.inner.set(key, value, ttl, generation_keys).await
+    }
+    async fn try_lease(
+        &self,
+        key: &str,
+        generation_keys: &[&str],
+        ttl: Duration,
+    ) -> Result<LeaseAttempt, StoreError> {
+        self.enter()?;
+        let gate = self.lease_gate.lock().take();
+        if let Some((arrived, through)) = gate {
+            let _ = arrived.send(());
+            let _ = through.await;
+        }
+        self.inner.try_lease(key, generation_keys, ttl).await
+    }
+    async fn release_lease(&self, key: &str, token: LeaseToken) -> Result<(), StoreError> {
+        self.enter()?;
+        self.inner.release_lease(key, token).await
     }
     async fn delete(&self, keys: &[&str]) -> Result<u64, StoreError> {
         self.enter()?;
