@@ -6,6 +6,7 @@
 //! cache off and then on, and measures a ceiling: `GET /api/me` with the same clients.
 
 mod report;
+mod server;
 mod workload;
 
 use std::sync::Arc;
@@ -13,15 +14,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::sync::oneshot;
 
 pub use report::{BenchReport, Ratios, Recorder, RouteReport, RunReport};
+use server::Server;
 use workload::{Account, Client, Shared, account_of, progress};
 
-use crate::Application;
-use crate::config::{
-    BenchArgs, CacheBackend, CacheConfig, Config, Dataset, PasswordCost, ServerLimits,
-};
+use crate::config::{BenchArgs, CacheBackend, Dataset, ServerLimits};
 use crate::db::Db;
 use crate::db::seed::{self, ADMIN_EMAILS, SeedPlan};
 
@@ -136,101 +134,6 @@ async fn ensure_dataset(
     }
     db.close().await;
     Ok(())
-}
-
-/// A server started by the bench, in this process, on a free port. It runs on a tokio runtime
-/// of its own (one worker per CPU, beside the load generator's), as a server does beside its
-/// clients: sharing one runtime, a run settled in one of two speeds (see the README).
-struct Server {
-    base: String,
-    stop: oneshot::Sender<()>,
-    /// The thread that owns the server's runtime, which must outlive every task of the server.
-    thread: std::thread::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start(
-        database_url: &str,
-        backend: CacheBackend,
-        redis_url: Option<String>,
-    ) -> anyhow::Result<Self> {
-        let namespace = format!("youcode-bench-{:08x}", rand::random::<u32>());
-        let mut cache = CacheConfig::memory(&namespace);
-        cache.backend = backend;
-        cache.redis_url = redis_url;
-        let config = Config {
-            addr: "127.0.0.1:0".parse().expect("a valid address"),
-            database_url: database_url.to_owned(),
-            cache,
-            seed_demo: false,
-            password_cost: PasswordCost::Standard,
-            sessions: Default::default(),
-            login: Default::default(),
-            limits: Default::default(),
-        };
-        let (started, on_started) = oneshot::channel();
-        let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("bench-server".to_owned())
-            .spawn(move || serve_on_own_runtime(config, started, stopped))?;
-        let base = on_started
-            .await
-            .context("the bench server stopped before it started")??;
-        Ok(Self { base, stop, thread })
-    }
-
-    /// Stops the server and waits for it to end.
-    ///
-    /// # Errors
-    /// When the server failed or panicked.
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        let thread = self.thread;
-        match tokio::task::spawn_blocking(move || thread.join()).await? {
-            Ok(served) => served.context("the bench server failed"),
-            Err(_) => anyhow::bail!("the bench server panicked"),
-        }
-    }
-}
-
-/// Builds the server on a new runtime, sends its base URL (or why it could not start) to
-/// `started`, serves until `stopped`, then removes what its cache wrote.
-fn serve_on_own_runtime(
-    config: Config,
-    started: oneshot::Sender<anyhow::Result<String>>,
-    stopped: oneshot::Receiver<()>,
-) -> anyhow::Result<()> {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("bench-server")
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = started.send(Err(anyhow::Error::new(error).context("no server runtime")));
-            return Ok(()); // reported through `started`
-        }
-    };
-    runtime.block_on(async move {
-        let app = match Application::build(config).await {
-            Ok(app) => app,
-            Err(error) => {
-                let _ = started.send(Err(error));
-                return Ok(()); // reported through `started`
-            }
-        };
-        let _ = started.send(Ok(format!("http://{}", app.local_addr())));
-        let cache = app.state().cache.clone();
-        let served = app
-            .run_until(async {
-                let _ = stopped.await;
-            })
-            .await;
-        if cache.config().enabled {
-            let _ = cache.clear().await;
-        }
-        served
-    })
 }
 
 /// One measured run of the workload against `base`; with `ceiling`, also the ceiling's req/s.
