@@ -10,7 +10,8 @@ use crate::helpers::{Backend, fresh_database_url, redis_url, unique};
 
 fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String>) -> BenchArgs {
     BenchArgs {
-        url: None,
+        url: Vec::new(),
+        instances: 1,
         database_url: Some(database_url),
         cache: Some(cache),
         redis_url,
