@@ -54,8 +54,15 @@ pub enum Dataset {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Target a running server instead of starting one (its own database and cache are used).
-    #[arg(long, conflicts_with_all = ["database_url", "cache"])]
-    pub url: Option<String>,
+    /// Repeat it for the instances of one deployment: clients are spread over them, and each
+    /// write is checked on another instance than the one that took it.
+    #[arg(long, conflicts_with_all = ["database_url", "cache", "instances"])]
+    pub url: Vec<String>,
+    /// Servers to start, on the same database and cache: clients are spread over them, and
+    /// each write is checked on another instance than the one that took it. More than one
+    /// needs PostgreSQL.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
     /// Database of the server bench starts [default: sqlite://data/bench-DATASET.db]. Not read
     /// from DATABASE_URL, so a benchmark never seeds a database by accident.
     #[arg(long)]
@@ -600,6 +607,25 @@ mod tests {
         assert!(bench(&[]).is_ok());
         assert!(bench(&["--cache", "memory"]).is_err());
         assert!(bench(&["--database-url", "sqlite://x.db"]).is_err());
+        assert!(bench(&["--instances", "2"]).is_err());
+    }
+
+    #[test]
+    fn bench_takes_several_urls() {
+        let cli = Cli::try_parse_from([
+            "youcode",
+            "bench",
+            "--url",
+            "http://127.0.0.1:8080",
+            "--url",
+            "http://127.0.0.1:8081",
+        ])
+        .unwrap();
+        let Some(Command::Bench(args)) = cli.command else {
+            panic!("not the bench command");
+        };
+        assert_eq!(args.url.len(), 2);
+        assert_eq!(args.instances, 1);
     }
 
     #[test]

@@ -1,27 +1,30 @@
 //! `youcode bench`: a realistic mixed workload that measures what the cache is worth and checks,
 //! while it measures, that every write is visible to the very next read.
 //!
-//! It targets a running server (`--url`) or starts its own on a free port, seeding the data set
-//! when the database is empty. With `--compare` it runs the same workload (same seed) with the
-//! cache off and then on, and measures a ceiling: `GET /api/me` with the same clients.
+//! It targets running instances (`--url`, repeatable) or starts its own (`--instances`, on one
+//! database and one cache) on free ports, seeding the data set when the database is empty.
+//! Clients are spread over the instances, and the read that checks a write goes to another
+//! instance than the one that took the write. With `--compare` it runs the same workload (same
+//! seed) with the cache off and then on, and measures a ceiling: `GET /api/me` with the same
+//! clients.
 
+mod instances;
 mod report;
+mod server;
 mod workload;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::sync::oneshot;
 
+use instances::Instances;
 pub use report::{BenchReport, Ratios, Recorder, RouteReport, RunReport};
+use server::Servers;
 use workload::{Account, Client, Shared, account_of, progress};
 
-use crate::Application;
-use crate::config::{
-    BenchArgs, CacheBackend, CacheConfig, Config, Dataset, PasswordCost, ServerLimits,
-};
+use crate::config::{BenchArgs, CacheBackend, Config, Dataset, ServerLimits};
 use crate::db::Db;
 use crate::db::seed::{self, ADMIN_EMAILS, SeedPlan};
 
@@ -42,34 +45,64 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// Runs the benchmark and returns its report.
 ///
 /// # Errors
-/// As [`run`].
+/// As [`run`]; and before anything runs, when the arguments make no workload (see
+/// [`check_workload`]), or ask for several instances on SQLite.
 pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
+    check_workload(args)?;
+    if args.url.is_empty() {
+        measure_own_servers(args).await
+    } else {
+        measure_running(args).await
+    }
+}
+
+/// Refuses arguments that make no workload, or one that leaves an instance without clients.
+fn check_workload(args: &BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.instances >= 1, "--instances must be at least 1");
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
     anyhow::ensure!(
         (0.0..=1.0).contains(&args.write_ratio),
         "--write-ratio must be within 0 and 1"
     );
     anyhow::ensure!(args.zipf >= 0.0, "--zipf must not be negative");
-    let users = args.dataset.plan().users as usize;
-    if let Some(url) = &args.url {
-        anyhow::ensure!(
-            !args.compare,
-            "--compare starts its own servers (cache off, then on): drop --url"
-        );
-        let base = url.trim_end_matches('/').to_owned();
-        let run = run_workload(&base, args, "server", users, false).await?;
-        return Ok(BenchReport::new(vec![run.0], None));
-    }
+    let instances = args.url.len().max(args.instances);
+    anyhow::ensure!(
+        args.concurrency >= instances,
+        "--concurrency {} leaves some of the {instances} instances without a client",
+        args.concurrency
+    );
+    Ok(())
+}
+
+/// Drives the running instances at `--url`.
+async fn measure_running(args: &BenchArgs) -> anyhow::Result<BenchReport> {
+    anyhow::ensure!(
+        !args.compare,
+        "--compare starts its own servers (cache off, then on): drop --url"
+    );
+    anyhow::ensure!(
+        args.instances == 1,
+        "--instances starts servers: to drive running instances, repeat --url, once for each"
+    );
+    let instances = Instances::new(args.url.iter().cloned());
+    let plan = RunPlan {
+        label: "server",
+        instances: &instances,
+        ceiling: false,
+    };
+    let (run, _) = run_workload(args, &plan).await?;
+    Ok(BenchReport::new(instances.count(), vec![run], None))
+}
+
+/// Starts `--instances` servers for each run (the cache off, then on, with `--compare`), on
+/// the database of `--database-url`, seeded first when empty, and drives them.
+async fn measure_own_servers(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let cache = CacheBackend::chosen(args.cache, args.redis_url.as_deref());
     anyhow::ensure!(
         !(args.compare && cache == CacheBackend::Off),
-        "--compare runs with the cache off, then with --cache: choose memory or redis"
+        "--compare runs with the cache off, then with --cache: choose memory, redis or tiered"
     );
-    let dataset = args.dataset.name();
-    let database_url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://data/bench-{dataset}.db"));
+    let database_url = database_url(args)?;
     ensure_dataset(&database_url, args.dataset, &args.password).await?;
     let backends = if args.compare {
         vec![CacheBackend::Off, cache]
@@ -79,17 +112,53 @@ pub async fn measure(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let mut runs = Vec::new();
     let mut ceiling = None;
     for (i, backend) in backends.iter().enumerate() {
-        let server = Server::start(&database_url, *backend, args.redis_url.clone()).await?;
-        let label = format!("{backend:?}").to_lowercase();
+        let config = server::config(&database_url, *backend, args.redis_url.clone());
         let last = i + 1 == backends.len();
-        let result = run_workload(&server.base, args, &label, users, args.compare && last).await;
-        let stopped = server.stop().await;
-        let (run, ceiling_rps) = result?;
-        stopped?;
+        let (run, ceiling_rps) = run_on_own_servers(args, &config, args.compare && last).await?;
         runs.push(run);
         ceiling = ceiling.or(ceiling_rps);
     }
-    Ok(BenchReport::new(runs, ceiling))
+    Ok(BenchReport::new(args.instances, runs, ceiling))
+}
+
+/// The database of the servers bench starts.
+///
+/// # Errors
+/// When it is SQLite and more than one instance is asked for.
+fn database_url(args: &BenchArgs) -> anyhow::Result<String> {
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://data/bench-{}.db", args.dataset.name()));
+    anyhow::ensure!(
+        args.instances == 1 || !url.starts_with("sqlite:"),
+        "--instances {}: SQLite is single-instance; YouCode's multi-instance mode needs \
+         PostgreSQL (--database-url postgres://…)",
+        args.instances
+    );
+    Ok(url)
+}
+
+/// One run on `--instances` servers started with `config`, stopped after it; with `ceiling`,
+/// also the ceiling's req/s.
+async fn run_on_own_servers(
+    args: &BenchArgs,
+    config: &Config,
+    ceiling: bool,
+) -> anyhow::Result<(RunReport, Option<f64>)> {
+    let servers = Servers::start(config, args.instances).await?;
+    let instances = servers.instances();
+    let label = format!("{:?}", config.cache.backend).to_lowercase();
+    let plan = RunPlan {
+        label: &label,
+        instances: &instances,
+        ceiling,
+    };
+    let measured = run_workload(args, &plan).await;
+    let stopped = servers.stop().await;
+    let measured = measured?;
+    stopped?;
+    Ok(measured)
 }
 
 impl Dataset {
@@ -134,141 +203,88 @@ async fn ensure_dataset(
     Ok(())
 }
 
-/// A server started by the bench, in this process, on a free port. It runs on a tokio runtime
-/// of its own (one worker per CPU, beside the load generator's), as a server does beside its
-/// clients: sharing one runtime, a run settled in one of two speeds (see the README).
-struct Server {
-    base: String,
-    stop: oneshot::Sender<()>,
-    /// The thread that owns the server's runtime, which must outlive every task of the server.
-    thread: std::thread::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Server {
-    async fn start(
-        database_url: &str,
-        backend: CacheBackend,
-        redis_url: Option<String>,
-    ) -> anyhow::Result<Self> {
-        let namespace = format!("youcode-bench-{:08x}", rand::random::<u32>());
-        let mut cache = CacheConfig::memory(&namespace);
-        cache.backend = backend;
-        cache.redis_url = redis_url;
-        let config = Config {
-            addr: "127.0.0.1:0".parse().expect("a valid address"),
-            database_url: database_url.to_owned(),
-            cache,
-            seed_demo: false,
-            password_cost: PasswordCost::Standard,
-            sessions: Default::default(),
-            login: Default::default(),
-            limits: Default::default(),
-        };
-        let (started, on_started) = oneshot::channel();
-        let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("bench-server".to_owned())
-            .spawn(move || serve_on_own_runtime(config, started, stopped))?;
-        let base = on_started
-            .await
-            .context("the bench server stopped before it started")??;
-        Ok(Self { base, stop, thread })
-    }
-
-    /// Stops the server and waits for it to end.
-    ///
-    /// # Errors
-    /// When the server failed or panicked.
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        let thread = self.thread;
-        match tokio::task::spawn_blocking(move || thread.join()).await? {
-            Ok(served) => served.context("the bench server failed"),
-            Err(_) => anyhow::bail!("the bench server panicked"),
-        }
-    }
-}
-
-/// Builds the server on a new runtime, sends its base URL (or why it could not start) to
-/// `started`, serves until `stopped`, then removes what its cache wrote.
-fn serve_on_own_runtime(
-    config: Config,
-    started: oneshot::Sender<anyhow::Result<String>>,
-    stopped: oneshot::Receiver<()>,
-) -> anyhow::Result<()> {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("bench-server")
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = started.send(Err(anyhow::Error::new(error).context("no server runtime")));
-            return Ok(()); // reported through `started`
-        }
-    };
-    runtime.block_on(async move {
-        let app = match Application::build(config).await {
-            Ok(app) => app,
-            Err(error) => {
-                let _ = started.send(Err(error));
-                return Ok(()); // reported through `started`
-            }
-        };
-        let _ = started.send(Ok(format!("http://{}", app.local_addr())));
-        let cache = app.state().cache.clone();
-        let served = app
-            .run_until(async {
-                let _ = stopped.await;
-            })
-            .await;
-        if cache.config().enabled {
-            let _ = cache.clear().await;
-        }
-        served
-    })
-}
-
-/// One measured run of the workload against `base`; with `ceiling`, also the ceiling's req/s.
-async fn run_workload(
-    base: &str,
-    args: &BenchArgs,
-    label: &str,
-    users: usize,
+/// What one measured run drives, and whether it measures the ceiling too.
+struct RunPlan<'a> {
+    /// Names the run in the progress line and the report: its cache, or `server` for `--url`.
+    label: &'a str,
+    instances: &'a Instances,
+    /// Also measure the ceiling with the same clients, once the run is over.
     ceiling: bool,
+}
+
+/// One measured run of the workload, as `plan` says; with `plan.ceiling`, also the ceiling's
+/// req/s.
+async fn run_workload(
+    args: &BenchArgs,
+    plan: &RunPlan<'_>,
 ) -> anyhow::Result<(RunReport, Option<f64>)> {
-    let http = reqwest::Client::builder()
+    let mut shared = Shared::new(plan.instances.clone(), http_client(args)?, args);
+    shared.load_catalogue().await?;
+    let stats_admin = shared.login(ADMIN_EMAILS[0], &args.password, true).await?;
+    let shared = Arc::new(shared);
+    let accounts = sign_in_clients(&shared, args).await?;
+    let slots = slots(&client_emails(args));
+    let mut clients = Vec::with_capacity(accounts.len());
+    for (n, account) in accounts.iter().enumerate() {
+        let mut client = Client::new(shared.clone(), account.clone(), n, slots[n], args.seed);
+        client.prepare().await?;
+        clients.push(client);
+    }
+
+    let label = plan.label;
+    let tasks: Vec<_> = clients.into_iter().map(|c| tokio::spawn(c.run())).collect();
+    progress(&shared, &format!("{label} warm-up"), args.warmup).await;
+    let queries_before = db_queries(&shared, &stats_admin).await;
+    shared.measuring.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    progress(&shared, label, args.duration).await;
+    shared.measuring.store(false, Ordering::SeqCst);
+    let elapsed = started.elapsed();
+    let queries_after = db_queries(&shared, &stats_admin).await;
+    shared.stop.store(true, Ordering::SeqCst);
+    let mut record = Recorder::new(plan.instances.count());
+    for task in tasks {
+        record.merge(task.await.context("a bench client panicked")?);
+    }
+    let queries = queries_before
+        .zip(queries_after)
+        .map(|(b, a)| a.saturating_sub(b));
+    let report = record.report(label, elapsed, queries);
+
+    let ceiling_rps = if plan.ceiling {
+        Some(measure_ceiling(&shared, &accounts, &slots, args).await?)
+    } else {
+        None
+    };
+    Ok((report, ceiling_rps))
+}
+
+/// The HTTP client every virtual client shares.
+fn http_client(args: &BenchArgs) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency * 2)
         // Drop pooled connections before the server's default idle timeout closes them, so a
         // request never goes out on a connection the server is closing.
         .pool_idle_timeout(ServerLimits::default().idle_timeout / 2)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
-        .build()?;
-    let mut shared = Shared {
-        base: base.to_owned(),
-        http,
-        zipf: args.zipf,
-        write_ratio: args.write_ratio,
-        lessons: Vec::new(),
-        courses: Vec::new(),
-        measuring: AtomicBool::new(false),
-        stop: AtomicBool::new(false),
-        requests: AtomicU64::new(0),
-        cached: AtomicU64::new(0),
-        hits: AtomicU64::new(0),
-        stale: AtomicU64::new(0),
-        errors: AtomicU64::new(0),
-    };
-    shared.load_catalogue().await?;
-    let stats_admin = shared.login(ADMIN_EMAILS[0], &args.password, true).await?;
-    let shared = Arc::new(shared);
+        .build()
+}
 
+/// The email each client signs in with, in client order.
+fn client_emails(args: &BenchArgs) -> Vec<String> {
+    let users = args.dataset.plan().users as usize;
+    (0..args.concurrency)
+        .map(|n| account_of(n, users).0)
+        .collect()
+}
+
+/// Signs every client in; a user the data set lacks is replaced by the demo user.
+async fn sign_in_clients(shared: &Shared, args: &BenchArgs) -> anyhow::Result<Vec<Account>> {
+    let users = args.dataset.plan().users as usize;
     let mut accounts = Vec::with_capacity(args.concurrency);
-    let mut emails = Vec::with_capacity(args.concurrency);
     for n in 0..args.concurrency {
         let (email, admin) = account_of(n, users);
-        emails.push(email.clone());
         let account = match shared.login(&email, &args.password, admin).await {
             Ok(account) => account,
             Err(_) if !admin => {
@@ -280,39 +296,7 @@ async fn run_workload(
         };
         accounts.push(account);
     }
-    let slots = slots(&emails);
-    let mut clients = Vec::with_capacity(accounts.len());
-    for (n, account) in accounts.iter().enumerate() {
-        let mut client = Client::new(shared.clone(), account.clone(), n, slots[n], args.seed);
-        client.prepare().await?;
-        clients.push(client);
-    }
-
-    let tasks: Vec<_> = clients.into_iter().map(|c| tokio::spawn(c.run())).collect();
-    progress(&shared, &format!("{label} warm-up"), args.warmup).await;
-    let queries_before = db_queries(&shared, &stats_admin).await;
-    shared.measuring.store(true, Ordering::SeqCst);
-    let started = Instant::now();
-    progress(&shared, label, args.duration).await;
-    shared.measuring.store(false, Ordering::SeqCst);
-    let elapsed = started.elapsed();
-    let queries_after = db_queries(&shared, &stats_admin).await;
-    shared.stop.store(true, Ordering::SeqCst);
-    let mut record = Recorder::default();
-    for task in tasks {
-        record.merge(task.await.context("a bench client panicked")?);
-    }
-    let queries = queries_before
-        .zip(queries_after)
-        .map(|(b, a)| a.saturating_sub(b));
-    let report = record.report(label, elapsed, queries);
-
-    let ceiling_rps = if ceiling {
-        Some(measure_ceiling(&shared, &accounts, &slots, args).await?)
-    } else {
-        None
-    };
-    Ok((report, ceiling_rps))
+    Ok(accounts)
 }
 
 /// Requests per second of `GET /api/me` with the same clients.
@@ -336,7 +320,7 @@ async fn measure_ceiling(
     shared.measuring.store(false, Ordering::SeqCst);
     let elapsed = started.elapsed();
     shared.stop.store(true, Ordering::SeqCst);
-    let mut record = Recorder::default();
+    let mut record = Recorder::new(shared.instances.count());
     for task in tasks {
         record.merge(task.await.context("a bench client panicked")?);
     }
@@ -356,11 +340,20 @@ fn slots(emails: &[String]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Statements the server has run, from its stats route.
+/// Statements the servers have run, summed over the instances, from their stats routes.
 async fn db_queries(shared: &Shared, admin: &Account) -> Option<u64> {
+    let mut total = 0;
+    for base in shared.instances.bases() {
+        total += db_queries_on(shared, base, admin).await?;
+    }
+    Some(total)
+}
+
+/// Statements the server at `base` has run.
+async fn db_queries_on(shared: &Shared, base: &str, admin: &Account) -> Option<u64> {
     let response = shared
         .http
-        .get(format!("{}/api/admin/cache/stats", shared.base))
+        .get(format!("{base}/api/admin/cache/stats"))
         .bearer_auth(&admin.token)
         .send()
         .await

@@ -28,15 +28,27 @@ impl RouteRecord {
 }
 
 /// Everything one client measured.
-#[derive(Default)]
 pub struct Recorder {
     routes: BTreeMap<&'static str, RouteRecord>,
+    /// Requests each instance answered, by instance: shows that every one took its share.
+    by_instance: Vec<u64>,
     pub stale_reads: u64,
     pub errors: u64,
     pub writes: u64,
 }
 
 impl Recorder {
+    /// An empty record of a run over `instances` instances.
+    pub fn new(instances: usize) -> Self {
+        Self {
+            routes: BTreeMap::new(),
+            by_instance: vec![0; instances],
+            stale_reads: 0,
+            errors: 0,
+            writes: 0,
+        }
+    }
+
     pub fn request(&mut self, route: &'static str, took: Duration, x_cache: Option<&str>) {
         let record = self.routes.entry(route).or_insert_with(RouteRecord::new);
         record.requests += 1;
@@ -48,6 +60,11 @@ impl Recorder {
         }
     }
 
+    /// Counts a request `instance` answered.
+    pub fn served_by(&mut self, instance: usize) {
+        self.by_instance[instance] += 1;
+    }
+
     pub fn merge(&mut self, other: Recorder) {
         for (route, record) in other.routes {
             let mine = self.routes.entry(route).or_insert_with(RouteRecord::new);
@@ -57,6 +74,9 @@ impl Recorder {
             mine.latency_us
                 .add(&record.latency_us)
                 .expect("same histogram bounds");
+        }
+        for (mine, theirs) in self.by_instance.iter_mut().zip(other.by_instance) {
+            *mine += theirs;
         }
         self.stale_reads += other.stale_reads;
         self.errors += other.errors;
@@ -94,6 +114,7 @@ impl Recorder {
             stale_reads: self.stale_reads,
             errors: self.errors,
             writes: self.writes,
+            requests_by_instance: self.by_instance.clone(),
             routes,
         }
     }
@@ -140,6 +161,8 @@ pub struct RunReport {
     pub stale_reads: u64,
     pub errors: u64,
     pub writes: u64,
+    /// Requests each instance answered, in the order of the instances.
+    pub requests_by_instance: Vec<u64>,
     pub routes: BTreeMap<String, RouteReport>,
 }
 
@@ -159,6 +182,8 @@ pub struct Ratios {
 /// Everything `bench` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    /// Instances each run drove, clients spread over them.
+    pub instances: usize,
     pub runs: Vec<RunReport>,
     /// Throughput of GET /api/me with the same clients: what a request that does no work costs.
     pub ceiling_rps: Option<f64>,
@@ -166,7 +191,7 @@ pub struct BenchReport {
 }
 
 impl BenchReport {
-    pub fn new(runs: Vec<RunReport>, ceiling_rps: Option<f64>) -> Self {
+    pub fn new(instances: usize, runs: Vec<RunReport>, ceiling_rps: Option<f64>) -> Self {
         let ratios = match runs.as_slice() {
             [off, on, ..] => Some(Ratios {
                 throughput: on.rps / off.rps.max(1e-9),
@@ -180,6 +205,7 @@ impl BenchReport {
             _ => None,
         };
         Self {
+            instances,
             runs,
             ceiling_rps,
             ratios,
@@ -188,6 +214,7 @@ impl BenchReport {
 
     /// Tables for people.
     pub fn print_table(&self) {
+        self.print_instances();
         println!(
             "{:<8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8} {:>6} {:>6} {:>7}",
             "cache",
@@ -216,6 +243,20 @@ impl BenchReport {
                 run.stale_reads,
                 run.errors
             );
+        }
+        if self.instances > 1 {
+            for run in &self.runs {
+                let counts: Vec<String> = run
+                    .requests_by_instance
+                    .iter()
+                    .map(u64::to_string)
+                    .collect();
+                println!(
+                    "{:<8} requests by instance: {}",
+                    run.cache,
+                    counts.join(" / ")
+                );
+            }
         }
         if let Some(ceiling) = self.ceiling_rps {
             println!("ceiling  GET /api/me with the same clients: {ceiling:.0} req/s");
@@ -248,5 +289,14 @@ impl BenchReport {
                 );
             }
         }
+    }
+
+    fn print_instances(&self) {
+        let clients = if self.instances > 1 {
+            ", clients spread over them, each write checked on another instance"
+        } else {
+            ""
+        };
+        println!("instances {}{clients}\n", self.instances);
     }
 }

@@ -1,5 +1,6 @@
 //! The virtual clients: signed-in admins and users looping over the read routes, with
-//! Zipf-distributed choices, and writes each followed by a read that must show them.
+//! Zipf-distributed choices, and writes each followed by a read that must show them. Each client
+//! talks to one instance (its home); the read that checks a write goes to another one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,7 +13,9 @@ use rand_distr::{Distribution, Zipf};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::instances::Instances;
 use super::report::Recorder;
+use crate::config::BenchArgs;
 use crate::db::seed::{ADMIN_EMAILS, USER_EMAIL};
 
 /// Search words, most common first.
@@ -30,10 +33,13 @@ const SEARCH_WORDS: [&str; 10] = [
 ];
 /// Pages of the public list read to learn which courses and lessons exist.
 const CATALOGUE_PAGES: u32 = 20;
+/// The instance that signs the clients in and lists the catalogue: any would do, they share
+/// one database.
+const SET_UP_ON: usize = 0;
 
 /// What every client shares.
 pub struct Shared {
-    pub base: String,
+    pub instances: Instances,
     pub http: reqwest::Client,
     pub zipf: f64,
     pub write_ratio: f64,
@@ -60,8 +66,49 @@ pub struct Account {
     pub admin: bool,
 }
 
+/// A request on its way to one instance.
+struct Request {
+    instance: usize,
+    builder: reqwest::RequestBuilder,
+}
+
+impl Request {
+    fn token(self, token: &str) -> Self {
+        Self {
+            builder: self.builder.bearer_auth(token),
+            ..self
+        }
+    }
+
+    fn json(self, body: &Value) -> Self {
+        Self {
+            builder: self.builder.json(body),
+            ..self
+        }
+    }
+
+    async fn send(self) -> anyhow::Result<Reply> {
+        let response = self.builder.send().await?;
+        let status = response.status().as_u16();
+        let x_cache = response
+            .headers()
+            .get("x-cache")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await?;
+        Ok(Reply {
+            instance: self.instance,
+            status,
+            x_cache,
+            body,
+        })
+    }
+}
+
 /// A response, read whole; its body is parsed only by the steps that look into it.
 struct Reply {
+    /// The instance that answered.
+    instance: usize,
     status: u16,
     x_cache: Option<String>,
     body: bytes::Bytes,
@@ -80,44 +127,40 @@ impl Reply {
 }
 
 impl Shared {
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> anyhow::Result<Reply> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+    /// What the clients of a run over `instances` share, before the catalogue is loaded.
+    pub fn new(instances: Instances, http: reqwest::Client, args: &BenchArgs) -> Self {
+        Self {
+            instances,
+            http,
+            zipf: args.zipf,
+            write_ratio: args.write_ratio,
+            lessons: Vec::new(),
+            courses: Vec::new(),
+            measuring: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            requests: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            stale: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
         }
-        if let Some(body) = body {
-            request = request.json(&body);
+    }
+
+    /// A request for `path` on `instance`.
+    fn request(&self, instance: usize, method: Method, path: &str) -> Request {
+        let url = format!("{}{path}", self.instances.base(instance));
+        Request {
+            instance,
+            builder: self.http.request(method, url),
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let x_cache = response
-            .headers()
-            .get("x-cache")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = response.bytes().await?;
-        Ok(Reply {
-            status,
-            x_cache,
-            body,
-        })
     }
 
     /// Signs in; the seeded accounts share one password.
     pub async fn login(&self, email: &str, password: &str, admin: bool) -> anyhow::Result<Account> {
         let reply = self
-            .send(
-                Method::POST,
-                "/api/auth/login",
-                None,
-                Some(json!({"email": email, "password": password})),
-            )
+            .request(SET_UP_ON, Method::POST, "/api/auth/login")
+            .json(&json!({"email": email, "password": password}))
+            .send()
             .await?;
         anyhow::ensure!(
             reply.status == 200,
@@ -134,14 +177,8 @@ impl Shared {
     /// Learns the public lessons and their courses from the first pages of the public list.
     pub async fn load_catalogue(&mut self) -> anyhow::Result<()> {
         for page in 1..=CATALOGUE_PAGES {
-            let reply = self
-                .send(
-                    Method::GET,
-                    &format!("/api/public/lessons?limit=100&page={page}"),
-                    None,
-                    None,
-                )
-                .await?;
+            let path = format!("/api/public/lessons?limit=100&page={page}");
+            let reply = self.request(SET_UP_ON, Method::GET, &path).send().await?;
             anyhow::ensure!(
                 reply.status == 200,
                 "GET /api/public/lessons answered {}",
@@ -187,6 +224,10 @@ pub struct Client {
     account: Account,
     rng: StdRng,
     number: usize,
+    /// The instance this client reads from and writes to.
+    home: usize,
+    /// The instance that checks this client's writes.
+    checker: usize,
     /// Clients signed in as the same account share its data: each writes only to the courses
     /// whose index modulo `peers` is its `slot`, so a check never sees a peer's write.
     slot: usize,
@@ -207,6 +248,9 @@ impl Client {
         (slot, peers): (usize, usize),
         seed: u64,
     ) -> Self {
+        let home = shared.instances.home_of(number);
+        let checker = shared.instances.checker_of(home);
+        let record = Recorder::new(shared.instances.count());
         Self {
             shared,
             account,
@@ -215,12 +259,14 @@ impl Client {
                     .wrapping_add(number as u64),
             ),
             number,
+            home,
+            checker,
             slot,
             peers: peers.max(1),
             courses: Vec::new(),
             enrolled: Vec::new(),
             edits: 0,
-            record: Recorder::default(),
+            record,
         }
     }
 
@@ -244,14 +290,11 @@ impl Client {
                 let index = self.writable(index, len);
                 let course = self.shared.courses[index].clone();
                 if !self.courses.contains(&course) {
+                    let path = format!("/api/user/courses/{course}/join");
                     let reply = self
-                        .shared
-                        .send(
-                            Method::POST,
-                            &format!("/api/user/courses/{course}/join"),
-                            Some(&self.account.token),
-                            Some(json!({})),
-                        )
+                        .request(self.home, Method::POST, &path)
+                        .json(&json!({}))
+                        .send()
                         .await?;
                     anyhow::ensure!(reply.status == 200, "join answered {}", reply.status);
                     self.courses.push(course);
@@ -324,14 +367,32 @@ impl Client {
         &items[self.zipf_index(items.len())]
     }
 
-    /// A GET that must answer 200; timed and recorded under `route`.
+    /// A request for `path` on `instance`, signed in as this client's account.
+    fn request(&self, instance: usize, method: Method, path: &str) -> Request {
+        self.shared
+            .request(instance, method, path)
+            .token(&self.account.token)
+    }
+
+    /// A GET on the home instance that must answer 200; timed and recorded under `route`.
     async fn get(&mut self, route: &'static str, path: &str) -> anyhow::Result<Reply> {
+        self.get_on(self.home, route, path).await
+    }
+
+    /// Like [`Client::get`], on the instance that checks this client's writes.
+    async fn check(&mut self, route: &'static str, path: &str) -> anyhow::Result<Reply> {
+        self.get_on(self.checker, route, path).await
+    }
+
+    async fn get_on(
+        &mut self,
+        instance: usize,
+        route: &'static str,
+        path: &str,
+    ) -> anyhow::Result<Reply> {
         let started = Instant::now();
-        let reply = self
-            .shared
-            .send(Method::GET, path, Some(&self.account.token), None)
-            .await?;
-        self.count(route, started, reply.x_cache.as_deref());
+        let reply = self.request(instance, Method::GET, path).send().await?;
+        self.count(route, started, &reply);
         anyhow::ensure!(
             reply.status == 200,
             "GET {path} answered {}: {}",
@@ -343,14 +404,12 @@ impl Client {
 
     /// A GET outside the measurements (set-up).
     async fn get_raw(&self, path: &str) -> anyhow::Result<Reply> {
-        let reply = self
-            .shared
-            .send(Method::GET, path, Some(&self.account.token), None)
-            .await?;
+        let reply = self.request(self.home, Method::GET, path).send().await?;
         anyhow::ensure!(reply.status == 200, "GET {path} answered {}", reply.status);
         Ok(reply)
     }
 
+    /// A write on the home instance that must answer 200; timed and recorded under `route`.
     async fn send(
         &mut self,
         route: &'static str,
@@ -360,10 +419,11 @@ impl Client {
     ) -> anyhow::Result<Reply> {
         let started = Instant::now();
         let reply = self
-            .shared
-            .send(method.clone(), path, Some(&self.account.token), Some(body))
+            .request(self.home, method.clone(), path)
+            .json(&body)
+            .send()
             .await?;
-        self.count(route, started, None);
+        self.count(route, started, &reply);
         anyhow::ensure!(
             reply.status == 200,
             "{method} {path} answered {}: {}",
@@ -373,7 +433,8 @@ impl Client {
         Ok(reply)
     }
 
-    fn count(&mut self, route: &'static str, started: Instant, x_cache: Option<&str>) {
+    fn count(&mut self, route: &'static str, started: Instant, reply: &Reply) {
+        let x_cache = reply.x_cache.as_deref();
         self.shared.requests.fetch_add(1, Ordering::Relaxed);
         if let Some(outcome) = x_cache {
             self.shared.cached.fetch_add(1, Ordering::Relaxed);
@@ -383,6 +444,7 @@ impl Client {
         }
         if self.shared.measuring.load(Ordering::Relaxed) {
             self.record.request(route, started.elapsed(), x_cache);
+            self.record.served_by(reply.instance);
         }
     }
 
@@ -519,7 +581,7 @@ impl Client {
         (!enrolled.is_empty()).then(|| enrolled[self.rng.random_range(0..enrolled.len())].clone())
     }
 
-    /// A write, then a read of a route it affects that must show it.
+    /// A write, then a read of a route it affects that must show it, on another instance.
     async fn write(&mut self) -> anyhow::Result<()> {
         if self.shared.measuring.load(Ordering::Relaxed) {
             self.record.writes += 1;
@@ -541,7 +603,7 @@ impl Client {
                 )
                 .await?;
                 let detail = self
-                    .get(
+                    .check(
                         "GET /api/admin/courses/{id}",
                         &format!("/api/admin/courses/{course}"),
                     )
@@ -574,7 +636,7 @@ impl Client {
                 )
                 .await?;
                 let detail = self
-                    .get("GET /api/admin/courses/{id}/lessons/{id}", &path)
+                    .check("GET /api/admin/courses/{id}/lessons/{id}", &path)
                     .await?
                     .json();
                 if detail["name"] != name.as_str() {
@@ -611,7 +673,7 @@ impl Client {
                 }
             }
             let detail = self
-                .get(
+                .check(
                     "GET /api/user/courses/{id}",
                     &format!("/api/user/courses/{course}"),
                 )
@@ -643,7 +705,10 @@ impl Client {
                 json!({"progress": progress}),
             )
             .await?;
-            let read = self.get("GET /api/user/lessons/{id}", &path).await?.json();
+            let read = self
+                .check("GET /api/user/lessons/{id}", &path)
+                .await?
+                .json();
             if read["progress"] != progress {
                 self.stale(&format!(
                     "lesson {lesson} progress after PUT {progress}: {}",

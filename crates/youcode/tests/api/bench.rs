@@ -3,14 +3,33 @@
 
 use std::time::Duration;
 
-use youcode::bench::measure;
+use youcode::bench::{BenchReport, measure};
 use youcode::config::{BenchArgs, CacheBackend, Dataset};
 
 use crate::helpers::{Backend, fresh_database_url, redis_url, unique};
 
+/// Longest a short run may take, seeding and signing in included (debug builds hash slowly).
+const RUN_TIMEOUT: Duration = Duration::from_secs(180);
+/// Longest a refusal may take: it comes before anything runs.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the bench, failing the test when it takes longer than `timeout`.
+async fn measure_within(timeout: Duration, args: &BenchArgs) -> anyhow::Result<BenchReport> {
+    tokio::time::timeout(timeout, measure(args))
+        .await
+        .unwrap_or_else(|_| panic!("the bench took longer than {timeout:?}"))
+}
+
+/// A fresh SQLite file, not created yet.
+fn sqlite_url() -> String {
+    let dir = std::env::temp_dir().join("youcode-tests");
+    format!("sqlite://{}/{}.db", dir.display(), unique("bench"))
+}
+
 fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String>) -> BenchArgs {
     BenchArgs {
-        url: None,
+        url: Vec::new(),
+        instances: 1,
         database_url: Some(database_url),
         cache: Some(cache),
         redis_url,
@@ -29,9 +48,8 @@ fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_bench_on_sqlite_and_memory_sees_no_stale_read_and_no_error() {
-    let dir = std::env::temp_dir().join("youcode-tests");
-    let database_url = format!("sqlite://{}/{}.db", dir.display(), unique("bench"));
-    let report = measure(&short_run(database_url, CacheBackend::Memory, None))
+    let args = short_run(sqlite_url(), CacheBackend::Memory, None);
+    let report = measure_within(RUN_TIMEOUT, &args)
         .await
         .expect("the bench runs");
     let run = &report.runs[0];
@@ -50,16 +68,78 @@ async fn a_short_bench_on_sqlite_and_memory_sees_no_stale_read_and_no_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_bench_on_postgres_and_redis_sees_no_stale_read_and_no_error() {
     let database_url = fresh_database_url(Backend::PostgresRedis).await;
-    let report = measure(&short_run(
-        database_url,
-        CacheBackend::Redis,
-        Some(redis_url()),
-    ))
-    .await
-    .expect("the bench runs");
+    let args = short_run(database_url, CacheBackend::Redis, Some(redis_url()));
+    let report = measure_within(RUN_TIMEOUT, &args)
+        .await
+        .expect("the bench runs");
     let run = &report.runs[0];
     assert!(run.requests > 0 && run.writes > 0, "{run:?}");
     assert_eq!((run.stale_reads, run.errors), (0, 0), "{run:?}");
+}
+
+// Two instances on one Redis namespace and no local tier share one truth: a write checked on
+// the other instance must show there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_and_redis_both_serve_and_see_no_stale_read() {
+    let database_url = fresh_database_url(Backend::PostgresRedis).await;
+    let args = BenchArgs {
+        instances: 2,
+        ..short_run(database_url, CacheBackend::Redis, Some(redis_url()))
+    };
+
+    let report = measure_within(RUN_TIMEOUT, &args)
+        .await
+        .expect("the bench runs");
+
+    assert_eq!(report.instances, 2);
+    let run = &report.runs[0];
+    assert_eq!(run.requests_by_instance.len(), 2, "{run:?}");
+    assert!(
+        run.requests_by_instance.iter().all(|&served| served > 0),
+        "an instance served nothing: {run:?}"
+    );
+    assert_eq!(run.requests_by_instance.iter().sum::<u64>(), run.requests);
+    assert!(
+        run.writes > 0,
+        "the bench made no write, so it checked nothing"
+    );
+    assert_eq!((run.stale_reads, run.errors), (0, 0), "{run:?}");
+}
+
+#[tokio::test]
+async fn two_instances_on_sqlite_are_refused_before_anything_runs() {
+    let database_url = sqlite_url();
+    let file = database_url.trim_start_matches("sqlite://").to_owned();
+    let args = BenchArgs {
+        instances: 2,
+        ..short_run(database_url, CacheBackend::Memory, None)
+    };
+
+    let error = measure_within(REFUSAL_TIMEOUT, &args)
+        .await
+        .expect_err("SQLite serves one instance");
+
+    assert!(
+        error.to_string().contains("SQLite is single-instance"),
+        "{error}"
+    );
+    assert!(error.to_string().contains("PostgreSQL"), "{error}");
+    assert!(
+        !std::path::Path::new(&file).exists(),
+        "the database was created"
+    );
+}
+
+#[tokio::test]
+async fn no_instance_is_refused() {
+    let args = BenchArgs {
+        instances: 0,
+        ..short_run(sqlite_url(), CacheBackend::Memory, None)
+    };
+    let error = measure_within(REFUSAL_TIMEOUT, &args)
+        .await
+        .expect_err("nothing to drive");
+    assert!(error.to_string().contains("--instances"), "{error}");
 }
 
 #[tokio::test]
@@ -68,6 +148,8 @@ async fn comparing_with_the_cache_off_is_refused_before_anything_runs() {
         compare: true,
         ..short_run("sqlite://unused.db".into(), CacheBackend::Off, None)
     };
-    let error = measure(&args).await.expect_err("nothing to compare");
+    let error = measure_within(REFUSAL_TIMEOUT, &args)
+        .await
+        .expect_err("nothing to compare");
     assert!(error.to_string().contains("--compare"), "{error}");
 }
