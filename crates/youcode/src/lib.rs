@@ -7,7 +7,8 @@
 //!
 //! - [`config`]: command line and environment, turned into [`config::Config`].
 //! - [`domain`]: typed ids, roles and states, validated request params.
-//! - [`db`]: the SQL repository (one SQL text for both backends), its migrations, and seeding.
+//! - [`db`]: the SQL repository (one SQL text for both backends), its migrations, seeding, and
+//!   the lock that keeps an SQLite file to one serving instance.
 //! - [`auth`]: password hashing and session tokens.
 //! - [`cache`]: everything the application knows about caching: its keys and tags
 //!   ([`cache::keys`]) and what each write invalidates ([`cache::invalidation`]).
@@ -49,7 +50,7 @@ use tokio::net::TcpListener;
 
 use crate::cache::keys::CacheKeys;
 use crate::config::{CacheBackend, CacheConfig, Config};
-use crate::db::Db;
+use crate::db::{Db, InstanceLock};
 use crate::state::{AppCache, AppState};
 
 /// Version of the shape of cached values: bump it when a cached payload changes shape, and
@@ -60,16 +61,25 @@ pub const CACHE_SCHEMA_VERSION: u32 = 2;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Held while the application lives: a second instance on the same SQLite file would serve
+    /// stale data from its own cache, since only PostgreSQL and Redis carry invalidations
+    /// between instances. `None` on PostgreSQL.
+    instance_lock: Option<InstanceLock>,
 }
 
 impl Application {
     /// Connects to the database (running migrations), sets up the cache, creates the demo data
     /// set on an empty database when asked to, and binds the listener (port 0 picks a free one).
     ///
+    /// On SQLite it first takes the database's [`InstanceLock`], before touching the database,
+    /// and keeps it until the application is dropped or stops serving.
+    ///
     /// # Errors
-    /// When the database cannot be reached or migrated, the cache configuration is invalid, or
-    /// the address cannot be bound. An unreachable Redis is not an error: the cache bypasses it.
+    /// When another instance serves the same SQLite file, the database cannot be reached or
+    /// migrated, the cache configuration is invalid, or the address cannot be bound. An
+    /// unreachable Redis is not an error: the cache bypasses it.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let instance_lock = InstanceLock::take(&config.database_url)?;
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         let cache = build_cache(&config.cache, Some(&config.database_url))?;
@@ -99,7 +109,11 @@ impl Application {
             login_guard,
             config: Arc::new(config),
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            instance_lock,
+        })
     }
 
     /// The port the listener is bound to.
@@ -136,10 +150,15 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let db = self.state.db.clone();
-        let cache = self.state.cache.clone();
-        let limits = self.state.config.limits;
-        server::serve(self.listener, http::app(self.state), limits, shutdown)
+        let Self {
+            listener,
+            state,
+            instance_lock,
+        } = self;
+        let db = state.db.clone();
+        let cache = state.cache.clone();
+        let limits = state.config.limits;
+        server::serve(listener, http::app(state), limits, shutdown)
             .await
             .context("server error")?;
         // Invalidations that have not reached the store yet get a last chance before exit.
@@ -154,6 +173,8 @@ impl Application {
         }
         cache.leave().await;
         db.close().await;
+        // Only now may another instance serve the file.
+        drop(instance_lock);
         Ok(())
     }
 }
@@ -187,9 +208,9 @@ pub fn build_cache(config: &CacheConfig, database_url: Option<&str>) -> anyhow::
             RedisBus::new(url, &format!("{}bus", namespace.prefix()))
                 .with_context(|| format!("invalid Redis URL {}", db::redact(url)))?,
         )),
-        (None, Some(url)) if db::Backend::of(url) == Some(db::Backend::Postgres) => Some(Arc::new(
-            db::bus::PgBus::new(url, PG_BUS_CHANNEL).context("invalid database URL")?,
-        )),
+        (None, Some(url)) if db::Backend::of_url(url).ok() == Some(db::Backend::Postgres) => Some(
+            Arc::new(db::bus::PgBus::new(url, PG_BUS_CHANNEL).context("invalid database URL")?),
+        ),
         (None, _) => None,
     };
     let mut builder = Cache::builder(store, namespace).enabled(config.backend != CacheBackend::Off);

@@ -7,6 +7,7 @@
 pub mod bus;
 mod courses;
 mod enrolments;
+mod instance_lock;
 mod learners;
 mod lessons;
 pub mod seed;
@@ -30,6 +31,7 @@ use tokio::sync::Semaphore;
 
 use crate::domain::CourseId;
 
+pub use instance_lock::InstanceLock;
 pub use users::holds_accounts;
 
 pub use courses::{AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse};
@@ -157,14 +159,17 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The server a database URL names, if it is one YouCode supports.
-    pub fn of(url: &str) -> Option<Self> {
+    /// The backend `url` names.
+    ///
+    /// # Errors
+    /// When the URL is neither `sqlite:…` nor `postgres://…`.
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
-            Some(Self::Sqlite)
+            Ok(Backend::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Self::Postgres)
+            Ok(Backend::Postgres)
         } else {
-            None
+            anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…");
         }
     }
 }
@@ -187,9 +192,7 @@ impl Db {
     /// When the URL is of another kind or the server cannot be reached.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        let Some(backend) = Backend::of(url) else {
-            anyhow::bail!("unsupported database URL {url:?}: use sqlite://PATH or postgres://…");
-        };
+        let backend = Backend::of_url(url)?;
         let url = match backend {
             Backend::Sqlite => sqlite_url(url)?,
             Backend::Postgres => url.to_owned(),
@@ -477,6 +480,23 @@ fn max_connections(backend: Backend) -> u32 {
 
 /// `sqlite://data/youcode.db` → an absolute-or-relative file URL that creates the file.
 fn sqlite_url(url: &str) -> anyhow::Result<String> {
+    let (path, query) = sqlite_file(url)?;
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// The file path and the query of an SQLite URL (`sqlite://data/youcode.db?x=y` →
+/// `data/youcode.db`, `x=y`); the file's folder is created.
+///
+/// # Errors
+/// When the URL names an in-memory database, or the folder cannot be created.
+fn sqlite_file(url: &str) -> anyhow::Result<(&str, &str)> {
     let rest = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
@@ -491,14 +511,7 @@ fn sqlite_url(url: &str) -> anyhow::Result<String> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create the folder {}", parent.display()))?;
     }
-    let query = if query.contains("mode=") {
-        query.to_owned()
-    } else if query.is_empty() {
-        "mode=rwc".to_owned()
-    } else {
-        format!("{query}&mode=rwc")
-    };
-    Ok(format!("sqlite://{path}?{query}"))
+    Ok((path, query))
 }
 
 /// The URL without its password, for messages.

@@ -19,6 +19,7 @@ mod redis_down;
 mod seeding;
 mod server_limits;
 mod sign_in;
+mod single_instance;
 mod smoke;
 mod user_routes;
 mod validation;
