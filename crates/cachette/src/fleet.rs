@@ -59,6 +59,9 @@ use crate::bus::{Bus, BusError, Heard};
 /// Version of the message format; a message of another version is foreign.
 const FORMAT: u8 = 1;
 
+/// Own messages remembered while waiting to hear them back.
+const MAX_IN_FLIGHT: usize = 1024;
+
 /// How the fleet's clocks are set.
 #[derive(Debug, Clone, Copy)]
 pub struct FleetConfig {
@@ -202,6 +205,8 @@ pub struct FleetStatus {
     pub ack_timeouts: u64,
     /// Messages that failed to publish.
     pub publish_errors: u64,
+    /// What invalidations waited: publishing, then every live member's acknowledgement.
+    pub invalidation_wait: WaitSummary,
 }
 
 #[derive(Default)]
@@ -213,6 +218,78 @@ struct Counters {
     resyncs: AtomicU64,
     ack_timeouts: AtomicU64,
     publish_errors: AtomicU64,
+}
+
+/// What writes waited for acknowledgements, in buckets a quarter of a power of two wide
+/// (about 19 %), from 1 µs to over an hour.
+struct WaitTimes {
+    buckets: [AtomicU64; WAIT_BUCKETS],
+    max_us: AtomicU64,
+}
+
+const WAIT_BUCKETS: usize = 128;
+
+impl WaitTimes {
+    fn new() -> Self {
+        Self {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            max_us: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, waited: Duration) {
+        let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX).max(1);
+        let bucket = ((us as f64).log2() * 4.0) as usize;
+        self.buckets[bucket.min(WAIT_BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+        self.max_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    fn summary(&self) -> WaitSummary {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
+        let count: u64 = counts.iter().sum();
+        // The upper bound of the bucket holding the `q` quantile.
+        let quantile = |q: f64| {
+            let rank = ((count as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (bucket, &n) in counts.iter().enumerate() {
+                seen += n;
+                if seen >= rank {
+                    return 2f64.powf((bucket + 1) as f64 / 4.0) as u64;
+                }
+            }
+            0
+        };
+        let max_us = self.max_us.load(Ordering::Relaxed);
+        WaitSummary {
+            count,
+            p50_us: if count == 0 {
+                0
+            } else {
+                quantile(0.5).min(max_us)
+            },
+            p99_us: if count == 0 {
+                0
+            } else {
+                quantile(0.99).min(max_us)
+            },
+            max_us,
+        }
+    }
+}
+
+/// How long writes waited for the fleet since start: from the message's acceptance by the bus
+/// to the last acknowledgement (or the lease's end). Quantiles are bucket bounds, within 19 %.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitSummary {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
 }
 
 /// This instance's membership of the fleet sharing a cache namespace.
@@ -234,6 +311,8 @@ pub(crate) struct Fleet {
     /// Wakes writers waiting for acknowledgements.
     acked: Notify,
     counters: Counters,
+    /// What announcing cost writes: publishing and waiting for acknowledgements.
+    waits: WaitTimes,
 }
 
 impl Fleet {
@@ -256,6 +335,7 @@ impl Fleet {
             wake: Notify::new(),
             acked: Notify::new(),
             counters: Counters::default(),
+            waits: WaitTimes::new(),
         }
     }
 
@@ -400,6 +480,7 @@ impl Fleet {
     /// When the bus did not accept the message. The tags stay queued and go with the next
     /// message the publisher manages to send.
     pub(crate) async fn announce(&self, tags: Vec<String>) -> Result<(), BusError> {
+        let started = Instant::now();
         let (sender, receiver) = oneshot::channel();
         {
             let mut state = self.state.lock();
@@ -415,6 +496,7 @@ impl Fleet {
             .and_then(Result::ok)
             .ok_or_else(|| BusError("the invalidation could not be published".into()))?;
         self.wait_for_acks(published).await;
+        self.waits.record(started.elapsed());
         Ok(())
     }
 
@@ -541,6 +623,11 @@ impl Fleet {
         let seq = state.next_seq;
         state.next_seq += 1;
         state.in_flight.push_back((seq, Instant::now()));
+        // Never heard back (the subscription is down): the oldest can go, the bus will say
+        // Listening before this instance hears anything again.
+        if state.in_flight.len() > MAX_IN_FLIGHT {
+            state.in_flight.pop_front();
+        }
         let now = Instant::now();
         // Members silent for several leases are gone; one that comes back is heard anew.
         state
@@ -605,6 +692,25 @@ impl Fleet {
             resyncs: count(&self.counters.resyncs),
             ack_timeouts: count(&self.counters.ack_timeouts),
             publish_errors: count(&self.counters.publish_errors),
+            invalidation_wait: self.waits.summary(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_quantiles_are_within_a_bucket_of_the_truth() {
+        let waits = WaitTimes::new();
+        for us in 1..=1000 {
+            waits.record(Duration::from_micros(us));
+        }
+        let summary = waits.summary();
+        assert_eq!((summary.count, summary.max_us), (1000, 1000));
+        assert!((500..=600).contains(&summary.p50_us), "{summary:?}");
+        assert!((990..=1000).contains(&summary.p99_us), "{summary:?}");
+        assert_eq!(WaitTimes::new().summary(), WaitSummary::default());
     }
 }

@@ -28,6 +28,15 @@
 //! - Once [`Cache::invalidate_tags`] returns, no reader that starts afterwards gets a value
 //!   fetched before it: entries carry the tag generations read before their fetch, and
 //!   single-flight groups callers by key *and* those generations.
+//! - The same holds across instances that each keep a local view (an in-process tier in front
+//!   of a shared store, [`CacheBuilder::local_tier`], or an in-process store of their own), once
+//!   they share a [`Bus`] ([`CacheBuilder::bus`]): `invalidate_tags` returns only after every
+//!   live instance acknowledged it, or that instance's lease ran out; an instance serves its
+//!   local view only while it holds a lease (it heard its own message, sent less than a lease
+//!   ago, come back over the bus). Late, lost and reordered messages, dropped subscriptions and
+//!   paused instances are covered: the argument is in [`fleet`]. A write pays one bus message
+//!   and a round trip to each live instance (figures: `invalidation_wait` in
+//!   [`FleetStatus`]); an instance that stopped answering costs writes up to one lease.
 //! - A miss runs one fetch per key and generations in a process and, with a shared (remote)
 //!   store, in the whole fleet: the fetching instance holds a short lease on the key in the
 //!   store, and the others wait for its entry (at most [`Config::lease_wait`]), serving it only
@@ -85,7 +94,7 @@ pub use bus::RedisBus;
 pub use bus::{Bus, BusError, Heard, LocalBus};
 pub use cache::{Cache, CacheBuilder, Config, Fetched, Invalidation};
 pub use codec::{Codec, Json, Raw};
-pub use fleet::{FleetConfig, FleetStatus, MemberStatus};
+pub use fleet::{FleetConfig, FleetStatus, MemberStatus, WaitSummary};
 pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
 pub use policy::Policy;
 pub use stats::{Lookups, Outcome, StatsSnapshot};

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use instances::Instances;
-pub use report::{BenchReport, Ratios, Recorder, RouteReport, RunReport};
+pub use report::{BenchReport, Ratios, Recorder, RouteReport, RunReport, ServerFigures};
 use server::Servers;
 use workload::{Account, Client, Shared, account_of, progress};
 
@@ -235,21 +235,32 @@ async fn run_workload(
     let tasks: Vec<_> = clients.into_iter().map(|c| tokio::spawn(c.run())).collect();
     progress(&shared, &format!("{label} warm-up"), args.warmup).await;
     let queries_before = db_queries(&shared, &stats_admin).await;
+    let commands_before = redis_commands(args.redis_url.as_deref()).await;
     shared.measuring.store(true, Ordering::SeqCst);
     let started = Instant::now();
     progress(&shared, label, args.duration).await;
     shared.measuring.store(false, Ordering::SeqCst);
     let elapsed = started.elapsed();
     let queries_after = db_queries(&shared, &stats_admin).await;
+    let commands_after = redis_commands(args.redis_url.as_deref()).await;
     shared.stop.store(true, Ordering::SeqCst);
     let mut record = Recorder::new(plan.instances.count());
     for task in tasks {
         record.merge(task.await.context("a bench client panicked")?);
     }
-    let queries = queries_before
-        .zip(queries_after)
-        .map(|(b, a)| a.saturating_sub(b));
-    let report = record.report(label, elapsed, queries);
+    let fleet = fleet_figures(&shared, &stats_admin).await;
+    let figures = ServerFigures {
+        db_queries: queries_before
+            .zip(queries_after)
+            .map(|(b, a)| a.saturating_sub(b)),
+        redis_commands: commands_before
+            .zip(commands_after)
+            .map(|(b, a)| a.saturating_sub(b)),
+        invalidation_wait: fleet.and_then(|(wait, _, _)| wait),
+        resyncs: fleet.map(|(_, resyncs, _)| resyncs),
+        ack_timeouts: fleet.map(|(_, _, timeouts)| timeouts),
+    };
+    let report = record.report(label, elapsed, &figures);
 
     let ceiling_rps = if plan.ceiling {
         Some(measure_ceiling(&shared, &accounts, &slots, args).await?)
@@ -324,7 +335,9 @@ async fn measure_ceiling(
     for task in tasks {
         record.merge(task.await.context("a bench client panicked")?);
     }
-    Ok(record.report("ceiling", elapsed, None).rps)
+    Ok(record
+        .report("ceiling", elapsed, &ServerFigures::default())
+        .rps)
 }
 
 /// For each client, its slot among the clients signed in as the same account, and their number.
@@ -351,6 +364,11 @@ async fn db_queries(shared: &Shared, admin: &Account) -> Option<u64> {
 
 /// Statements the server at `base` has run.
 async fn db_queries_on(shared: &Shared, base: &str, admin: &Account) -> Option<u64> {
+    cache_stats(shared, base, admin).await?["dbQueries"].as_u64()
+}
+
+/// `GET /api/admin/cache/stats` of the server at `base`.
+async fn cache_stats(shared: &Shared, base: &str, admin: &Account) -> Option<serde_json::Value> {
     let response = shared
         .http
         .get(format!("{base}/api/admin/cache/stats"))
@@ -358,6 +376,45 @@ async fn db_queries_on(shared: &Shared, base: &str, admin: &Account) -> Option<u
         .send()
         .await
         .ok()?;
-    let body: serde_json::Value = response.json().await.ok()?;
-    body["dbQueries"].as_u64()
+    response.json().await.ok()
+}
+
+/// The invalidation waits of the instance whose p99 is the slowest, and the resyncs and
+/// acknowledgement timeouts of all, when they share a bus.
+async fn fleet_figures(
+    shared: &Shared,
+    admin: &Account,
+) -> Option<(Option<cachette::WaitSummary>, u64, u64)> {
+    let mut slowest: Option<cachette::WaitSummary> = None;
+    let (mut resyncs, mut ack_timeouts) = (0, 0);
+    for base in shared.instances.bases() {
+        let stats = cache_stats(shared, base, admin).await?;
+        resyncs += stats["fleet"]["resyncs"].as_u64()?;
+        ack_timeouts += stats["fleet"]["ackTimeouts"].as_u64()?;
+        let wait = &stats["fleet"]["invalidationWait"];
+        let summary = cachette::WaitSummary {
+            count: wait["count"].as_u64()?,
+            p50_us: wait["p50Us"].as_u64()?,
+            p99_us: wait["p99Us"].as_u64()?,
+            max_us: wait["maxUs"].as_u64()?,
+        };
+        if summary.count > 0 && slowest.is_none_or(|s| summary.p99_us > s.p99_us) {
+            slowest = Some(summary);
+        }
+    }
+    Some((slowest, resyncs, ack_timeouts))
+}
+
+/// Commands the Redis server at `url` has processed since it started (`INFO stats`).
+async fn redis_commands(url: Option<&str>) -> Option<u64> {
+    let client = redis::Client::open(url?).ok()?;
+    let mut connection = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut connection)
+        .await
+        .ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|count| count.trim().parse().ok())
 }

@@ -83,8 +83,8 @@ impl Recorder {
         self.writes += other.writes;
     }
 
-    /// The figures of a run of `elapsed` in which the server ran `db_queries` statements.
-    pub fn report(&self, cache: &str, elapsed: Duration, db_queries: Option<u64>) -> RunReport {
+    /// The figures of a run of `elapsed`, with what the servers counted meanwhile.
+    pub fn report(&self, cache: &str, elapsed: Duration, servers: &ServerFigures) -> RunReport {
         let mut all = RouteRecord::new();
         let secs = elapsed.as_secs_f64().max(1e-9);
         let routes = self
@@ -110,7 +110,16 @@ impl Recorder {
             p95_us: overall.p95_us,
             p99_us: overall.p99_us,
             hit_ratio: overall.hit_ratio,
-            db_queries_per_request: db_queries.map(|q| q as f64 / all.requests.max(1) as f64),
+            db_queries_per_request: servers
+                .db_queries
+                .map(|q| q as f64 / all.requests.max(1) as f64),
+            redis_commands_per_request: servers
+                .redis_commands
+                .map(|c| c as f64 / all.requests.max(1) as f64),
+            invalidation_wait_p50_us: servers.invalidation_wait.map(|w| w.p50_us),
+            invalidation_wait_p99_us: servers.invalidation_wait.map(|w| w.p99_us),
+            resyncs: servers.resyncs,
+            ack_timeouts: servers.ack_timeouts,
             stale_reads: self.stale_reads,
             errors: self.errors,
             writes: self.writes,
@@ -158,12 +167,38 @@ pub struct RunReport {
     pub hit_ratio: Option<f64>,
     /// Statements the server ran per request, when it reports them.
     pub db_queries_per_request: Option<f64>,
+    /// Commands the Redis server processed per request (bus traffic included), when the
+    /// servers use Redis and bench was given its URL.
+    pub redis_commands_per_request: Option<f64>,
+    /// What a write waited for the other instances to apply its invalidation (the slowest
+    /// instance's figures, since it started), when the instances share a bus.
+    pub invalidation_wait_p50_us: Option<u64>,
+    pub invalidation_wait_p99_us: Option<u64>,
+    /// Times an instance forgot its whole in-process cache (messages may have been missed),
+    /// and writes that waited out an instance's lease: over all instances, since they started.
+    pub resyncs: Option<u64>,
+    pub ack_timeouts: Option<u64>,
     pub stale_reads: u64,
     pub errors: u64,
     pub writes: u64,
     /// Requests each instance answered, in the order of the instances.
     pub requests_by_instance: Vec<u64>,
     pub routes: BTreeMap<String, RouteReport>,
+}
+
+/// What the servers counted during a measured run.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFigures {
+    /// Statements every instance ran.
+    pub db_queries: Option<u64>,
+    /// Commands the Redis server processed.
+    pub redis_commands: Option<u64>,
+    /// The slowest instance's invalidation waits.
+    pub invalidation_wait: Option<cachette::WaitSummary>,
+    /// Times an instance forgot its whole in-process cache, over all instances, since start.
+    pub resyncs: Option<u64>,
+    /// Writes that waited out an instance's lease, over all instances, since start.
+    pub ack_timeouts: Option<u64>,
 }
 
 /// Cached run over uncached run.
@@ -255,6 +290,21 @@ impl BenchReport {
                     "{:<8} requests by instance: {}",
                     run.cache,
                     counts.join(" / ")
+                );
+            }
+        }
+        for run in &self.runs {
+            if let Some(commands) = run.redis_commands_per_request {
+                println!("{:<8} Redis commands per request: {commands:.3}", run.cache);
+            }
+            if let (Some(p50), Some(p99)) =
+                (run.invalidation_wait_p50_us, run.invalidation_wait_p99_us)
+            {
+                println!(
+                    "{:<8} invalidation acknowledged by every instance: p50 {p50} µs, p99 {p99} µs, resyncs {}, lease waits {}",
+                    run.cache,
+                    run.resyncs.unwrap_or(0),
+                    run.ack_timeouts.unwrap_or(0)
                 );
             }
         }

@@ -52,6 +52,8 @@ pub struct CacheStats {
     coalesced: u64,
     /// Hits served by the in-process tier, without a Redis call (counted in `hits` too).
     local_hits: u64,
+    /// Misses served by the entry another instance was fetching under its lease.
+    lease_waits: u64,
     /// Entries and bytes of the in-process tier (`tiered` only).
     local_tier: Option<cachette::Usage>,
     /// This instance, the bus and the other live instances, when instances share a bus.
@@ -97,6 +99,7 @@ pub async fn cache_stats(state: &AppState) -> Result<CacheStats, AppError> {
         invalidations: stats.invalidations,
         coalesced: stats.coalesced,
         local_hits: stats.local_hits,
+        lease_waits: stats.lease_waits,
         local_tier: cache.local_tier_usage(),
         fleet: cache.fleet_status(),
         pending_invalidations: cache.has_pending_invalidations(),
