@@ -1,6 +1,7 @@
 //! Helpers shared by the tests: store wrappers that fail or count on demand, unique namespaces,
-//! a private Redis server.
+//! a private Redis server and a proxy to cut the way to it.
 
+mod proxy;
 mod redis_server;
 
 use std::future::Future;
@@ -14,6 +15,7 @@ use cachette::{Generation, MemoryStore, Namespace, Policy, RedisStore, Store, St
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+pub use self::proxy::Proxy;
 pub use self::redis_server::{RedisServer, free_port};
 
 /// The policy of most tests: five minutes, the defaults otherwise.
