@@ -1,0 +1,387 @@
+//! Tiered instances (a local tier in front of Redis, on the Redis bus) when their connections
+//! to Redis break: Redis killed and restarted, connections cut or blackholed by a proxy, then
+//! restored. Whatever breaks, no read returns a value older than a write acknowledged as
+//! [`Invalidation::Applied`]; an instance cut off stops serving its local tier within a lease;
+//! once Redis is back the fleet is live again, and a write deferred meanwhile reaches every
+//! instance.
+//!
+//! Each test runs its own `redis-server` on a free port: the shared one is never stopped.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use cachette::{Cache, Config, Invalidation, Namespace, Outcome, RedisBus, RedisStore};
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+
+use crate::fleet::{Source, clocks, until_members};
+use crate::support::{Proxy, RedisServer, eventually, free_port, unique_namespace};
+
+const STORE_TIMEOUT: Duration = Duration::from_millis(200);
+/// Beyond any of these tests: one that hangs fails instead.
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+/// How long the fleet has to come back once Redis answers again: the bus resubscribes within
+/// a second or two (its connect timeout and backoff), the store reconnects on demand.
+const RECOVERY: Duration = Duration::from_secs(10);
+/// After a lease runs out, a margin for a read already past its lease check.
+const MARGIN: Duration = Duration::from_millis(200);
+const READERS_PER_INSTANCE: usize = 4;
+
+async fn within_limit(test: impl Future<Output = ()>) {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .expect("the test did not finish in time");
+}
+
+/// An instance with a local tier, whose store talks to `store_url` and bus to `bus_url`.
+fn tiered_instance(namespace: &Namespace, store_url: &str, bus_url: &str) -> Cache<RedisStore> {
+    let store = RedisStore::with_timeouts(store_url, STORE_TIMEOUT, STORE_TIMEOUT).unwrap();
+    let bus = RedisBus::new(bus_url, &format!("{}bus", namespace.prefix())).unwrap();
+    Cache::builder(store, namespace.clone())
+        .config(Config {
+            store_timeout: STORE_TIMEOUT,
+            open_for: Duration::from_millis(300),
+            retry_interval: Duration::from_millis(100),
+            ..Config::default()
+        })
+        .local_tier(1 << 20)
+        .bus(Arc::new(bus), clocks())
+        .build()
+}
+
+/// Which connections of an instance go through its proxy.
+#[derive(Clone, Copy)]
+enum Route {
+    StoreAndBus,
+    BusOnly,
+}
+
+/// How a proxy breaks the way to Redis.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Connections closed and refused.
+    Cut,
+    /// Connections closed, new ones never answered.
+    Blackhole,
+}
+
+/// A private Redis, and instances that each reach it through a proxy of their own.
+struct ProxiedFleet {
+    proxies: Vec<Proxy>,
+    instances: Vec<Cache<RedisStore>>,
+    /// Last, so it stops after the instances.
+    _server: RedisServer,
+}
+
+impl ProxiedFleet {
+    async fn start(size: usize, route: Route) -> Self {
+        let port = free_port();
+        let server = tokio::task::spawn_blocking(move || RedisServer::start(port))
+            .await
+            .unwrap();
+        let direct = format!("redis://127.0.0.1:{port}");
+        let namespace = unique_namespace();
+        let mut proxies = Vec::new();
+        let mut instances = Vec::new();
+        for _ in 0..size {
+            let proxy = Proxy::start(port).await;
+            let store_url = match route {
+                Route::StoreAndBus => proxy.redis_url(),
+                Route::BusOnly => direct.clone(),
+            };
+            instances.push(tiered_instance(&namespace, &store_url, &proxy.redis_url()));
+            proxies.push(proxy);
+        }
+        until_members(&instances.iter().collect::<Vec<_>>(), size - 1).await;
+        Self {
+            proxies,
+            instances,
+            _server: server,
+        }
+    }
+
+    fn break_all(&self, fault: Fault) {
+        for proxy in &self.proxies {
+            match fault {
+                Fault::Cut => proxy.cut(),
+                Fault::Blackhole => proxy.blackhole(),
+            }
+        }
+    }
+
+    fn restore_all(&self) {
+        for proxy in &self.proxies {
+            proxy.restore();
+        }
+    }
+}
+
+/// A read that returned a version older than one acknowledged before it started.
+#[derive(Debug)]
+#[allow(dead_code)] // Read by the assertion's message.
+struct StaleRead {
+    instance: usize,
+    acknowledged: u64,
+    read: u64,
+    outcome: Outcome,
+}
+
+/// One writer on the first instance, readers on every instance, until stopped. The writer
+/// moves the "database" on, invalidates, and counts the version as acknowledged only when the
+/// invalidation returned `Applied`; a read older than what was acknowledged when it started
+/// is stale.
+struct Traffic {
+    applied: Arc<AtomicU64>,
+    deferred: Arc<AtomicU64>,
+    stale: Arc<Mutex<Vec<StaleRead>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(instances: &[Cache<RedisStore>]) -> Self {
+        let source = Source::default();
+        let acknowledged = Arc::new(AtomicU64::new(0));
+        let traffic = Self {
+            applied: Arc::default(),
+            deferred: Arc::default(),
+            stale: Arc::default(),
+            stop: Arc::default(),
+            tasks: Vec::new(),
+        };
+        let mut tasks = Vec::new();
+        let (writer, written, acked) = (instances[0].clone(), source.clone(), acknowledged.clone());
+        let (applied, deferred, stop) = (
+            traffic.applied.clone(),
+            traffic.deferred.clone(),
+            traffic.stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let tag = writer.tag("thing");
+            while !stop.load(Ordering::SeqCst) {
+                let version = written.version.fetch_add(1, Ordering::SeqCst) + 1;
+                match writer.invalidate_tags(std::slice::from_ref(&tag)).await {
+                    Invalidation::Applied => {
+                        acked.fetch_max(version, Ordering::SeqCst);
+                        applied.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Invalidation::Deferred => {
+                        deferred.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }));
+        for (instance, cache) in instances.iter().enumerate() {
+            for _ in 0..READERS_PER_INSTANCE {
+                let (cache, source, acknowledged) =
+                    (cache.clone(), source.clone(), acknowledged.clone());
+                let (stale, stop) = (traffic.stale.clone(), traffic.stop.clone());
+                tasks.push(tokio::spawn(async move {
+                    let tag = cache.tag("thing");
+                    while !stop.load(Ordering::SeqCst) {
+                        let acknowledged = acknowledged.load(Ordering::SeqCst);
+                        let (read, outcome) = source.read(&cache, &tag).await;
+                        if read < acknowledged {
+                            stale.lock().push(StaleRead {
+                                instance,
+                                acknowledged,
+                                read,
+                                outcome,
+                            });
+                        }
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }));
+            }
+        }
+        Self { tasks, ..traffic }
+    }
+
+    fn applied(&self) -> u64 {
+        self.applied.load(Ordering::SeqCst)
+    }
+
+    fn deferred(&self) -> u64 {
+        self.deferred.load(Ordering::SeqCst)
+    }
+
+    /// Stops every task; panics, listing a few, if any read was stale.
+    async fn stop_and_check(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        let stale = self.stale.lock();
+        assert!(
+            stale.is_empty(),
+            "{} reads older than an acknowledged write, e.g. {:?}",
+            stale.len(),
+            &stale[..stale.len().min(5)]
+        );
+    }
+}
+
+fn local_hits(instances: &[Cache<RedisStore>]) -> Vec<u64> {
+    instances
+        .iter()
+        .map(|cache| cache.stats().local_hits)
+        .collect()
+}
+
+fn resyncs(instances: &[Cache<RedisStore>]) -> Vec<u64> {
+    instances
+        .iter()
+        .map(|cache| cache.fleet_status().unwrap().resyncs)
+        .collect()
+}
+
+/// Waits until every instance has listened anew (it resynced since `resyncs` was taken) and
+/// holds a lease again.
+async fn until_live_again(instances: &[Cache<RedisStore>], resyncs: &[u64]) {
+    for (i, cache) in instances.iter().enumerate() {
+        eventually(
+            &format!("instance {i} resyncs and is live again"),
+            RECOVERY,
+            || async {
+                let status = cache.fleet_status().unwrap();
+                status.live && status.resyncs > resyncs[i]
+            },
+        )
+        .await;
+    }
+}
+
+/// Asserts that every instance served local hits since `before` was taken.
+fn assert_local_hits_since(instances: &[Cache<RedisStore>], before: &[u64], when: &str) {
+    for (i, (now, before)) in local_hits(instances).iter().zip(before).enumerate() {
+        assert!(now > before, "instance {i} served no local hit {when}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_mid_run_serves_no_stale_read_and_the_fleet_comes_back() {
+    within_limit(async {
+        let port = free_port();
+        let mut server = tokio::task::spawn_blocking(move || RedisServer::start(port))
+            .await
+            .unwrap();
+        let url = format!("redis://127.0.0.1:{port}");
+        let namespace = unique_namespace();
+        let instances: Vec<_> = (0..3)
+            .map(|_| tiered_instance(&namespace, &url, &url))
+            .collect();
+        until_members(&instances.iter().collect::<Vec<_>>(), 2).await;
+        let traffic = Traffic::start(&instances);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_local_hits_since(&instances, &[0; 3], "before the restart");
+
+        server.stop();
+        let deferred_before = traffic.deferred();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let resynced_before = resyncs(&instances);
+        let _server = tokio::task::spawn_blocking(move || RedisServer::start(port))
+            .await
+            .unwrap();
+        let deferred_while_down = traffic.deferred() - deferred_before;
+
+        until_live_again(&instances, &resynced_before).await;
+        let (hits, applied) = (local_hits(&instances), traffic.applied());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_local_hits_since(&instances, &hits, "after the restart");
+        assert!(
+            traffic.applied() > applied,
+            "no write was applied after the restart"
+        );
+        assert!(
+            deferred_while_down > 0,
+            "no write was made while Redis was down"
+        );
+        traffic.stop_and_check().await;
+    })
+    .await;
+}
+
+/// Three instances under traffic, each through its own proxy; every proxy broken for a while.
+async fn a_fleet_cut_off_from_redis_stops_serving_its_tiers_then_comes_back(
+    route: Route,
+    fault: Fault,
+) {
+    within_limit(async {
+        let fleet = ProxiedFleet::start(3, route).await;
+        let instances = &fleet.instances;
+        let traffic = Traffic::start(instances);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_local_hits_since(instances, &[0; 3], "before the cut");
+
+        let resynced_before = resyncs(instances);
+        let deferred_before = traffic.deferred();
+        fleet.break_all(fault);
+        // Every lease rests on a message heard before the cut, and none is heard after it.
+        tokio::time::sleep(clocks().lease + MARGIN).await;
+        for (i, cache) in instances.iter().enumerate() {
+            assert!(
+                !cache.fleet_status().unwrap().live,
+                "instance {i} holds a lease a lease after the cut"
+            );
+        }
+        let hits = local_hits(instances);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            local_hits(instances),
+            hits,
+            "an instance served its local tier without a lease"
+        );
+        assert!(
+            traffic.deferred() > deferred_before,
+            "no write was deferred during the cut"
+        );
+
+        fleet.restore_all();
+        until_live_again(instances, &resynced_before).await;
+        let (hits, applied) = (local_hits(instances), traffic.applied());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_local_hits_since(instances, &hits, "after the restore");
+        assert!(
+            traffic.applied() > applied,
+            "no write was applied after the restore"
+        );
+        traffic.stop_and_check().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_whose_store_and_bus_connections_are_cut_stops_serving_its_tiers_then_comes_back() {
+    a_fleet_cut_off_from_redis_stops_serving_its_tiers_then_comes_back(
+        Route::StoreAndBus,
+        Fault::Cut,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_whose_bus_connections_are_cut_stops_serving_its_tiers_then_comes_back() {
+    a_fleet_cut_off_from_redis_stops_serving_its_tiers_then_comes_back(Route::BusOnly, Fault::Cut)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_whose_connections_are_blackholed_stops_serving_its_tiers_then_comes_back() {
+    a_fleet_cut_off_from_redis_stops_serving_its_tiers_then_comes_back(
+        Route::StoreAndBus,
+        Fault::Blackhole,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_whose_bus_connections_are_blackholed_stops_serving_its_tiers_then_comes_back() {
+    a_fleet_cut_off_from_redis_stops_serving_its_tiers_then_comes_back(
+        Route::BusOnly,
+        Fault::Blackhole,
+    )
+    .await;
+}
