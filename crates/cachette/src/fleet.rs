@@ -393,6 +393,13 @@ impl Fleet {
         }
     }
 
+    /// Queues `tags` for the next message, waiting for nothing: for an invalidation that
+    /// reached the store only on a retry, after its write returned.
+    pub(crate) fn queue(&self, tags: Vec<String>) {
+        self.state.lock().outbox.tags.extend(tags);
+        self.wake.notify_one();
+    }
+
     /// Announces that `tags` changed and waits until every live member applied it, or its
     /// lease ran out.
     ///

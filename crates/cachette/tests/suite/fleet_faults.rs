@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cachette::{Cache, Config, Invalidation, Namespace, Outcome, RedisBus, RedisStore};
 use parking_lot::Mutex;
@@ -384,4 +384,90 @@ async fn a_fleet_whose_bus_connections_are_blackholed_stops_serving_its_tiers_th
         Fault::Blackhole,
     )
     .await;
+}
+
+/// Which proxies a test cuts.
+#[derive(Clone, Copy)]
+enum Cut {
+    /// The writer's only: the reader stays live and may serve the old value while the write
+    /// is deferred.
+    WriterOnly,
+    Everyone,
+}
+
+/// A writes while cut off (its invalidation is deferred), then the cut is restored while B
+/// keeps reading. Once A's invalidation reaches the store, B must read the new value within a
+/// few leases, whatever it read from the store or kept in its tier meanwhile.
+async fn a_deferred_write_reaches_the_other_instance_once_restored(cut: Cut) {
+    within_limit(async {
+        let fleet = ProxiedFleet::start(2, Route::StoreAndBus).await;
+        let (a, b) = (fleet.instances[0].clone(), fleet.instances[1].clone());
+        let source = Source::default();
+        let tag = a.tag("thing");
+        source.version.store(1, Ordering::SeqCst);
+        assert_eq!(source.read(&a, &tag).await, (1, Outcome::Miss));
+        assert_eq!(source.read(&b, &tag).await, (1, Outcome::Hit));
+        assert_eq!(source.read(&b, &tag).await, (1, Outcome::Hit));
+        assert_eq!(b.stats().local_hits, 1, "B keeps version 1 in its tier");
+
+        let cut_off = match cut {
+            Cut::WriterOnly => &fleet.proxies[..1],
+            Cut::Everyone => &fleet.proxies[..],
+        };
+        for proxy in cut_off {
+            proxy.cut();
+        }
+        source.version.store(2, Ordering::SeqCst);
+        assert_eq!(
+            a.invalidate_tags(std::slice::from_ref(&tag)).await,
+            Invalidation::Deferred
+        );
+        // B keeps reading, as an instance under traffic does, before and after the restore.
+        let stop = Arc::new(AtomicBool::new(false));
+        let reading = tokio::spawn({
+            let (b, source, tag, stop) = (b.clone(), source.clone(), tag.clone(), stop.clone());
+            async move {
+                while !stop.load(Ordering::SeqCst) {
+                    source.read(&b, &tag).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        });
+        // Between two of A's retries (they back off from 100 ms, doubling): B has time to read
+        // the store, still without A's invalidation, after the restore.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for proxy in cut_off {
+            proxy.restore();
+        }
+        eventually(
+            "A's deferred invalidation reaches the store",
+            RECOVERY,
+            || {
+                let a = a.clone();
+                async move { !a.has_pending_invalidations() }
+            },
+        )
+        .await;
+        let landed = Instant::now();
+        tokio::time::sleep(clocks().lease * 3).await;
+        stop.store(true, Ordering::SeqCst);
+        reading.await.unwrap();
+        assert_eq!(
+            source.read(&b, &tag).await.0,
+            2,
+            "B still serves A's old value {:?} after A's invalidation reached the store",
+            landed.elapsed()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_deferred_while_the_writer_is_cut_off_reaches_the_other_instance_once_restored() {
+    a_deferred_write_reaches_the_other_instance_once_restored(Cut::WriterOnly).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_deferred_while_everyone_is_cut_off_reaches_the_other_instance_once_restored() {
+    a_deferred_write_reaches_the_other_instance_once_restored(Cut::Everyone).await;
 }
