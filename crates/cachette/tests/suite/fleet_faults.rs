@@ -12,8 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cachette::{Cache, Config, Invalidation, Namespace, Outcome, RedisBus, RedisStore};
+use bytes::Bytes;
+use cachette::bus::BoxFuture;
+use cachette::{
+    Bus, BusError, Cache, Config, Heard, Invalidation, Namespace, Outcome, RedisBus, RedisStore,
+};
 use parking_lot::Mutex;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::fleet::{Source, clocks, until_members};
@@ -37,8 +42,23 @@ async fn within_limit(test: impl Future<Output = ()>) {
 
 /// An instance with a local tier, whose store talks to `store_url` and bus to `bus_url`.
 fn tiered_instance(namespace: &Namespace, store_url: &str, bus_url: &str) -> Cache<RedisStore> {
+    tiered_instance_on(
+        namespace,
+        store_url,
+        Arc::new(redis_bus(namespace, bus_url)),
+    )
+}
+
+fn redis_bus(namespace: &Namespace, url: &str) -> RedisBus {
+    RedisBus::new(url, &format!("{}bus", namespace.prefix())).unwrap()
+}
+
+fn tiered_instance_on(
+    namespace: &Namespace,
+    store_url: &str,
+    bus: Arc<dyn Bus>,
+) -> Cache<RedisStore> {
     let store = RedisStore::with_timeouts(store_url, STORE_TIMEOUT, STORE_TIMEOUT).unwrap();
-    let bus = RedisBus::new(bus_url, &format!("{}bus", namespace.prefix())).unwrap();
     Cache::builder(store, namespace.clone())
         .config(Config {
             store_timeout: STORE_TIMEOUT,
@@ -47,7 +67,7 @@ fn tiered_instance(namespace: &Namespace, store_url: &str, bus_url: &str) -> Cac
             ..Config::default()
         })
         .local_tier(1 << 20)
-        .bus(Arc::new(bus), clocks())
+        .bus(bus, clocks())
         .build()
 }
 
@@ -470,4 +490,115 @@ async fn a_write_deferred_while_the_writer_is_cut_off_reaches_the_other_instance
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_deferred_while_everyone_is_cut_off_reaches_the_other_instance_once_restored() {
     a_deferred_write_reaches_the_other_instance_once_restored(Cut::Everyone).await;
+}
+
+/// The Redis bus as a slow subscriber hears it: every message, its own included, `delay` late.
+struct LateBus {
+    bus: RedisBus,
+    delay: Duration,
+}
+
+impl Bus for LateBus {
+    fn publish(&self, message: Bytes) -> BoxFuture<'_, Result<(), BusError>> {
+        self.bus.publish(message)
+    }
+
+    fn listen(&self, heard: mpsc::Sender<Heard>) -> BoxFuture<'static, ()> {
+        let (sender, mut delivered) = mpsc::channel(4096);
+        let listening = self.bus.listen(sender);
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::spawn(listening);
+            // Stamped on arrival, passed on in order when due: delays do not add up.
+            let (stamped, mut due) = mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                while let Some(heard) = delivered.recv().await {
+                    if stamped.send((Instant::now() + delay, heard)).is_err() {
+                        return;
+                    }
+                }
+            });
+            while let Some((at, message)) = due.recv().await {
+                tokio::time::sleep_until(at.into()).await;
+                if heard.send(message).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "late-redis"
+    }
+}
+
+/// Kills every subscriber connection of the Redis server on `port` (as Redis does to one that
+/// falls too far behind); publishing connections stay.
+async fn kill_subscribers(port: u16) {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(killed >= 2, "both subscribers killed, not {killed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_cannot_subscribe_again_does_not_take_the_silence_for_an_empty_fleet() {
+    // A's subscription drops and cannot be made again, while its connections to publish and
+    // to the store work on. A hears nobody: after a lease every other member looks gone. B
+    // subscribed again at once and is live, serving its tier; it hears the bus 100 ms late.
+    within_limit(async {
+        let port = free_port();
+        let _server = tokio::task::spawn_blocking(move || RedisServer::start(port))
+            .await
+            .unwrap();
+        let direct = format!("redis://127.0.0.1:{port}");
+        let namespace = unique_namespace();
+        let proxy = Proxy::start(port).await;
+        let a = tiered_instance(&namespace, &proxy.redis_url(), &proxy.redis_url());
+        let late = LateBus {
+            bus: redis_bus(&namespace, &direct),
+            delay: Duration::from_millis(100),
+        };
+        let b = tiered_instance_on(&namespace, &direct, Arc::new(late));
+        until_members(&[&a, &b], 1).await;
+        let source = Source::default();
+        let tag = a.tag("thing");
+        source.version.store(1, Ordering::SeqCst);
+        assert_eq!(source.read(&a, &tag).await, (1, Outcome::Miss));
+
+        proxy.refuse_new();
+        let resynced_before = resyncs(std::slice::from_ref(&b));
+        kill_subscribers(port).await;
+        until_live_again(std::slice::from_ref(&b), &resynced_before).await;
+        tokio::time::sleep(clocks().lease + MARGIN).await;
+        assert!(
+            a.fleet_status().unwrap().members.is_empty(),
+            "A hears nobody"
+        );
+        source.read(&b, &tag).await;
+        let hits = b.stats().local_hits;
+        assert_eq!(source.read(&b, &tag).await, (1, Outcome::Hit));
+        assert_eq!(b.stats().local_hits, hits + 1, "B serves its tier");
+
+        source.version.store(2, Ordering::SeqCst);
+        let written = Instant::now();
+        assert_eq!(
+            a.invalidate_tags(std::slice::from_ref(&tag)).await,
+            Invalidation::Applied,
+            "A can still reach the store and publish"
+        );
+        assert_eq!(
+            source.read(&b, &tag).await.0,
+            2,
+            "B read the old value after A's write was applied (in {:?})",
+            written.elapsed()
+        );
+    })
+    .await;
 }

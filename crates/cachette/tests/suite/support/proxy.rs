@@ -16,6 +16,8 @@ enum Link {
     /// Closes every open connection; holds new ones open without answering (a firewall that
     /// drops packets): the client finds out only by its timeouts.
     Blackholed,
+    /// Keeps open connections; refuses new ones (a server at its client limit).
+    RefusingNew,
 }
 
 /// A proxy on a free port of 127.0.0.1 to `upstream` on 127.0.0.1. Dropped, it closes every
@@ -56,6 +58,11 @@ impl Proxy {
         self.link.send_replace(Link::Blackholed);
     }
 
+    /// Keeps forwarding on open connections; refuses new ones until [`Proxy::restore`].
+    pub fn refuse_new(&self) {
+        self.link.send_replace(Link::RefusingNew);
+    }
+
     /// Forwards new connections again.
     pub fn restore(&self) {
         self.link.send_replace(Link::Up);
@@ -78,7 +85,7 @@ async fn forward(mut client: TcpStream, upstream: u16, mut link: watch::Receiver
     let state = *link.borrow_and_update();
     match state {
         Link::Up => {}
-        Link::Cut => return,
+        Link::Cut | Link::RefusingNew => return,
         Link::Blackholed => {
             // Held open, unanswered, until the link changes (or the proxy is dropped).
             let _ = link.changed().await;
@@ -94,7 +101,7 @@ async fn forward(mut client: TcpStream, upstream: u16, mut link: watch::Receiver
     tokio::select! {
         // First: once the link is down, not one more byte goes through.
         biased;
-        _ = link.wait_for(|state| *state != Link::Up) => {}
+        _ = link.wait_for(|state| matches!(state, Link::Cut | Link::Blackholed)) => {}
         _ = copy_bidirectional(&mut client, &mut server) => {}
     }
 }
