@@ -37,7 +37,8 @@ pub enum Invalidation {
     Applied,
     /// The store or the bus could not be reached. This instance serves nothing from the store
     /// until a retry gets through (a background task retries with backoff); other instances can
-    /// still serve the old entries until then.
+    /// still serve the old entries until then. The retry that gets through is announced on the
+    /// bus, so they forget what they read from the store meanwhile.
     Deferred,
 }
 
@@ -1083,6 +1084,12 @@ impl<S: Store> Cache<S> {
                 .is_err()
         {
             return false;
+        }
+        // Other instances may have read the store before this bump (after they forgot the
+        // write's announcement, or without hearing it) and keep the old entries in their local
+        // view: announce it again, now that the store has it.
+        if let Some(fleet) = &inner.fleet {
+            fleet.queue(keys.iter().map(|key| (*key).to_owned()).collect());
         }
         !inner.pending.succeeded(&retry)
     }

@@ -11,7 +11,10 @@
 //!    forgotten the tags;
 //! 2. the bus has accepted a message naming the tags (message `M`);
 //! 3. every *live* member has acknowledged `M` (applied it to its local view first), or the
-//!    lease of every member that has not has run out since `M` was accepted.
+//!    lease of every member that has not has run out since `M` was accepted. The writer
+//!    trusts its view of who is live only once it has heard `M` back, after listening for a
+//!    lease without a break (since the last [`Heard::Listening`]): then it has heard every
+//!    message the bus accepted before `M`, so every member whose lease rests on one.
 //!
 //! A member serves its local view only while it holds a lease: a message of its own, sent at
 //! `s`, has come back to it over the bus, and less than `lease` has passed since `s`. The bus is
@@ -35,6 +38,8 @@
 //!   sees the gap, resyncs and acknowledges without the writer waiting out the lease.
 //! - **A dropped subscription**: the bus says [`Heard::Listening`] when it listens again; the
 //!   member resyncs then, and meanwhile hears none of its own messages, so its lease runs out.
+//!   As a writer, it hears neither its message `M` nor anyone else: it waits out the lease
+//!   rather than take the others' silence for their absence.
 //! - **A paused instance** finds its lease run out when it resumes (the clock is monotonic),
 //!   and serves its local view again only once it has heard a message sent after resuming, so
 //!   after everything accepted before it.
@@ -167,6 +172,9 @@ struct State {
     /// Since when the bus has listened without a break. Only after a lease of it has this
     /// instance heard from every live member, so only then can it tell whom to wait for.
     listening_since: Option<Instant>,
+    /// The highest of our sequence numbers heard back with none of ours before it lost: this
+    /// instance has heard every message the bus accepted before that one.
+    heard_back: u64,
 }
 
 /// Another live instance, as this one last heard it.
@@ -331,6 +339,7 @@ impl Fleet {
                 outbox: Outbox::default(),
                 next_seq: 1,
                 listening_since: None,
+                heard_back: 0,
             }),
             wake: Notify::new(),
             acked: Notify::new(),
@@ -446,7 +455,12 @@ impl Fleet {
                 lost = true;
             }
         }
+        if !lost {
+            state.heard_back = state.heard_back.max(seq);
+        }
         drop(state);
+        // A writer waits for its own message too (see `knows_members_for`).
+        self.acked.notify_waiters();
         if lost {
             self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
             return Forget::All;
@@ -471,6 +485,13 @@ impl Fleet {
         if any {
             self.wake.notify_one();
         }
+    }
+
+    /// Queues `tags` for the next message, waiting for nothing: for an invalidation that
+    /// reached the store only on a retry, after its write returned.
+    pub(crate) fn queue(&self, tags: Vec<String>) {
+        self.state.lock().outbox.tags.extend(tags);
+        self.wake.notify_one();
     }
 
     /// Announces that `tags` changed and waits until every live member applied it, or its
@@ -503,15 +524,15 @@ impl Fleet {
     async fn wait_for_acks(&self, published: Published) {
         let lease_end = published.at + self.longest_lease();
         let fence_at = published.at + self.config.fence_after;
-        // An instance that has not listened for a lease yet may not know every member: it
-        // waits out the lease, whoever acknowledges.
-        let knows_members = self.settled_at(published.at);
         let mut fenced = false;
         loop {
             let notified = self.acked.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let now = Instant::now();
+            // Until it may trust its view of the members, it waits out the lease, whoever
+            // acknowledges.
+            let knows_members = self.knows_members_for(published);
             if knows_members && self.unacknowledged(published.seq, now) == 0 {
                 return;
             }
@@ -532,6 +553,20 @@ impl Fleet {
                 () = tokio::time::sleep_until(next.into()) => {}
             }
         }
+    }
+
+    /// Whether this instance's view of the members holds for a message it published: it had
+    /// listened for a lease when the bus accepted it (it may not know every member before),
+    /// and it has heard it back since, so it heard every message accepted before it, those
+    /// that made any member live included. A subscription that dropped hears nothing until
+    /// the bus listens again and says so: meanwhile every other member falls silent, and that
+    /// silence proves nothing.
+    fn knows_members_for(&self, published: Published) -> bool {
+        let state = self.state.lock();
+        state.heard_back >= published.seq
+            && state
+                .listening_since
+                .is_some_and(|since| published.at >= since + self.config.lease)
     }
 
     /// Whether the bus had listened without a break for a lease at `at`.

@@ -21,7 +21,7 @@ use crate::support::{redis_store, redis_url, unique_namespace};
 const POLICY: Policy = Policy::new("fleet", Duration::from_secs(60));
 
 /// Short clocks, so that tests that wait out a lease stay short.
-fn clocks() -> FleetConfig {
+pub(crate) fn clocks() -> FleetConfig {
     FleetConfig {
         lease: Duration::from_millis(400),
         heartbeat: Duration::from_millis(50),
@@ -31,13 +31,13 @@ fn clocks() -> FleetConfig {
 
 /// A "database": one number that writes increase.
 #[derive(Clone, Default)]
-struct Source {
-    version: Arc<AtomicU64>,
+pub(crate) struct Source {
+    pub(crate) version: Arc<AtomicU64>,
     fetches: Arc<AtomicUsize>,
 }
 
 impl Source {
-    async fn read<S: Store>(&self, cache: &Cache<S>, tag: &Tag) -> (u64, Outcome) {
+    pub(crate) async fn read<S: Store>(&self, cache: &Cache<S>, tag: &Tag) -> (u64, Outcome) {
         let key = cache.key("thing").build();
         let source = self.clone();
         let fetched = cache
@@ -64,7 +64,7 @@ async fn until_live<S: Store>(cache: &Cache<S>) {
 }
 
 /// Waits (at most 5 s) until every cache knows `others` other members.
-async fn until_members<S: Store>(caches: &[&Cache<S>], others: usize) {
+pub(crate) async fn until_members<S: Store>(caches: &[&Cache<S>], others: usize) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for cache in caches {
         until_live(cache).await;

@@ -5,6 +5,7 @@
 //! parallel and never touch each other's keys, nor anybody else's.
 
 mod fleet;
+mod fleet_faults;
 mod fleet_flight;
 mod generations;
 mod keys;

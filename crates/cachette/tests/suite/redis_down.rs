@@ -1,13 +1,11 @@
 //! Redis unreachable: every call still answers, from the fetch, within the store timeout.
 
 use std::convert::Infallible;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cachette::{Cache, Config, Invalidation, Outcome, RedisStore};
 
-use crate::support::{FIVE_MINUTES, unique_namespace};
+use crate::support::{FIVE_MINUTES, RedisServer, free_port, unique_namespace};
 
 const STORE_TIMEOUT: Duration = Duration::from_millis(200);
 /// Far above the store timeout, far below a hang: a bound, not a speed measurement.
@@ -89,57 +87,4 @@ async fn a_redis_server_stopped_mid_test_degrades_to_the_fetch_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!cache.has_pending_invalidations());
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A private Redis server on its own port, killed when dropped.
-struct RedisServer(Option<Child>);
-
-impl RedisServer {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self(Some(child))
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -1,4 +1,8 @@
-//! Helpers shared by the tests: store wrappers that fail or count on demand, unique namespaces.
+//! Helpers shared by the tests: store wrappers that fail or count on demand, unique namespaces,
+//! a private Redis server and a proxy to cut the way to it.
+
+mod proxy;
+mod redis_server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +14,9 @@ use cachette::store::{LeaseAttempt, LeaseToken, Read};
 use cachette::{Generation, MemoryStore, Namespace, Policy, RedisStore, Store, StoreError, Usage};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
+
+pub use self::proxy::Proxy;
+pub use self::redis_server::{RedisServer, free_port};
 
 /// The policy of most tests: five minutes, the defaults otherwise.
 pub const FIVE_MINUTES: Policy = Policy::new("five_minutes", Duration::from_secs(300));

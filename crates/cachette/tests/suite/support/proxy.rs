@@ -1,0 +1,107 @@
+//! A TCP proxy in front of a server, which a test cuts and restores: the network between a
+//! client and its server failing, while both keep running.
+
+use tokio::io::copy_bidirectional;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// What the proxy does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// Forwards both ways.
+    Up,
+    /// Closes every connection, open or new (a peer that went away).
+    Cut,
+    /// Closes every open connection; holds new ones open without answering (a firewall that
+    /// drops packets): the client finds out only by its timeouts.
+    Blackholed,
+    /// Keeps open connections; refuses new ones (a server at its client limit).
+    RefusingNew,
+}
+
+/// A proxy on a free port of 127.0.0.1 to `upstream` on 127.0.0.1. Dropped, it closes every
+/// connection.
+pub struct Proxy {
+    port: u16,
+    /// Watched by every connection: changing it closes or holds them.
+    link: watch::Sender<Link>,
+    accepting: JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (link, watched) = watch::channel(Link::Up);
+        let accepting = tokio::spawn(accept(listener, upstream, watched));
+        Self {
+            port,
+            link,
+            accepting,
+        }
+    }
+
+    /// The proxy as a Redis URL.
+    pub fn redis_url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Closes every open connection and refuses new ones until [`Proxy::restore`].
+    pub fn cut(&self) {
+        self.link.send_replace(Link::Cut);
+    }
+
+    /// Closes every open connection; new ones connect, then hear nothing until
+    /// [`Proxy::restore`] closes them.
+    pub fn blackhole(&self) {
+        self.link.send_replace(Link::Blackholed);
+    }
+
+    /// Keeps forwarding on open connections; refuses new ones until [`Proxy::restore`].
+    pub fn refuse_new(&self) {
+        self.link.send_replace(Link::RefusingNew);
+    }
+
+    /// Forwards new connections again.
+    pub fn restore(&self) {
+        self.link.send_replace(Link::Up);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+    }
+}
+
+async fn accept(listener: TcpListener, upstream: u16, link: watch::Receiver<Link>) {
+    while let Ok((client, _)) = listener.accept().await {
+        tokio::spawn(forward(client, upstream, link.clone()));
+    }
+}
+
+async fn forward(mut client: TcpStream, upstream: u16, mut link: watch::Receiver<Link>) {
+    let state = *link.borrow_and_update();
+    match state {
+        Link::Up => {}
+        Link::Cut | Link::RefusingNew => return,
+        Link::Blackholed => {
+            // Held open, unanswered, until the link changes (or the proxy is dropped).
+            let _ = link.changed().await;
+            return;
+        }
+    }
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    // Small messages both ways: no Nagle delay added by the proxy.
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    tokio::select! {
+        // First: once the link is down, not one more byte goes through.
+        biased;
+        _ = link.wait_for(|state| matches!(state, Link::Cut | Link::Blackholed)) => {}
+        _ = copy_bidirectional(&mut client, &mut server) => {}
+    }
+}
