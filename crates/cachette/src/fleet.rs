@@ -455,7 +455,12 @@ impl Fleet {
                 lost = true;
             }
         }
-        if !lost {
+        if lost {
+            // Others' messages may have been missed with it, heartbeats included: the
+            // membership is known again only after listening for a lease, as after a new
+            // subscription.
+            state.listening_since = Some(Instant::now());
+        } else {
             state.heard_back = state.heard_back.max(seq);
         }
         drop(state);
