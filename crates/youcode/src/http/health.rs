@@ -54,5 +54,8 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "instances": fleet.members.len() + 1,
         });
     }
+    if cache.local_tier_usage().is_some() {
+        body["localHits"] = json!(cache.stats().local_hits);
+    }
     (status, Json(body))
 }

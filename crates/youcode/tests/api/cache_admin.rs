@@ -341,13 +341,14 @@ async fn health_reports_the_database_and_the_cache_ok(app: TestApp) {
     let mut body = app.get("/healthz", None).await.expect(200);
 
     let bus = body.as_object_mut().unwrap().remove("bus");
+    let local_hits = body.as_object_mut().unwrap().remove("localHits");
     assert_eq!(
         body,
         json!({"status": "ok", "database": "ok", "cache": "ok"})
     );
     match app.backend {
         // One SQLite instance: no bus.
-        Backend::SqliteMemory => assert_eq!(bus, None),
+        Backend::SqliteMemory => assert_eq!((bus, local_hits), (None, None)),
         Backend::PostgresRedis => {
             let bus = bus.expect("instances sharing Redis hear each other on its bus");
             assert_eq!(
@@ -356,6 +357,10 @@ async fn health_reports_the_database_and_the_cache_ok(app: TestApp) {
             );
             assert_eq!(bus["instances"], 1, "{bus}");
             assert_eq!(bus["instance"].as_str().map(str::len), Some(16), "{bus}");
+            assert!(
+                local_hits.is_some_and(|hits| hits.is_u64()),
+                "the tier's hits are shown"
+            );
         }
     }
 }
