@@ -523,7 +523,7 @@ impl<S: Store> Cache<S> {
                     payload,
                     fresh_until_ms,
                 } => {
-                    self.keep_local(entry, payload.clone(), learned, fresh_until_ms);
+                    self.keep_local(entry, &payload, learned, fresh_until_ms);
                     return Lookup::Hit {
                         payload,
                         snapshot: current.unwrap_or_default(),
@@ -602,13 +602,19 @@ impl<S: Store> Cache<S> {
     }
 
     /// Keeps a payload read or built under current generations in the local tier.
-    fn keep_local(&self, entry: Entry<'_>, payload: Bytes, learned: u64, fresh_until_ms: u64) {
+    fn keep_local(&self, entry: Entry<'_>, payload: &Bytes, learned: u64, fresh_until_ms: u64) {
         if let Some(tier) = &self.inner.tier {
             let tags: Arc<[Tag]> = std::iter::once(self.inner.namespace.epoch())
                 .chain(entry.tags)
                 .cloned()
                 .collect();
-            tier.put(entry.key.as_str(), payload, tags, learned, fresh_until_ms);
+            tier.put(
+                entry.key.as_str(),
+                payload.clone(),
+                tags,
+                learned,
+                fresh_until_ms,
+            );
         }
     }
 
@@ -732,7 +738,7 @@ impl<S: Store> Cache<S> {
                 } = self.judge(bytes, current.as_ref())
             {
                 // The holder's entry (a lease got just now was released after it was stored).
-                self.keep_local(entry, payload.clone(), learned, fresh_until_ms);
+                self.keep_local(entry, &payload, learned, fresh_until_ms);
                 return Leased::Served(payload);
             }
             if held.is_some() {
@@ -824,7 +830,7 @@ impl<S: Store> Cache<S> {
         {
             inner.stats.set();
             // Only once the store has it: the tier never holds what the store refused.
-            self.keep_local(entry, payload, learned, fresh_until_ms);
+            self.keep_local(entry, &payload, learned, fresh_until_ms);
         }
     }
 
@@ -979,8 +985,7 @@ impl<S: Store> Cache<S> {
         };
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let status = fleet.status();
-            if status.live && status.settled {
+            if fleet.is_live() && fleet.settled_at(Instant::now()) {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {
@@ -991,7 +996,8 @@ impl<S: Store> Cache<S> {
     }
 
     /// Tells the fleet this instance leaves, so writers stop waiting for its acknowledgements.
-    /// Call it when shutting down; the cache announces nothing afterwards.
+    /// Call it when shutting down. Should the cache announce something afterwards, the others
+    /// hear it and count it in again.
     pub async fn leave(&self) {
         if let Some(fleet) = &self.inner.fleet {
             fleet.leave().await;

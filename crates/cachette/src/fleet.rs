@@ -67,6 +67,9 @@ const FORMAT: u8 = 1;
 /// Own messages remembered while waiting to hear them back.
 const MAX_IN_FLIGHT: usize = 1024;
 
+/// Tags waiting to be announced before they give way to the namespace epoch.
+const MAX_QUEUED_TAGS: usize = 4096;
+
 /// How the fleet's clocks are set.
 #[derive(Debug, Clone, Copy)]
 pub struct FleetConfig {
@@ -145,6 +148,19 @@ struct Outbox {
 impl Outbox {
     fn is_empty(&self) -> bool {
         self.tags.is_empty() && self.acks.is_empty() && !self.fence && !self.leave
+    }
+
+    /// Queues `tags`. Past [`MAX_QUEUED_TAGS`] (a bus down while writes go on) they give way to
+    /// the namespace `epoch`: every instance then forgets its whole local view, which covers
+    /// them all, and the queue stays bounded.
+    fn add_tags(&mut self, tags: impl IntoIterator<Item = String>, epoch: &str) {
+        if self.tags.len() == 1 && self.tags[0] == epoch {
+            return;
+        }
+        self.tags.extend(tags);
+        if self.tags.len() > MAX_QUEUED_TAGS {
+            self.tags = vec![epoch.to_owned()];
+        }
     }
 }
 
@@ -495,7 +511,7 @@ impl Fleet {
     /// Queues `tags` for the next message, waiting for nothing: for an invalidation that
     /// reached the store only on a retry, after its write returned.
     pub(crate) fn queue(&self, tags: Vec<String>) {
-        self.state.lock().outbox.tags.extend(tags);
+        self.state.lock().outbox.add_tags(tags, &self.epoch);
         self.wake.notify_one();
     }
 
@@ -510,7 +526,7 @@ impl Fleet {
         let (sender, receiver) = oneshot::channel();
         {
             let mut state = self.state.lock();
-            state.outbox.tags.extend(tags);
+            state.outbox.add_tags(tags, &self.epoch);
             state.outbox.waiters.push(sender);
         }
         self.wake.notify_one();
@@ -575,7 +591,7 @@ impl Fleet {
     }
 
     /// Whether the bus had listened without a break for a lease at `at`.
-    fn settled_at(&self, at: Instant) -> bool {
+    pub(crate) fn settled_at(&self, at: Instant) -> bool {
         let since = self.state.lock().listening_since;
         since.is_some_and(|since| at >= since + self.config.lease)
     }
@@ -643,7 +659,7 @@ impl Fleet {
                 let mut state = self.state.lock();
                 // Its number will never be heard: not a sign that later ones were lost.
                 state.in_flight.retain(|&(seq, _)| seq != outgoing.seq);
-                state.outbox.tags.extend(outgoing.tags);
+                state.outbox.add_tags(outgoing.tags, &self.epoch);
                 Err(())
             }
         };
@@ -752,5 +768,21 @@ mod tests {
         assert!((500..=600).contains(&summary.p50_us), "{summary:?}");
         assert!((990..=1000).contains(&summary.p99_us), "{summary:?}");
         assert_eq!(WaitTimes::new().summary(), WaitSummary::default());
+    }
+}
+
+#[cfg(test)]
+mod outbox_tests {
+    use super::*;
+
+    #[test]
+    fn queued_tags_past_the_bound_give_way_to_the_epoch() {
+        let mut outbox = Outbox::default();
+        outbox.add_tags(["a".to_owned()], "epoch");
+        assert_eq!(outbox.tags, ["a"]);
+        outbox.add_tags((0..MAX_QUEUED_TAGS).map(|i| i.to_string()), "epoch");
+        assert_eq!(outbox.tags, ["epoch"]);
+        outbox.add_tags(["b".to_owned()], "epoch");
+        assert_eq!(outbox.tags, ["epoch"], "the epoch covers every later tag");
     }
 }

@@ -188,14 +188,11 @@ impl Application {
 pub fn build_cache(config: &CacheConfig, database_url: Option<&str>) -> anyhow::Result<AppCache> {
     let namespace = Namespace::new(&config.namespace, CACHE_SCHEMA_VERSION)
         .context("invalid cache namespace")?;
-    let redis_url = match config.backend.uses_redis() {
-        true => Some(
-            config
-                .redis_url
-                .as_deref()
-                .context("--cache redis and --cache tiered need --redis-url (or REDIS_URL)")?,
-        ),
-        false => None,
+    let redis_url = if config.backend.uses_redis() {
+        let url = config.redis_url.as_deref();
+        Some(url.context("--cache redis and --cache tiered need --redis-url (or REDIS_URL)")?)
+    } else {
+        None
     };
     let store: AnyStore = match redis_url {
         Some(url) => RedisStore::new(url)
