@@ -6,12 +6,13 @@
 //! `try_recv` answers `None` after reconnecting): what `cachette::Bus` asks. A notification
 //! carries at most 8000 bytes; a longer invalidation goes out as one of the whole namespace.
 
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cachette::bus::BoxFuture;
 use cachette::{Bus, BusError, Heard};
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
 /// Longest notification payload PostgreSQL accepts, less one byte.
@@ -37,10 +38,14 @@ impl PgBus {
     /// # Errors
     /// When `url` is not a valid PostgreSQL URL.
     pub fn new(url: &str, channel: &str) -> anyhow::Result<Self> {
+        // A notifying transaction commits like a write: without this it would wait for the
+        // WAL to reach the disk. A notification outlives no crash of the server anyway (its
+        // listeners lose their connections and relearn everything).
+        let options = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "off")]);
         let publisher = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_lazy(url)?;
+            .connect_lazy_with(options);
         Ok(Self {
             url: url.to_owned(),
             publisher,
