@@ -88,6 +88,12 @@ pub struct BenchArgs {
     /// Probability that a step is a write (then checked by a read).
     #[arg(long, default_value_t = 0.05)]
     pub write_ratio: f64,
+    /// Steps per second of the workload, all clients together, spread evenly over them (a
+    /// step is a read, or a write and the read that checks it). Unset, each client starts its
+    /// next step as soon as the last one is answered. A light load (`--rate 200`) shows what a
+    /// request costs when nothing queues; the ceiling is never paced.
+    #[arg(long, value_parser = positive_rate)]
+    pub rate: Option<f64>,
     /// How long to measure, after the warm-up.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -104,6 +110,16 @@ pub struct BenchArgs {
     /// Password of the seeded accounts.
     #[arg(long, default_value = "youcode")]
     pub password: String,
+}
+
+/// `--rate`: a positive, finite number of steps per second.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a positive number of steps per second"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -43,6 +43,8 @@ pub struct Shared {
     pub http: reqwest::Client,
     pub zipf: f64,
     pub write_ratio: f64,
+    /// Time between two steps of one client, with `--rate`.
+    pub pace: Option<Duration>,
     /// PUBLIC lessons of PUBLISHED courses, most popular first: (lesson id, course id).
     pub lessons: Vec<(String, String)>,
     /// Their courses, in the same order.
@@ -134,6 +136,9 @@ impl Shared {
             http,
             zipf: args.zipf,
             write_ratio: args.write_ratio,
+            pace: args
+                .rate
+                .map(|rate| Duration::from_secs_f64(args.concurrency.max(1) as f64 / rate)),
             lessons: Vec::new(),
             courses: Vec::new(),
             measuring: AtomicBool::new(false),
@@ -307,7 +312,18 @@ impl Client {
 
     /// Loops until told to stop.
     pub async fn run(mut self) -> Recorder {
+        let mut pace = self.shared.pace.map(|every| {
+            // Clients start at random points of the period, not all at once.
+            let first = tokio::time::Instant::now() + every.mul_f64(self.rng.random::<f64>());
+            let mut pace = tokio::time::interval_at(first, every);
+            // A step that overran is not made up by a burst.
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            pace
+        });
         while !self.shared.stop.load(Ordering::Relaxed) {
+            if let Some(pace) = &mut pace {
+                pace.tick().await;
+            }
             let result = if self
                 .rng
                 .random_bool(self.shared.write_ratio.clamp(0.0, 1.0))

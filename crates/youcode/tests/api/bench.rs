@@ -38,6 +38,7 @@ fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String
         seed: 7,
         zipf: 1.0,
         write_ratio: 0.1,
+        rate: None,
         duration: Duration::from_secs(3),
         warmup: Duration::from_secs(1),
         compare: false,
@@ -63,6 +64,31 @@ async fn a_short_bench_on_sqlite_and_memory_sees_no_stale_read_and_no_error() {
         run.hit_ratio.unwrap() > 0.0,
         "nothing was ever served from the cache"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_bench_keeps_to_its_rate() {
+    let rate = 20.0;
+    let args = BenchArgs {
+        rate: Some(rate),
+        ..short_run(sqlite_url(), CacheBackend::Memory, None)
+    };
+    let report = measure_within(RUN_TIMEOUT, &args)
+        .await
+        .expect("the bench runs");
+    let run = &report.runs[0];
+    // A step is a few requests (at most four: a write, the reads that check it and refresh
+    // the writer's pages); a slower machine makes fewer, never more. Unpaced, the same run
+    // makes thousands.
+    let most = (rate * args.duration.as_secs_f64() * 4.0) as u64 + 4 * args.concurrency as u64;
+    assert!(run.requests > 0, "the paced bench made no request");
+    assert!(
+        run.requests <= most,
+        "{} requests in {:?} at {rate} steps/s (at most {most} expected)",
+        run.requests,
+        args.duration
+    );
+    assert_eq!((run.stale_reads, run.errors), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
