@@ -15,7 +15,7 @@ use crate::breaker::Breaker;
 use crate::bus::{Bus, Heard};
 use crate::codec::{Codec, Json, Raw};
 use crate::fleet::{Fleet, FleetConfig, FleetStatus, Forget};
-use crate::flight::{self, Flights, Role};
+use crate::flight::{self, Flights, Leader, Role};
 use crate::pending::Pending;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::{AnyStore, LeaseToken, Store, StoreError, Usage};
@@ -233,27 +233,42 @@ impl<S: Store> Drop for DeferOnDrop<'_, S> {
 
 /// The entry one lookup is about: where it lives, what it is built from, how long it lives.
 #[derive(Clone, Copy)]
-struct Entry<'a> {
-    key: &'a Key,
-    tags: &'a [Tag],
-    policy: &'a Policy,
+pub(crate) struct Entry<'a> {
+    pub(crate) key: &'a Key,
+    pub(crate) tags: &'a [Tag],
+    pub(crate) policy: &'a Policy,
 }
 
 /// What the store said about a key before any fetch.
-enum Lookup {
-    Hit {
-        payload: Bytes,
-        snapshot: Snapshot,
-    },
-    Miss {
-        snapshot: Snapshot,
-        /// The local tier's counter before the store read, for keeping the fetched value there.
-        learned: u64,
-        /// A valid entry past its TTL, whole: its payload is extracted (and decompressed) only
-        /// if the fetch fails and stale-if-error serves it.
-        stale: Option<Bytes>,
-    },
+pub(crate) enum Lookup {
+    Hit { payload: Bytes, snapshot: Snapshot },
+    Miss(Missed),
     Bypass,
+}
+
+/// What a miss is fetched under.
+pub(crate) struct Missed {
+    /// The generations read with the entry: the fetched value is stored under them.
+    pub(crate) snapshot: Snapshot,
+    /// The local tier's counter before the store read, for keeping the fetched value there.
+    pub(crate) learned: u64,
+    /// A valid entry past its TTL, whole: its payload is extracted (and decompressed) only
+    /// if it is served.
+    pub(crate) stale: Option<Expired>,
+}
+
+/// A valid entry past its TTL, as stored.
+#[derive(Clone)]
+pub(crate) struct Expired {
+    bytes: Bytes,
+    fresh_until_ms: u64,
+}
+
+impl Expired {
+    /// Whether it expired less than `grace` ago.
+    pub(crate) fn within(&self, grace: Duration) -> bool {
+        now_ms() < self.fresh_until_ms.saturating_add(millis(grace))
+    }
 }
 
 /// What an entry read from the store is worth, judged against the generations read with it.
@@ -263,8 +278,10 @@ enum Judged {
         payload: Bytes,
         fresh_until_ms: u64,
     },
-    /// Valid, but past its TTL.
-    Expired,
+    /// Valid, but past its TTL (since `fresh_until_ms`).
+    Expired {
+        fresh_until_ms: u64,
+    },
     /// Built under generations that have changed since.
     Superseded,
     Unreadable(envelope::CorruptEntry),
@@ -436,18 +453,10 @@ impl<S: Store> Cache<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let entry = Entry { key, tags, policy };
-        if let Some(value) = self
-            .local_hit(key)
-            .and_then(|payload| codec.decode(&payload))
-        {
-            self.inner.stats.local_hit();
-            self.inner.stats.record(key.prefix(), Outcome::Hit);
-            return Ok(Fetched {
-                value,
-                outcome: Outcome::Hit,
-            });
+        if let Some(hit) = self.local_fetched(key, codec) {
+            return Ok(hit);
         }
+        let entry = Entry { key, tags, policy };
         let result = match self.lookup(entry).await {
             Lookup::Hit { payload, snapshot } => match codec.decode(&payload) {
                 Some(value) => Ok(Fetched {
@@ -458,27 +467,44 @@ impl<S: Store> Cache<S> {
                     self.discard_corrupt(key).await;
                     // Learned now: a corrupt entry is rare, and a later counter is the safe side.
                     let learned = self.tier_counter();
-                    self.fill(entry, snapshot, learned, None, codec, fetch)
-                        .await
+                    let missed = Missed {
+                        snapshot,
+                        learned,
+                        stale: None,
+                    };
+                    self.fill(entry, missed, codec, fetch).await
                 }
             },
-            Lookup::Miss {
-                snapshot,
-                learned,
-                stale,
-            } => {
-                self.fill(entry, snapshot, learned, stale, codec, fetch)
-                    .await
-            }
+            Lookup::Miss(missed) => self.fill(entry, missed, codec, fetch).await,
             Lookup::Bypass => fetch().await.map(|value| Fetched {
                 value,
                 outcome: Outcome::Bypass,
             }),
         };
         if let Ok(fetched) = &result {
-            self.inner.stats.record(key.prefix(), fetched.outcome);
+            self.record(key, fetched.outcome);
         }
         result
+    }
+
+    /// A hit of the local tier, decoded and counted.
+    pub(crate) fn local_fetched<T>(&self, key: &Key, codec: &impl Codec<T>) -> Option<Fetched<T>> {
+        let value = codec.decode(&self.local_hit(key)?)?;
+        self.inner.stats.local_hit();
+        self.record(key, Outcome::Hit);
+        Some(Fetched {
+            value,
+            outcome: Outcome::Hit,
+        })
+    }
+
+    /// Counts a lookup's outcome.
+    pub(crate) fn record(&self, key: &Key, outcome: Outcome) {
+        self.inner.stats.record(key.prefix(), outcome);
+    }
+
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.inner.flights
     }
 
     /// The keys of the generations an entry under `tags` is built under: the namespace epoch
@@ -491,7 +517,7 @@ impl<S: Store> Cache<S> {
     }
 
     /// Reads the entry and the generations of its tags, and judges the entry.
-    async fn lookup(&self, entry: Entry<'_>) -> Lookup {
+    pub(crate) async fn lookup(&self, entry: Entry<'_>) -> Lookup {
         let Entry { key, tags, policy } = entry;
         let inner = &*self.inner;
         if !inner.config.enabled || !self.flush_pending().await || !inner.breaker.allows() {
@@ -529,8 +555,13 @@ impl<S: Store> Cache<S> {
                         snapshot: current.unwrap_or_default(),
                     };
                 }
-                // Past its TTL: kept whole for stale-if-error.
-                Judged::Expired => stale = Some(bytes.clone()),
+                // Past its TTL: kept whole, in case it is served stale.
+                Judged::Expired { fresh_until_ms } => {
+                    stale = Some(Expired {
+                        bytes: bytes.clone(),
+                        fresh_until_ms,
+                    });
+                }
                 Judged::Superseded => {}
                 Judged::Unreadable(error) => {
                     warn!(key = key.as_str(), %error, "deleting unreadable cache entry");
@@ -554,11 +585,11 @@ impl<S: Store> Cache<S> {
                 Err(_) => return Lookup::Bypass,
             },
         };
-        Lookup::Miss {
+        Lookup::Miss(Missed {
             snapshot,
             learned,
             stale,
-        }
+        })
     }
 
     /// Judges stored bytes against `current`, the generations read in the same round trip
@@ -570,7 +601,9 @@ impl<S: Store> Cache<S> {
                 return Ok(Judged::Superseded);
             }
             if now_ms() >= envelope.fresh_until_ms {
-                return Ok(Judged::Expired);
+                return Ok(Judged::Expired {
+                    fresh_until_ms: envelope.fresh_until_ms,
+                });
             }
             // Only a hit's payload is worth extracting: it may need decompressing.
             let payload = envelope.payload(bytes, self.inner.config.max_value_bytes)?;
@@ -597,7 +630,7 @@ impl<S: Store> Cache<S> {
     }
 
     /// The local tier's counter, to read before a store read whose result may be kept there.
-    fn tier_counter(&self) -> u64 {
+    pub(crate) fn tier_counter(&self) -> u64 {
         self.inner.tier.as_ref().map_or(0, Tier::counter)
     }
 
@@ -619,12 +652,10 @@ impl<S: Store> Cache<S> {
     }
 
     /// Runs the fetch for a miss (once per key and snapshot in this process) and stores its value.
-    async fn fill<T, F, Fut, E>(
+    pub(crate) async fn fill<T, F, Fut, E>(
         &self,
         entry: Entry<'_>,
-        snapshot: Snapshot,
-        learned: u64,
-        stale: Option<Bytes>,
+        missed: Missed,
         codec: &impl Codec<T>,
         fetch: F,
     ) -> Result<Fetched<T>, E>
@@ -632,7 +663,11 @@ impl<S: Store> Cache<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let leader = match self.inner.flights.join(entry.key.as_str(), &snapshot) {
+        let leader = match self
+            .inner
+            .flights
+            .join(entry.key.as_str(), &missed.snapshot)
+        {
             Role::Leader(leader) => leader,
             Role::Follower(receiver) => {
                 if let Some(value) = flight::wait(receiver)
@@ -647,9 +682,25 @@ impl<S: Store> Cache<S> {
                     });
                 }
                 // The leader failed or was cancelled: fetch without it.
-                return self.fetched_or_stale(fetch().await, stale, codec);
+                return self.fetched_or_stale(fetch().await, entry.policy, missed.stale, codec);
             }
         };
+        self.lead(leader, entry, missed, codec, fetch).await
+    }
+
+    /// Runs the fetch of a miss as the leader of its flight, and stores its value.
+    pub(crate) async fn lead<T, F, Fut, E>(
+        &self,
+        leader: Leader,
+        entry: Entry<'_>,
+        missed: Missed,
+        codec: &impl Codec<T>,
+        fetch: F,
+    ) -> Result<Fetched<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let held = if self.shares_fetches() {
             match self.lease_or_wait(entry).await {
                 Leased::Served(payload) => {
@@ -675,12 +726,13 @@ impl<S: Store> Cache<S> {
                 if let Some(held) = held {
                     held.release().await;
                 }
-                return self.fetched_or_stale(Err(error), stale, codec);
+                return self.fetched_or_stale(Err(error), entry.policy, missed.stale, codec);
             }
         };
         if let Some(payload) = codec.encode(&value) {
             leader.publish(payload.clone());
-            self.store_entry(entry, &snapshot, learned, payload).await;
+            self.store_entry(entry, &missed.snapshot, missed.learned, payload)
+                .await;
         }
         // After the entry: whoever takes the lease next reads it (see `Store::try_lease`).
         if let Some(held) = held {
@@ -752,10 +804,13 @@ impl<S: Store> Cache<S> {
         }
     }
 
+    /// A fetch's value, or when it failed, `stale` if it expired within the policy's
+    /// stale-if-error grace.
     fn fetched_or_stale<T, E>(
         &self,
         fetched: Result<T, E>,
-        stale: Option<Bytes>,
+        policy: &Policy,
+        stale: Option<Expired>,
         codec: &impl Codec<T>,
     ) -> Result<Fetched<T>, E> {
         match fetched {
@@ -764,8 +819,8 @@ impl<S: Store> Cache<S> {
                 outcome: Outcome::Miss,
             }),
             Err(error) => match stale
-                .as_ref()
-                .and_then(|entry| self.stale_value(entry, codec))
+                .filter(|stale| stale.within(policy.stale_if_error))
+                .and_then(|stale| self.stale_value(&stale, codec))
             {
                 Some(value) => Ok(Fetched {
                     value,
@@ -777,7 +832,8 @@ impl<S: Store> Cache<S> {
     }
 
     /// The value of a valid entry past its TTL, if it is readable.
-    fn stale_value<T>(&self, entry: &Bytes, codec: &impl Codec<T>) -> Option<T> {
+    pub(crate) fn stale_value<T>(&self, stale: &Expired, codec: &impl Codec<T>) -> Option<T> {
+        let entry = &stale.bytes;
         let payload = envelope::decode(entry)
             .and_then(|envelope| envelope.payload(entry, self.inner.config.max_value_bytes));
         match payload {
@@ -820,7 +876,7 @@ impl<S: Store> Cache<S> {
                 usize::MAX
             },
         );
-        let ttl = fresh_for + policy.stale_if_error;
+        let ttl = fresh_for + policy.grace();
         // The snapshot's generations must outlive the entry, or it would miss early.
         let generation_keys = self.generation_keys(tags);
         if self
@@ -834,7 +890,7 @@ impl<S: Store> Cache<S> {
         }
     }
 
-    async fn discard_corrupt(&self, key: &Key) {
+    pub(crate) async fn discard_corrupt(&self, key: &Key) {
         self.inner.stats.corrupt();
         let _ = self.call(self.inner.store.delete(&[key.as_str()])).await;
     }

@@ -57,7 +57,10 @@
 //!
 //! - [`key`]: `Namespace`, `Key`, `Tag` — readable, injective, namespaced names.
 //! - [`envelope`]: the stored bytes — header (generations, times, flags) and payload.
-//! - [`policy`]: `Policy`, TTL with jitter and stale-if-error grace.
+//! - [`policy`]: `Policy`, TTL with jitter, stale-if-error and stale-while-revalidate graces,
+//!   fetch time limits.
+//! - [`refresh`]: `Cache::get_or_refresh`, reads that need not wait for their fetch
+//!   (stale-while-revalidate, soft and hard fetch timeouts).
 //! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs), `AnyStore`.
 //! - `cache`: `Cache` — `get_or_fetch` (and `_raw`, `_with`), invalidation, fallback,
 //!   administration.
@@ -83,6 +86,7 @@ mod flight;
 pub mod key;
 mod pending;
 pub mod policy;
+pub mod refresh;
 pub mod stats;
 pub mod store;
 mod tier;
@@ -97,6 +101,7 @@ pub use codec::{Codec, Json, Raw};
 pub use fleet::{FleetConfig, FleetStatus, MemberStatus, WaitSummary};
 pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
 pub use policy::Policy;
+pub use refresh::FetchTimedOut;
 pub use stats::{Lookups, Outcome, StatsSnapshot};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;

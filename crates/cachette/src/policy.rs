@@ -21,17 +21,40 @@ pub struct Policy {
     /// How long after `ttl` an entry is kept to be served (as `Stale`) when the fetch fails.
     /// Such an entry was never invalidated, so it holds no data older than an acknowledged write.
     pub stale_if_error: Duration,
+    /// How long after `ttl` an entry is served at once (as `Stale`) while one fetch refreshes
+    /// it in the background. Zero (the default) turns it off. Only
+    /// [`Cache::get_or_refresh`](crate::Cache::get_or_refresh) does it: its fetch may outlive
+    /// the call.
+    pub stale_while_revalidate: Duration,
+    /// A fetch that takes longer serves the entry past its TTL, when one is kept within
+    /// `stale_if_error`, and goes on in the background to store its value. `None` (the
+    /// default) waits for the fetch. Only `get_or_refresh`.
+    pub soft_timeout: Option<Duration>,
+    /// A fetch that takes longer fails the call with [`FetchTimedOut`](crate::FetchTimedOut)
+    /// (and goes on in the background to store its value). `None` (the default) waits for
+    /// the fetch. Only `get_or_refresh`.
+    pub hard_timeout: Option<Duration>,
 }
 
 impl Policy {
-    /// A policy with 10 % jitter and a stale-if-error grace of 5 minutes.
+    /// A policy with 10 % jitter and a stale-if-error grace of 5 minutes; no
+    /// stale-while-revalidate, no fetch time limits.
     pub const fn new(name: &'static str, ttl: Duration) -> Self {
         Self {
             name,
             ttl,
             jitter: 0.1,
             stale_if_error: Duration::from_secs(300),
+            stale_while_revalidate: Duration::ZERO,
+            soft_timeout: None,
+            hard_timeout: None,
         }
+    }
+
+    /// How long past its fresh lifetime an entry is kept: for stale-if-error or for
+    /// stale-while-revalidate, whichever is longer.
+    pub fn grace(&self) -> Duration {
+        self.stale_if_error.max(self.stale_while_revalidate)
     }
 
     /// This policy with another TTL.
@@ -49,12 +72,12 @@ impl Policy {
     }
 
     /// The longest an entry of this policy is kept in a store: `ttl` with its largest jitter,
-    /// plus the stale-if-error grace. Tag generations created for an entry live that long.
+    /// plus its [grace](Policy::grace). Tag generations created for an entry live that long.
     pub fn longest_life(&self) -> Duration {
         let jitter = self.jitter.clamp(0.0, 1.0);
         self.ttl
             .saturating_add(self.ttl.mul_f32(jitter))
-            .saturating_add(self.stale_if_error)
+            .saturating_add(self.grace())
     }
 }
 
@@ -86,6 +109,14 @@ mod tests {
         assert_eq!(policy.longest_life(), Duration::from_secs(300 + 150 + 300));
         assert!(
             (0..200).all(|_| policy.fresh_for() + policy.stale_if_error <= policy.longest_life())
+        );
+        let revalidating = Policy {
+            stale_while_revalidate: Duration::from_secs(900),
+            ..policy
+        };
+        assert_eq!(
+            revalidating.longest_life(),
+            Duration::from_secs(300 + 150 + 900)
         );
     }
 

@@ -10,6 +10,7 @@ mod fleet_flight;
 mod generations;
 mod keys;
 mod redis_down;
+mod refresh;
 mod stores;
 mod stress;
 mod support;
