@@ -184,6 +184,54 @@ pub struct CacheArgs {
     /// policies: search_results, course_detail, lesson_detail, lesson_list, user_progress.
     #[arg(long = "ttl", env = "YOUCODE_TTL", value_delimiter = ',', value_parser = parse_ttl)]
     pub ttl: Vec<(String, Duration)>,
+    /// How long past its TTL a shared page (a published course or lesson, a public search) is
+    /// answered at once, as `STALE`, while one fetch refreshes it; `0s` turns it off. Never an
+    /// invalidated page: only one that expired.
+    #[arg(long, env = "YOUCODE_STALE_WHILE_REVALIDATE", value_parser = parse_duration_or_zero,
+        default_value_t = Refresh::default().stale_while_revalidate.into())]
+    pub stale_while_revalidate: humantime::Duration,
+    /// A shared page's fetch slower than this answers the page past its TTL (`STALE`), when
+    /// one is kept, and goes on in the background; `0s` waits for the fetch.
+    #[arg(long, env = "YOUCODE_FETCH_SOFT_TIMEOUT", value_parser = parse_duration_or_zero,
+        default_value_t = Refresh::default().soft_timeout.into())]
+    pub fetch_soft_timeout: humantime::Duration,
+    /// A shared page's fetch slower than this answers 503 `unavailable` (the fetch goes on and
+    /// stores its page); `0s` waits for the fetch.
+    #[arg(long, env = "YOUCODE_FETCH_HARD_TIMEOUT", value_parser = parse_duration_or_zero,
+        default_value_t = Refresh::default().hard_timeout.into())]
+    pub fetch_hard_timeout: humantime::Duration,
+}
+
+/// How reads of shared pages behave when their entry expired or their fetch is slow (see
+/// `cachette::refresh`). A zero duration turns its part off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refresh {
+    pub stale_while_revalidate: Duration,
+    pub soft_timeout: Duration,
+    pub hard_timeout: Duration,
+}
+
+impl Default for Refresh {
+    fn default() -> Self {
+        Self {
+            stale_while_revalidate: Duration::from_secs(60),
+            soft_timeout: Duration::from_secs(1),
+            hard_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Refresh {
+    /// `policy` with these settings.
+    pub fn applied_to(self, policy: Policy) -> Policy {
+        let limit = |limit: Duration| (!limit.is_zero()).then_some(limit);
+        Policy {
+            stale_while_revalidate: self.stale_while_revalidate,
+            soft_timeout: limit(self.soft_timeout),
+            hard_timeout: limit(self.hard_timeout),
+            ..policy
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,6 +330,11 @@ impl From<LimitsArgs> for ServerLimits {
 
 /// A duration such as `10s` or `500ms`, above zero (a zero timeout would close every
 /// connection at once).
+/// A duration such as `300ms` or `2m`, where `0s` turns something off.
+fn parse_duration_or_zero(raw: &str) -> Result<humantime::Duration, String> {
+    raw.parse().map_err(|e| format!("{raw:?}: {e}"))
+}
+
 fn parse_timeout(raw: &str) -> Result<humantime::Duration, String> {
     let duration: humantime::Duration = raw.parse().map_err(|e| format!("{raw:?}: {e}"))?;
     if duration.is_zero() {
@@ -413,15 +466,17 @@ pub struct Policies {
 }
 
 impl Policies {
-    /// The designed policies with `overrides` applied.
-    pub fn with_overrides(overrides: &[(String, Duration)]) -> Self {
-        let pick = |policy: Policy| {
+    /// The designed policies with TTL `overrides` and `refresh` applied (the session's policy
+    /// takes neither refresh nor stale answers).
+    pub fn with_overrides(overrides: &[(String, Duration)], refresh: Refresh) -> Self {
+        let overridden = |policy: Policy| {
             overrides
                 .iter()
                 .rev()
                 .find(|(name, _)| name == policy.name)
                 .map_or(policy, |(_, ttl)| policy.with_ttl(*ttl))
         };
+        let pick = |policy: Policy| refresh.applied_to(overridden(policy));
         Self {
             search_results: pick(SEARCH_RESULTS),
             course_detail: pick(COURSE_DETAIL),
@@ -431,7 +486,7 @@ impl Policies {
             // Never served past its TTL: a fetch that fails may mean the session is gone.
             session: Policy {
                 stale_if_error: Duration::ZERO,
-                ..pick(Policy::new("session", Duration::from_secs(3600)))
+                ..overridden(Policy::new("session", Duration::from_secs(3600)))
             },
         }
     }
@@ -439,7 +494,7 @@ impl Policies {
 
 impl Default for Policies {
     fn default() -> Self {
-        Self::with_overrides(&[])
+        Self::with_overrides(&[], Refresh::default())
     }
 }
 
@@ -481,7 +536,14 @@ impl From<CacheArgs> for CacheConfig {
             memory_bytes: args.cache_memory_mb << 20,
             tier_bytes: args.cache_tier_mb << 20,
             lease: args.cache_lease,
-            policies: Policies::with_overrides(&args.ttl),
+            policies: Policies::with_overrides(
+                &args.ttl,
+                Refresh {
+                    stale_while_revalidate: args.stale_while_revalidate.into(),
+                    soft_timeout: args.fetch_soft_timeout.into(),
+                    hard_timeout: args.fetch_hard_timeout.into(),
+                },
+            ),
         }
     }
 }
@@ -602,10 +664,35 @@ mod tests {
             "SEARCH_RESULTS=5",
         ])
         .unwrap();
-        let policies = Policies::with_overrides(&cli.serve.cache.ttl);
+        let policies = Policies::with_overrides(&cli.serve.cache.ttl, Refresh::default());
         assert_eq!(policies.course_detail.ttl, Duration::from_secs(60));
         assert_eq!(policies.search_results.ttl, Duration::from_secs(5));
         assert_eq!(policies.lesson_detail.ttl, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn refresh_flags_reach_every_policy_but_the_session() {
+        let cli = Cli::try_parse_from([
+            "youcode",
+            "--stale-while-revalidate",
+            "2m",
+            "--fetch-soft-timeout",
+            "0s",
+            "--fetch-hard-timeout",
+            "3s",
+        ])
+        .unwrap();
+        let policies = CacheConfig::from(cli.serve.cache).policies;
+        for policy in [policies.course_detail, policies.search_results] {
+            assert_eq!(policy.stale_while_revalidate, Duration::from_secs(120));
+            assert_eq!(policy.soft_timeout, None, "0s turns it off");
+            assert_eq!(policy.hard_timeout, Some(Duration::from_secs(3)));
+        }
+        let session = policies.session;
+        assert_eq!(session.stale_while_revalidate, Duration::ZERO);
+        assert_eq!((session.soft_timeout, session.hard_timeout), (None, None));
+        assert_eq!(session.stale_if_error, Duration::ZERO);
+        assert!(Cli::try_parse_from(["youcode", "--fetch-hard-timeout", "soon"]).is_err());
     }
 
     #[test]

@@ -104,6 +104,12 @@ impl From<DbError> for AppError {
     }
 }
 
+impl From<cachette::FetchTimedOut> for AppError {
+    fn from(error: cachette::FetchTimedOut) -> Self {
+        AppError::Unavailable(error.into())
+    }
+}
+
 impl From<FieldError> for AppError {
     fn from(error: FieldError) -> Self {
         AppError::InvalidBody(error.to_string())

@@ -152,6 +152,33 @@ where
     cached_with(state, entry, &cachette::Json, fetch).await
 }
 
+/// A typed cached read of a page that may be answered before its fetch ends: past its TTL
+/// within the policy's stale-while-revalidate grace (`STALE`, refreshed in the background),
+/// or when the fetch is slower than the policy's time limits (`STALE` past the soft one when an
+/// expired page is kept, 503 past the hard one). The fetch owns what it uses, as it may outlive
+/// the request.
+pub async fn cached_or_stale<T, F, Fut>(
+    state: &AppState,
+    entry: Entry,
+    fetch: F,
+) -> Result<Fetched<T>, AppError>
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, AppError>> + Send + 'static,
+{
+    state
+        .cache
+        .get_or_refresh(
+            &entry.key,
+            &entry.tags,
+            &entry.policy,
+            cachette::Json,
+            fetch,
+        )
+        .await
+}
+
 /// Refreshes the page a write's author reads next (see `docs/API.md`, "Cache header"): `read`,
 /// a cached read of that page, runs right after the write's invalidation, so the author's next
 /// read is a hit. Skipped when the cache would not store the page; a failed refresh leaves a

@@ -19,8 +19,8 @@ use tracing::warn;
 use super::course_list::{self, CHUNK_LEN, Chunk, CourseList, CourseListCodec};
 use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
 use super::{
-    AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
-    refresh,
+    AppError, ListPage, cached, cached_bytes, cached_or_stale, cached_with, combined, json_bytes,
+    json_value, refresh,
 };
 use crate::cache::invalidation::{self, EnrolmentOutcome};
 use crate::cache::keys::{course_list_split, in_earlier_part};
@@ -255,11 +255,13 @@ async fn course(
     let user = user.user_id();
     let (found, shown) = oneshot::channel();
     let shared = async {
-        let shared: Result<Fetched<PublishedCourse>, AppError> =
-            cached(&state, state.keys.published_course(course), || async {
-                Ok(state.db.published_course(course).await?)
-            })
-            .await;
+        let db = state.db.clone();
+        let shared: Result<Fetched<PublishedCourse>, AppError> = cached_or_stale(
+            &state,
+            state.keys.published_course(course),
+            move || async move { Ok(db.published_course(course).await?) },
+        )
+        .await;
         let _ = found.send(shared.is_ok());
         shared
     };
@@ -394,8 +396,9 @@ async fn lesson(
     Ids(lesson): Ids<LessonId>,
 ) -> Result<Response, AppError> {
     let shared: Fetched<PublishedLesson> =
-        cached(&state, state.keys.published_lesson(lesson), || async {
-            Ok(state.db.published_lesson(lesson).await?)
+        cached_or_stale(&state, state.keys.published_lesson(lesson), {
+            let db = state.db.clone();
+            move || async move { Ok(db.published_lesson(lesson).await?) }
         })
         .await?;
     let page = &shared.value;

@@ -468,3 +468,26 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Runs `$test(backend)` on SQLite with the memory store and on PostgreSQL with Redis.
+#[macro_export]
+macro_rules! on_both_backends_with_config {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::helpers::Backend::SqliteMemory).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::helpers::Backend::PostgresRedis).await;
+                }
+            )*
+        }
+    };
+}

@@ -22,5 +22,6 @@ mod server_limits;
 mod sign_in;
 mod single_instance;
 mod smoke;
+mod stale;
 mod user_routes;
 mod validation;

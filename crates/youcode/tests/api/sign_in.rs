@@ -7,28 +7,7 @@ use serde_json::json;
 use youcode::config::{Config, SessionLimits};
 
 use crate::helpers::{Backend, Reply, TestApp, spawn_app_with};
-
-/// Runs `$test(backend)` on SQLite with the memory store and on PostgreSQL with Redis.
-macro_rules! on_both_backends_with_config {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::helpers::Backend::SqliteMemory).await;
-                }
-            )*
-        }
-        mod postgres_redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    super::$test($crate::helpers::Backend::PostgresRedis).await;
-                }
-            )*
-        }
-    };
-}
+use crate::on_both_backends_with_config;
 
 /// Fails the test with `what` when `future` takes longer than a minute.
 async fn within_a_minute<T>(what: &str, future: impl Future<Output = T>) -> T {
