@@ -1,9 +1,6 @@
 //! Helpers shared by the tests: store wrappers that fail or count on demand, unique namespaces,
 //! a private Redis server and a proxy to cut the way to it.
 
-mod proxy;
-mod redis_server;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,8 +12,7 @@ use cachette::{Generation, MemoryStore, Namespace, Policy, RedisStore, Store, St
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-pub use self::proxy::Proxy;
-pub use self::redis_server::{RedisServer, free_port};
+pub use testkit::{Proxy, RedisServer, free_port};
 
 /// The policy of most tests: five minutes, the defaults otherwise.
 pub const FIVE_MINUTES: Policy = Policy::new("five_minutes", Duration::from_secs(300));

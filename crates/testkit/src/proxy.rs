@@ -42,9 +42,30 @@ impl Proxy {
         }
     }
 
+    /// The port it listens on, on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The proxy as a Redis URL.
     pub fn redis_url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `url` (`scheme://[user@]host:port/path`) with its host and port replaced by the
+    /// proxy's.
+    pub fn in_front_of(&self, url: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+        let (user, rest) = rest
+            .rsplit_once('@')
+            .map_or(("", rest), |(user, rest)| (user, rest));
+        let path = rest.find('/').map_or("", |slash| &rest[slash..]);
+        let user = if user.is_empty() {
+            String::new()
+        } else {
+            format!("{user}@")
+        };
+        format!("{scheme}://{user}127.0.0.1:{}{path}", self.port)
     }
 
     /// Closes every open connection and refuses new ones until [`Proxy::restore`].
@@ -103,5 +124,24 @@ async fn forward(mut client: TcpStream, upstream: u16, mut link: watch::Receiver
         biased;
         _ = link.wait_for(|state| matches!(state, Link::Cut | Link::Blackholed)) => {}
         _ = copy_bidirectional(&mut client, &mut server) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn urls_point_at_the_proxy() {
+        let proxy = Proxy::start(5432).await;
+        let port = proxy.port();
+        assert_eq!(
+            proxy.in_front_of("postgres://postgres@127.0.0.1:5432/test"),
+            format!("postgres://postgres@127.0.0.1:{port}/test")
+        );
+        assert_eq!(
+            proxy.in_front_of("redis://localhost:6379"),
+            format!("redis://127.0.0.1:{port}")
+        );
     }
 }
