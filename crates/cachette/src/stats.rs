@@ -136,9 +136,9 @@ impl Stats {
     }
 }
 
-/// Lookup counts, overall or for one key prefix.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// Lookup counts, overall or for one key prefix. Serialized with their hit ratio:
+/// `{"hits","misses","stale","bypasses","hitRatio"}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lookups {
     pub hits: u64,
     pub misses: u64,
@@ -161,31 +161,53 @@ impl Lookups {
     }
 }
 
+impl Serialize for Lookups {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut lookups = serializer.serialize_struct("Lookups", 5)?;
+        lookups.serialize_field("hits", &self.hits)?;
+        lookups.serialize_field("misses", &self.misses)?;
+        lookups.serialize_field("stale", &self.stale)?;
+        lookups.serialize_field("bypasses", &self.bypasses)?;
+        lookups.serialize_field("hitRatio", &self.hit_ratio())?;
+        lookups.end()
+    }
+}
+
 /// A copy of a cache's counters at one moment.
+///
+/// Serialized as the overall figures, in camelCase and in the order of the fields, so that a
+/// service can show them as they are (flattened into its own answer, say) and a new counter
+/// shows up there without more code. Its per-prefix figures are left to the service, which
+/// names the prefixes its own way.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsSnapshot {
-    /// Every lookup, by outcome.
+    /// Every lookup, by outcome, and their hit ratio.
     #[serde(flatten)]
     pub lookups: Lookups,
     /// Store operations that failed or timed out.
     pub errors: u64,
     /// Entries written.
     pub sets: u64,
+    /// Tags invalidated.
+    pub invalidations: u64,
     /// Misses that waited for another caller's fetch instead of fetching.
     pub coalesced: u64,
+    /// Hits served by the in-process tier, without a store call (counted among `hits` too).
+    pub local_hits: u64,
     /// Misses that waited for another instance's fetch, under its lease on the key in the
     /// shared store, and were served the entry it stored instead of fetching.
     pub lease_waits: u64,
-    /// Hits served by the in-process tier, without a store call (counted among `hits` too).
-    pub local_hits: u64,
-    /// Tags invalidated.
-    pub invalidations: u64,
-    /// Values not stored because they exceeded the size limit.
+    /// Values not stored because they exceeded the size limit. Not serialized (yet): showing
+    /// it would change the shape of the stats answers built on the serialized figures.
+    #[serde(skip)]
     pub oversized: u64,
-    /// Entries that failed to decode and were deleted.
+    /// Entries that failed to decode and were deleted. Not serialized, like `oversized`.
+    #[serde(skip)]
     pub corrupt: u64,
     /// Lookups per key prefix.
+    #[serde(skip)]
     pub prefixes: BTreeMap<String, Lookups>,
 }
 

@@ -231,36 +231,28 @@ async fn run_workload(
         clients.push(client);
     }
 
-    let label = plan.label;
-    let tasks: Vec<_> = clients.into_iter().map(|c| tokio::spawn(c.run())).collect();
-    progress(&shared, &format!("{label} warm-up"), args.warmup).await;
-    let queries_before = db_queries(&shared, &stats_admin).await;
-    let commands_before = redis_commands(args.redis_url.as_deref()).await;
-    shared.measuring.store(true, Ordering::SeqCst);
-    let started = Instant::now();
-    progress(&shared, label, args.duration).await;
-    shared.measuring.store(false, Ordering::SeqCst);
-    let elapsed = started.elapsed();
-    let queries_after = db_queries(&shared, &stats_admin).await;
-    let commands_after = redis_commands(args.redis_url.as_deref()).await;
-    shared.stop.store(true, Ordering::SeqCst);
-    let mut record = Recorder::new(plan.instances.count());
-    for task in tasks {
-        record.merge(task.await.context("a bench client panicked")?);
-    }
+    let tasks = clients.into_iter().map(|c| tokio::spawn(c.run())).collect();
+    let window = Window {
+        label: plan.label,
+        warmup: args.warmup,
+        duration: args.duration,
+        work: Some(WorkCounters {
+            admin: &stats_admin,
+            redis_url: args.redis_url.as_deref(),
+        }),
+    };
+    let measured = window.run(&shared, tasks).await?;
     let fleet = fleet_figures(&shared, &stats_admin).await;
     let figures = ServerFigures {
-        db_queries: queries_before
-            .zip(queries_after)
-            .map(|(b, a)| a.saturating_sub(b)),
-        redis_commands: commands_before
-            .zip(commands_after)
-            .map(|(b, a)| a.saturating_sub(b)),
+        db_queries: measured.work.db_queries,
+        redis_commands: measured.work.redis_commands,
         invalidation_wait: fleet.and_then(|(wait, _, _)| wait),
         resyncs: fleet.map(|(_, resyncs, _)| resyncs),
         ack_timeouts: fleet.map(|(_, _, timeouts)| timeouts),
     };
-    let report = record.report(label, elapsed, &figures);
+    let report = measured
+        .record
+        .report(plan.label, measured.elapsed, &figures);
 
     let ceiling_rps = if plan.ceiling {
         Some(measure_ceiling(&shared, &accounts, &slots, args).await?)
@@ -318,26 +310,113 @@ async fn measure_ceiling(
     args: &BenchArgs,
 ) -> anyhow::Result<f64> {
     shared.stop.store(false, Ordering::SeqCst);
-    let mut tasks = Vec::new();
-    for (n, account) in accounts.iter().enumerate() {
-        let client = Client::new(shared.clone(), account.clone(), n, slots[n], args.seed);
-        tasks.push(tokio::spawn(client.run_ceiling()));
-    }
-    let window = (args.duration / 2).max(Duration::from_secs(1));
-    progress(shared, "ceiling warm-up", Duration::from_secs(1)).await;
-    shared.measuring.store(true, Ordering::SeqCst);
-    let started = Instant::now();
-    progress(shared, "ceiling", window).await;
-    shared.measuring.store(false, Ordering::SeqCst);
-    let elapsed = started.elapsed();
-    shared.stop.store(true, Ordering::SeqCst);
-    let mut record = Recorder::new(shared.instances.count());
-    for task in tasks {
-        record.merge(task.await.context("a bench client panicked")?);
-    }
-    Ok(record
-        .report("ceiling", elapsed, &ServerFigures::default())
+    let tasks = accounts
+        .iter()
+        .enumerate()
+        .map(|(n, account)| {
+            let client = Client::new(shared.clone(), account.clone(), n, slots[n], args.seed);
+            tokio::spawn(client.run_ceiling())
+        })
+        .collect();
+    let window = Window {
+        label: "ceiling",
+        warmup: Duration::from_secs(1),
+        duration: (args.duration / 2).max(Duration::from_secs(1)),
+        work: None,
+    };
+    let measured = window.run(shared, tasks).await?;
+    Ok(measured
+        .record
+        .report("ceiling", measured.elapsed, &ServerFigures::default())
         .rps)
+}
+
+/// A warm-up, then a window in which the clients' results count.
+struct Window<'a> {
+    /// Names the window in the progress lines.
+    label: &'a str,
+    warmup: Duration,
+    duration: Duration,
+    /// Where to read what the servers did in the window; with `None`, nothing is read.
+    work: Option<WorkCounters<'a>>,
+}
+
+/// What a window measured.
+struct Measured {
+    /// Every client's record, merged.
+    record: Recorder,
+    /// How long results counted.
+    elapsed: Duration,
+    /// What the servers did meanwhile.
+    work: ServerWork,
+}
+
+impl Window<'_> {
+    /// Lets the spawned clients `tasks` warm up, counts their results for the window, then
+    /// stops them and merges their records.
+    async fn run(
+        &self,
+        shared: &Shared,
+        tasks: Vec<tokio::task::JoinHandle<Recorder>>,
+    ) -> anyhow::Result<Measured> {
+        let label = self.label;
+        progress(shared, &format!("{label} warm-up"), self.warmup).await;
+        let before = ServerWork::read(shared, self.work.as_ref()).await;
+        shared.measuring.store(true, Ordering::SeqCst);
+        let started = Instant::now();
+        progress(shared, label, self.duration).await;
+        shared.measuring.store(false, Ordering::SeqCst);
+        let elapsed = started.elapsed();
+        let after = ServerWork::read(shared, self.work.as_ref()).await;
+        shared.stop.store(true, Ordering::SeqCst);
+        let mut record = Recorder::new(shared.instances.count());
+        for task in tasks {
+            record.merge(task.await.context("a bench client panicked")?);
+        }
+        Ok(Measured {
+            record,
+            elapsed,
+            work: after.since(&before),
+        })
+    }
+}
+
+/// Where the servers count their work: the instances' stats routes, read as an admin, and the
+/// Redis server, if any.
+struct WorkCounters<'a> {
+    admin: &'a Account,
+    redis_url: Option<&'a str>,
+}
+
+/// The servers' work: so far when read, or within a window.
+#[derive(Default)]
+struct ServerWork {
+    db_queries: Option<u64>,
+    redis_commands: Option<u64>,
+}
+
+impl ServerWork {
+    /// The counters as `counters` tell them now (none without `counters`).
+    async fn read(shared: &Shared, counters: Option<&WorkCounters<'_>>) -> Self {
+        let Some(counters) = counters else {
+            return Self::default();
+        };
+        Self {
+            db_queries: db_queries(shared, counters.admin).await,
+            redis_commands: redis_commands(counters.redis_url).await,
+        }
+    }
+
+    /// The work done since `before`, where both readings have it.
+    fn since(&self, before: &Self) -> Self {
+        let between = |before: Option<u64>, after: Option<u64>| {
+            before.zip(after).map(|(b, a)| a.saturating_sub(b))
+        };
+        Self {
+            db_queries: between(before.db_queries, self.db_queries),
+            redis_commands: between(before.redis_commands, self.redis_commands),
+        }
+    }
 }
 
 /// For each client, its slot among the clients signed in as the same account, and their number.

@@ -250,6 +250,19 @@ impl BenchReport {
     /// Tables for people.
     pub fn print_table(&self) {
         self.print_instances();
+        self.print_runs();
+        if self.instances > 1 {
+            self.print_requests_by_instance();
+        }
+        self.print_server_figures();
+        self.print_comparison();
+        if let Some(run) = self.runs.last() {
+            run.print_routes();
+        }
+    }
+
+    /// One line per run: throughput, latency, hits, statements, and what the checks found.
+    fn print_runs(&self) {
         println!(
             "{:<8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8} {:>6} {:>6} {:>7}",
             "cache",
@@ -279,20 +292,26 @@ impl BenchReport {
                 run.errors
             );
         }
-        if self.instances > 1 {
-            for run in &self.runs {
-                let counts: Vec<String> = run
-                    .requests_by_instance
-                    .iter()
-                    .map(u64::to_string)
-                    .collect();
-                println!(
-                    "{:<8} requests by instance: {}",
-                    run.cache,
-                    counts.join(" / ")
-                );
-            }
+    }
+
+    /// How the requests of each run spread over the instances.
+    fn print_requests_by_instance(&self) {
+        for run in &self.runs {
+            let counts: Vec<String> = run
+                .requests_by_instance
+                .iter()
+                .map(u64::to_string)
+                .collect();
+            println!(
+                "{:<8} requests by instance: {}",
+                run.cache,
+                counts.join(" / ")
+            );
         }
+    }
+
+    /// What the servers counted during each run, where they count it.
+    fn print_server_figures(&self) {
         for run in &self.runs {
             if let Some(commands) = run.redis_commands_per_request {
                 println!("{:<8} Redis commands per request: {commands:.3}", run.cache);
@@ -308,6 +327,10 @@ impl BenchReport {
                 );
             }
         }
+    }
+
+    /// The ceiling, and the cached run against the uncached one, with `--compare`.
+    fn print_comparison(&self) {
         if let Some(ceiling) = self.ceiling_rps {
             println!("ceiling  GET /api/me with the same clients: {ceiling:.0} req/s");
         }
@@ -322,23 +345,6 @@ impl BenchReport {
                     .map_or("n/a".into(), |c| format!("{:.0} %", c * 100.0)),
             );
         }
-        if let Some(run) = self.runs.last() {
-            println!("\nper route ({}):", run.cache);
-            println!(
-                "{:<52} {:>9} {:>9} {:>9} {:>7}",
-                "route", "requests", "p50 µs", "p99 µs", "hit"
-            );
-            for (route, r) in &run.routes {
-                println!(
-                    "{:<52} {:>9} {:>9} {:>9} {:>7}",
-                    route,
-                    r.requests,
-                    r.p50_us,
-                    r.p99_us,
-                    r.hit_ratio.map_or("-".into(), |h| format!("{h:.3}"))
-                );
-            }
-        }
     }
 
     fn print_instances(&self) {
@@ -348,5 +354,26 @@ impl BenchReport {
             ""
         };
         println!("instances {}{clients}\n", self.instances);
+    }
+}
+
+impl RunReport {
+    /// A table of its routes' figures.
+    fn print_routes(&self) {
+        println!("\nper route ({}):", self.cache);
+        println!(
+            "{:<52} {:>9} {:>9} {:>9} {:>7}",
+            "route", "requests", "p50 µs", "p99 µs", "hit"
+        );
+        for (route, r) in &self.routes {
+            println!(
+                "{:<52} {:>9} {:>9} {:>9} {:>7}",
+                route,
+                r.requests,
+                r.p50_us,
+                r.p99_us,
+                r.hit_ratio.map_or("-".into(), |h| format!("{h:.3}"))
+            );
+        }
     }
 }

@@ -290,9 +290,7 @@ impl Client {
             );
         } else {
             for _ in 0..3 {
-                let len = self.shared.courses.len();
-                let index = self.zipf_index(len);
-                let index = self.writable(index, len);
+                let index = self.writable_index(self.shared.courses.len());
                 let course = self.shared.courses[index].clone();
                 if !self.courses.contains(&course) {
                     let path = format!("/api/user/courses/{course}/join");
@@ -369,8 +367,10 @@ impl Client {
         (zipf.sample(&mut self.rng) as usize).clamp(1, len) - 1
     }
 
-    /// The index nearest `index` that this client may write to.
-    fn writable(&self, index: usize, len: usize) -> usize {
+    /// An index in `0..len` that this client may write to: the one nearest a Zipf-distributed
+    /// draw.
+    fn writable_index(&mut self, len: usize) -> usize {
+        let index = self.zipf_index(len);
         let candidate = index - index % self.peers + self.slot;
         if candidate < len {
             candidate
@@ -474,107 +474,117 @@ impl Client {
         }
     }
 
+    /// A read of one route, chosen by a roll of 0..100: the public list for any client, then
+    /// the admin's or the user's own routes.
     async fn read(&mut self) -> anyhow::Result<()> {
-        let shared = self.shared.clone();
-        let roll = self.rng.random_range(0..100);
+        // Typed as it always was: another integer type may draw differently from the same seed.
+        let roll: i32 = self.rng.random_range(0..100);
         if roll < 15 {
-            let query = self.list_query();
-            self.get(
-                "GET /api/public/lessons",
-                &format!("/api/public/lessons?{query}"),
-            )
-            .await?;
-            return Ok(());
+            return self.read_public_lessons().await;
         }
         if self.account.admin {
+            // Drawn for every admin read past the public list, whether its route names it or not.
             let course = self.pick(&self.courses.clone()).to_owned();
             match roll {
-                15..=39 => {
-                    let query = self.list_query();
-                    self.get(
-                        "GET /api/admin/courses",
-                        &format!("/api/admin/courses?{query}"),
-                    )
-                    .await?;
-                }
-                40..=64 => {
-                    self.get(
-                        "GET /api/admin/courses/{id}",
-                        &format!("/api/admin/courses/{course}"),
-                    )
-                    .await?;
-                }
-                65..=79 => {
-                    self.get(
-                        "GET /api/admin/courses/{id}/lessons",
-                        &format!("/api/admin/courses/{course}/lessons"),
-                    )
-                    .await?;
-                }
-                80..=89 => {
-                    let lessons = self
-                        .get(
-                            "GET /api/admin/courses/{id}/lessons",
-                            &format!("/api/admin/courses/{course}/lessons"),
-                        )
-                        .await?
-                        .json();
-                    if let Some(lesson) = self.pick_id(&lessons["data"]) {
-                        self.get(
-                            "GET /api/admin/courses/{id}/lessons/{id}",
-                            &format!("/api/admin/courses/{course}/lessons/{lesson}"),
-                        )
-                        .await?;
-                    }
-                }
-                _ => {
-                    let page = self.zipf_index(3) + 1;
-                    self.get(
-                        "GET /api/admin/courses/{id}/participants",
-                        &format!("/api/admin/courses/{course}/participants?page={page}"),
-                    )
-                    .await?;
-                }
+                15..=39 => self.read_admin_courses().await,
+                40..=64 => self.read_admin_course(&course).await,
+                65..=79 => self.get_admin_lessons(&course).await.map(drop),
+                80..=89 => self.read_admin_lesson(&course).await,
+                _ => self.read_admin_participants(&course).await,
             }
         } else {
             match roll {
-                15..=34 => {
-                    let query = self.list_query();
-                    self.get(
-                        "GET /api/user/courses",
-                        &format!("/api/user/courses?{query}"),
-                    )
-                    .await?;
-                }
-                35..=59 => {
-                    let course = self.pick(&shared.courses).to_owned();
-                    self.get(
-                        "GET /api/user/courses/{id}",
-                        &format!("/api/user/courses/{course}"),
-                    )
-                    .await?;
-                }
-                60..=84 => {
-                    let index = self.zipf_index(shared.lessons.len());
-                    let lesson = shared.lessons[index].0.clone();
-                    self.get(
-                        "GET /api/user/lessons/{id}",
-                        &format!("/api/user/lessons/{lesson}"),
-                    )
-                    .await?;
-                }
-                _ => {
-                    if let Some(course) = self.enrolled_course() {
-                        self.get(
-                            "GET /api/user/courses/{id}/participants",
-                            &format!("/api/user/courses/{course}/participants"),
-                        )
-                        .await?;
-                    }
-                }
+                15..=34 => self.read_user_courses().await,
+                35..=59 => self.read_user_course().await,
+                60..=84 => self.read_user_lesson().await,
+                _ => self.read_user_participants().await,
             }
         }
-        Ok(())
+    }
+
+    /// A page of the public lesson list, searched or not.
+    async fn read_public_lessons(&mut self) -> anyhow::Result<()> {
+        let query = self.list_query();
+        let path = format!("/api/public/lessons?{query}");
+        self.get("GET /api/public/lessons", &path).await.map(drop)
+    }
+
+    /// A page of the admin's course list, searched or not.
+    async fn read_admin_courses(&mut self) -> anyhow::Result<()> {
+        let query = self.list_query();
+        let path = format!("/api/admin/courses?{query}");
+        self.get("GET /api/admin/courses", &path).await.map(drop)
+    }
+
+    async fn read_admin_course(&mut self, course: &str) -> anyhow::Result<()> {
+        let path = format!("/api/admin/courses/{course}");
+        self.get("GET /api/admin/courses/{id}", &path)
+            .await
+            .map(drop)
+    }
+
+    /// The lessons of one of the admin's courses.
+    async fn get_admin_lessons(&mut self, course: &str) -> anyhow::Result<Reply> {
+        let path = format!("/api/admin/courses/{course}/lessons");
+        self.get("GET /api/admin/courses/{id}/lessons", &path).await
+    }
+
+    /// A lesson of the course, found in its list.
+    async fn read_admin_lesson(&mut self, course: &str) -> anyhow::Result<()> {
+        let lessons = self.get_admin_lessons(course).await?.json();
+        let Some(lesson) = self.pick_id(&lessons["data"]) else {
+            return Ok(());
+        };
+        let path = format!("/api/admin/courses/{course}/lessons/{lesson}");
+        self.get("GET /api/admin/courses/{id}/lessons/{id}", &path)
+            .await
+            .map(drop)
+    }
+
+    /// One of the first pages of the course's participants.
+    async fn read_admin_participants(&mut self, course: &str) -> anyhow::Result<()> {
+        let page = self.zipf_index(3) + 1;
+        let path = format!("/api/admin/courses/{course}/participants?page={page}");
+        self.get("GET /api/admin/courses/{id}/participants", &path)
+            .await
+            .map(drop)
+    }
+
+    /// A page of the user's course list, searched or not.
+    async fn read_user_courses(&mut self) -> anyhow::Result<()> {
+        let query = self.list_query();
+        let path = format!("/api/user/courses?{query}");
+        self.get("GET /api/user/courses", &path).await.map(drop)
+    }
+
+    /// Any published course, joined or not.
+    async fn read_user_course(&mut self) -> anyhow::Result<()> {
+        let shared = self.shared.clone();
+        let course = self.pick(&shared.courses).to_owned();
+        let path = format!("/api/user/courses/{course}");
+        self.get("GET /api/user/courses/{id}", &path)
+            .await
+            .map(drop)
+    }
+
+    /// Any public lesson.
+    async fn read_user_lesson(&mut self) -> anyhow::Result<()> {
+        let index = self.zipf_index(self.shared.lessons.len());
+        let path = format!("/api/user/lessons/{}", self.shared.lessons[index].0);
+        self.get("GET /api/user/lessons/{id}", &path)
+            .await
+            .map(drop)
+    }
+
+    /// The participants of a course the user joined, if it is in any.
+    async fn read_user_participants(&mut self) -> anyhow::Result<()> {
+        let Some(course) = self.enrolled_course() else {
+            return Ok(());
+        };
+        let path = format!("/api/user/courses/{course}/participants");
+        self.get("GET /api/user/courses/{id}/participants", &path)
+            .await
+            .map(drop)
     }
 
     fn pick_id(&mut self, items: &Value) -> Option<String> {
@@ -603,134 +613,145 @@ impl Client {
             self.record.writes += 1;
         }
         self.edits += 1;
-        let stamp = format!("client {} edit {}", self.number, self.edits);
         if self.account.admin {
-            let len = self.courses.len();
-            let index = self.zipf_index(len);
-            let index = self.writable(index, len);
+            let index = self.writable_index(self.courses.len());
             let course = self.courses[index].clone();
             if self.rng.random_bool(0.5) {
-                let presentation = format!("Presentation by {stamp}");
-                self.send(
-                    "PATCH /api/admin/courses/{id}",
-                    Method::PATCH,
-                    &format!("/api/admin/courses/{course}"),
-                    json!({"presentation": presentation}),
-                )
-                .await?;
-                let detail = self
-                    .check(
-                        "GET /api/admin/courses/{id}",
-                        &format!("/api/admin/courses/{course}"),
-                    )
-                    .await?
-                    .json();
-                if detail["presentation"] != presentation.as_str() {
-                    self.stale(&format!(
-                        "course {course} presentation after PATCH: {}",
-                        detail["presentation"]
-                    ));
-                }
+                self.edit_presentation(&course).await
             } else {
-                let lessons = self
-                    .get(
-                        "GET /api/admin/courses/{id}/lessons",
-                        &format!("/api/admin/courses/{course}/lessons"),
-                    )
-                    .await?
-                    .json();
-                let Some(lesson) = self.pick_id(&lessons["data"]) else {
-                    return Ok(());
-                };
-                let name = format!("Lesson renamed by {stamp}");
-                let path = format!("/api/admin/courses/{course}/lessons/{lesson}");
-                self.send(
-                    "PATCH /api/admin/courses/{id}/lessons/{id}",
-                    Method::PATCH,
-                    &path,
-                    json!({"name": name}),
-                )
-                .await?;
-                let detail = self
-                    .check("GET /api/admin/courses/{id}/lessons/{id}", &path)
-                    .await?
-                    .json();
-                if detail["name"] != name.as_str() {
-                    self.stale(&format!(
-                        "lesson {lesson} name after PATCH: {}",
-                        detail["name"]
-                    ));
-                }
+                self.rename_lesson(&course).await
             }
         } else if self.rng.random_bool(0.5) || self.enrolled_course().is_none() {
-            let index = self.zipf_index(self.courses.len().max(1));
-            let (course, was_enrolled) = match self.courses.get(index) {
-                Some(course) => (course.clone(), self.enrolled[index]),
-                None => (self.shared.courses[0].clone(), false),
-            };
-            let action = if was_enrolled { "leave" } else { "join" };
-            let route = if was_enrolled {
-                "POST /api/user/courses/{id}/leave"
-            } else {
-                "POST /api/user/courses/{id}/join"
-            };
-            self.send(
-                route,
-                Method::POST,
-                &format!("/api/user/courses/{course}/{action}"),
-                json!({}),
-            )
-            .await?;
-            match self.courses.iter().position(|c| *c == course) {
-                Some(i) => self.enrolled[i] = !was_enrolled,
-                None => {
-                    self.courses.push(course.clone());
-                    self.enrolled.push(true);
-                }
-            }
-            let detail = self
-                .check(
-                    "GET /api/user/courses/{id}",
-                    &format!("/api/user/courses/{course}"),
-                )
-                .await?
-                .json();
-            if detail["enrolled"] != !was_enrolled {
-                self.stale(&format!(
-                    "course {course} enrolled after {action}: {}",
-                    detail["enrolled"]
-                ));
-            }
+            self.join_or_leave().await
         } else if let Some(course) = self.enrolled_course() {
-            let detail = self
-                .get(
-                    "GET /api/user/courses/{id}",
-                    &format!("/api/user/courses/{course}"),
-                )
-                .await?
-                .json();
-            let Some(lesson) = self.pick_id(&detail["lessons"]) else {
-                return Ok(());
-            };
-            let progress = ["NOT_STARTED", "IN_PROGRESS", "COMPLETED"][self.rng.random_range(0..3)];
-            let path = format!("/api/user/lessons/{lesson}");
-            self.send(
-                "PUT /api/user/lessons/{id}/progress",
-                Method::PUT,
-                &format!("{path}/progress"),
-                json!({"progress": progress}),
-            )
+            self.set_progress(&course).await
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Marks this client's latest edit, so that its check can tell it from any other.
+    fn stamp(&self) -> String {
+        format!("client {} edit {}", self.number, self.edits)
+    }
+
+    /// An admin rewrites the course's presentation; the checker must show the new one.
+    async fn edit_presentation(&mut self, course: &str) -> anyhow::Result<()> {
+        let presentation = format!("Presentation by {}", self.stamp());
+        let path = format!("/api/admin/courses/{course}");
+        let body = json!({"presentation": presentation});
+        self.send("PATCH /api/admin/courses/{id}", Method::PATCH, &path, body)
             .await?;
-            let read = self
-                .check("GET /api/user/lessons/{id}", &path)
-                .await?
-                .json();
-            if read["progress"] != progress {
-                self.stale(&format!(
-                    "lesson {lesson} progress after PUT {progress}: {}",
-                    read["progress"]
-                ));
+        let detail = self
+            .check("GET /api/admin/courses/{id}", &path)
+            .await?
+            .json();
+        if detail["presentation"] != presentation.as_str() {
+            self.stale(&format!(
+                "course {course} presentation after PATCH: {}",
+                detail["presentation"]
+            ));
+        }
+        Ok(())
+    }
+
+    /// An admin renames a lesson of the course, found in its list; the checker must show the
+    /// new name.
+    async fn rename_lesson(&mut self, course: &str) -> anyhow::Result<()> {
+        let lessons = self.get_admin_lessons(course).await?.json();
+        let Some(lesson) = self.pick_id(&lessons["data"]) else {
+            return Ok(());
+        };
+        let name = format!("Lesson renamed by {}", self.stamp());
+        let path = format!("/api/admin/courses/{course}/lessons/{lesson}");
+        let route = "PATCH /api/admin/courses/{id}/lessons/{id}";
+        self.send(route, Method::PATCH, &path, json!({"name": name}))
+            .await?;
+        let detail = self
+            .check("GET /api/admin/courses/{id}/lessons/{id}", &path)
+            .await?
+            .json();
+        if detail["name"] != name.as_str() {
+            self.stale(&format!(
+                "lesson {lesson} name after PATCH: {}",
+                detail["name"]
+            ));
+        }
+        Ok(())
+    }
+
+    /// A user joins a course, or leaves one it joined; the checker must show the change.
+    async fn join_or_leave(&mut self) -> anyhow::Result<()> {
+        let index = self.zipf_index(self.courses.len().max(1));
+        let (course, was_enrolled) = match self.courses.get(index) {
+            Some(course) => (course.clone(), self.enrolled[index]),
+            None => (self.shared.courses[0].clone(), false),
+        };
+        let (action, route) = if was_enrolled {
+            ("leave", "POST /api/user/courses/{id}/leave")
+        } else {
+            ("join", "POST /api/user/courses/{id}/join")
+        };
+        let path = format!("/api/user/courses/{course}/{action}");
+        self.send(route, Method::POST, &path, json!({})).await?;
+        self.remember_enrolment(&course, !was_enrolled);
+        let detail = self
+            .check(
+                "GET /api/user/courses/{id}",
+                &format!("/api/user/courses/{course}"),
+            )
+            .await?
+            .json();
+        if detail["enrolled"] != !was_enrolled {
+            self.stale(&format!(
+                "course {course} enrolled after {action}: {}",
+                detail["enrolled"]
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the user is now in `course`; a course it had not joined before is remembered.
+    fn remember_enrolment(&mut self, course: &str, enrolled: bool) {
+        match self.courses.iter().position(|c| c == course) {
+            Some(i) => self.enrolled[i] = enrolled,
+            None => {
+                self.courses.push(course.to_owned());
+                self.enrolled.push(enrolled);
             }
+        }
+    }
+
+    /// A user sets its progress in a lesson of a course it joined; the checker must show it.
+    async fn set_progress(&mut self, course: &str) -> anyhow::Result<()> {
+        let detail = self
+            .get(
+                "GET /api/user/courses/{id}",
+                &format!("/api/user/courses/{course}"),
+            )
+            .await?
+            .json();
+        let Some(lesson) = self.pick_id(&detail["lessons"]) else {
+            return Ok(());
+        };
+        let progress = ["NOT_STARTED", "IN_PROGRESS", "COMPLETED"][self.rng.random_range(0..3)];
+        let path = format!("/api/user/lessons/{lesson}");
+        self.send(
+            "PUT /api/user/lessons/{id}/progress",
+            Method::PUT,
+            &format!("{path}/progress"),
+            json!({"progress": progress}),
+        )
+        .await?;
+        let read = self
+            .check("GET /api/user/lessons/{id}", &path)
+            .await?
+            .json();
+        if read["progress"] != progress {
+            self.stale(&format!(
+                "lesson {lesson} progress after PUT {progress}: {}",
+                read["progress"]
+            ));
         }
         Ok(())
     }

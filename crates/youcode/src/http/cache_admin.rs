@@ -24,16 +24,6 @@ pub fn router() -> Router<AppState> {
 /// How many keys `sampleKeys` shows.
 const SAMPLE_KEYS: usize = 20;
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RouteStats {
-    hits: u64,
-    misses: u64,
-    stale: u64,
-    bypasses: u64,
-    hit_ratio: f64,
-}
-
 /// The figures of `GET /api/admin/cache/stats`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,19 +31,9 @@ pub struct CacheStats {
     backend: &'static str,
     total_keys: u64,
     memory_bytes: Option<u64>,
-    hits: u64,
-    misses: u64,
-    stale: u64,
-    bypasses: u64,
-    hit_ratio: f64,
-    errors: u64,
-    sets: u64,
-    invalidations: u64,
-    coalesced: u64,
-    /// Hits served by the in-process tier, without a Redis call (counted in `hits` too).
-    local_hits: u64,
-    /// Misses served by the entry another instance was fetching under its lease.
-    lease_waits: u64,
+    /// The cache's overall counters, flattened as they serialize, so that none is left out.
+    #[serde(flatten)]
+    counters: cachette::StatsSnapshot,
     /// Entries and bytes of the in-process tier (`tiered` only).
     local_tier: Option<cachette::Usage>,
     /// This instance, the bus and the other live instances, when instances share a bus.
@@ -61,7 +41,8 @@ pub struct CacheStats {
     pending_invalidations: bool,
     circuit_open: bool,
     db_queries: u64,
-    routes: BTreeMap<String, RouteStats>,
+    /// Lookups by key prefix, one per cached route.
+    routes: BTreeMap<String, cachette::Lookups>,
     sample_keys: Vec<String>,
 }
 
@@ -84,43 +65,19 @@ pub async fn cache_stats(state: &AppState) -> Result<CacheStats, AppError> {
     } else {
         (cachette::Usage::default(), Vec::new())
     };
-    let stats = cache.stats();
+    let mut counters = cache.stats();
+    let routes = std::mem::take(&mut counters.prefixes);
     Ok(CacheStats {
         backend: backend_name(state),
         total_keys: usage.keys,
         memory_bytes: usage.bytes,
-        hits: stats.lookups.hits,
-        misses: stats.lookups.misses,
-        stale: stats.lookups.stale,
-        bypasses: stats.lookups.bypasses,
-        hit_ratio: stats.hit_ratio(),
-        errors: stats.errors,
-        sets: stats.sets,
-        invalidations: stats.invalidations,
-        coalesced: stats.coalesced,
-        local_hits: stats.local_hits,
-        lease_waits: stats.lease_waits,
+        counters,
         local_tier: cache.local_tier_usage(),
         fleet: cache.fleet_status(),
         pending_invalidations: cache.has_pending_invalidations(),
         circuit_open: cache.is_circuit_open(),
         db_queries: state.db.queries(),
-        routes: stats
-            .prefixes
-            .iter()
-            .map(|(prefix, lookups)| {
-                (
-                    prefix.clone(),
-                    RouteStats {
-                        hits: lookups.hits,
-                        misses: lookups.misses,
-                        stale: lookups.stale,
-                        bypasses: lookups.bypasses,
-                        hit_ratio: lookups.hit_ratio(),
-                    },
-                )
-            })
-            .collect(),
+        routes,
         sample_keys,
     })
 }
