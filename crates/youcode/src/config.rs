@@ -56,7 +56,7 @@ pub struct BenchArgs {
     /// Target a running server instead of starting one (its own database and cache are used).
     /// Repeat it for the instances of one deployment: clients are spread over them, and each
     /// write is checked on another instance than the one that took it.
-    #[arg(long, conflicts_with_all = ["database_url", "cache", "instances"])]
+    #[arg(long, conflicts_with_all = ["database_url", "cache", "instances", "ttl", "stale_while_revalidate"])]
     pub url: Vec<String>,
     /// Servers to start, on the same database and cache: clients are spread over them, and
     /// each write is checked on another instance than the one that took it. More than one
@@ -73,6 +73,14 @@ pub struct BenchArgs {
     /// Redis of the server bench starts.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// TTL override of the servers bench starts, `POLICY=SECONDS` (repeatable), as for
+    /// `serve`: short TTLs make reads of just-expired entries common.
+    #[arg(long = "ttl", value_parser = parse_ttl)]
+    pub ttl: Vec<(String, Duration)>,
+    /// Stale-while-revalidate grace of the servers bench starts, as for `serve`.
+    #[arg(long, value_parser = parse_duration_or_zero,
+        default_value_t = Refresh::default().stale_while_revalidate.into())]
+    pub stale_while_revalidate: humantime::Duration,
     /// Data set to seed when the database is empty.
     #[arg(long, value_enum, default_value = "small")]
     pub dataset: Dataset,

@@ -112,7 +112,7 @@ async fn measure_own_servers(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let mut runs = Vec::new();
     let mut ceiling = None;
     for (i, backend) in backends.iter().enumerate() {
-        let config = server::config(&database_url, *backend, args.redis_url.clone());
+        let config = server::config(&database_url, *backend, args);
         let last = i + 1 == backends.len();
         let (run, ceiling_rps) = run_on_own_servers(args, &config, args.compare && last).await?;
         runs.push(run);

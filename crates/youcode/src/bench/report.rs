@@ -25,11 +25,25 @@ impl RouteRecord {
             hits: 0,
         }
     }
+
+    fn add(&mut self, other: &RouteRecord) {
+        self.requests += other.requests;
+        self.cached += other.cached;
+        self.hits += other.hits;
+        self.latency_us
+            .add(&other.latency_us)
+            .expect("same histogram bounds");
+    }
 }
+
+/// The values of `X-Cache`, in the order the report shows them.
+const OUTCOMES: [&str; 4] = ["HIT", "STALE", "MISS", "BYPASS"];
 
 /// Everything one client measured.
 pub struct Recorder {
     routes: BTreeMap<&'static str, RouteRecord>,
+    /// Cached reads by their `X-Cache`: what a hit, a miss or a stale answer costs.
+    outcomes: BTreeMap<&'static str, RouteRecord>,
     /// Requests each instance answered, by instance: shows that every one took its share.
     by_instance: Vec<u64>,
     pub stale_reads: u64,
@@ -42,6 +56,7 @@ impl Recorder {
     pub fn new(instances: usize) -> Self {
         Self {
             routes: BTreeMap::new(),
+            outcomes: BTreeMap::new(),
             by_instance: vec![0; instances],
             stale_reads: 0,
             errors: 0,
@@ -57,6 +72,16 @@ impl Recorder {
         if let Some(outcome) = x_cache {
             record.cached += 1;
             record.hits += u64::from(outcome == "HIT");
+            let outcome = OUTCOMES
+                .into_iter()
+                .find(|known| *known == outcome)
+                .unwrap_or("other");
+            let by_outcome = self
+                .outcomes
+                .entry(outcome)
+                .or_insert_with(RouteRecord::new);
+            by_outcome.requests += 1;
+            by_outcome.latency_us.saturating_record(micros);
         }
     }
 
@@ -67,13 +92,16 @@ impl Recorder {
 
     pub fn merge(&mut self, other: Recorder) {
         for (route, record) in other.routes {
-            let mine = self.routes.entry(route).or_insert_with(RouteRecord::new);
-            mine.requests += record.requests;
-            mine.cached += record.cached;
-            mine.hits += record.hits;
-            mine.latency_us
-                .add(&record.latency_us)
-                .expect("same histogram bounds");
+            self.routes
+                .entry(route)
+                .or_insert_with(RouteRecord::new)
+                .add(&record);
+        }
+        for (outcome, record) in other.outcomes {
+            self.outcomes
+                .entry(outcome)
+                .or_insert_with(RouteRecord::new)
+                .add(&record);
         }
         for (mine, theirs) in self.by_instance.iter_mut().zip(other.by_instance) {
             *mine += theirs;
@@ -91,14 +119,14 @@ impl Recorder {
             .routes
             .iter()
             .map(|(route, record)| {
-                all.requests += record.requests;
-                all.cached += record.cached;
-                all.hits += record.hits;
-                all.latency_us
-                    .add(&record.latency_us)
-                    .expect("same histogram bounds");
+                all.add(record);
                 ((*route).to_owned(), RouteReport::of(record, secs))
             })
+            .collect();
+        let by_outcome = self
+            .outcomes
+            .iter()
+            .map(|(outcome, record)| ((*outcome).to_owned(), RouteReport::of(record, secs)))
             .collect();
         let overall = RouteReport::of(&all, secs);
         RunReport {
@@ -125,6 +153,7 @@ impl Recorder {
             writes: self.writes,
             requests_by_instance: self.by_instance.clone(),
             routes,
+            by_outcome,
         }
     }
 }
@@ -184,6 +213,8 @@ pub struct RunReport {
     /// Requests each instance answered, in the order of the instances.
     pub requests_by_instance: Vec<u64>,
     pub routes: BTreeMap<String, RouteReport>,
+    /// Cached reads by their `X-Cache` (`HIT`, `STALE`, `MISS`, `BYPASS`).
+    pub by_outcome: BTreeMap<String, RouteReport>,
 }
 
 /// What the servers counted during a measured run.
@@ -360,6 +391,19 @@ impl BenchReport {
 impl RunReport {
     /// A table of its routes' figures.
     fn print_routes(&self) {
+        let outcomes: Vec<String> = OUTCOMES
+            .iter()
+            .filter_map(|outcome| {
+                let r = self.by_outcome.get(*outcome)?;
+                Some(format!(
+                    "{outcome} {} p50 {} µs p99 {} µs",
+                    r.requests, r.p50_us, r.p99_us
+                ))
+            })
+            .collect();
+        if !outcomes.is_empty() {
+            println!("\ncached reads ({}): {}", self.cache, outcomes.join(", "));
+        }
         println!("\nper route ({}):", self.cache);
         println!(
             "{:<52} {:>9} {:>9} {:>9} {:>7}",

@@ -5,15 +5,25 @@ use tokio::sync::oneshot;
 
 use super::instances::Instances;
 use crate::Application;
-use crate::config::{CacheBackend, CacheConfig, Config, PasswordCost};
+use crate::config::{
+    BenchArgs, CacheBackend, CacheConfig, Config, PasswordCost, Policies, Refresh,
+};
 
-/// The configuration of the servers of one run, on `database_url` with the `backend` cache. Its
-/// cache namespace is new, so a run never reads what another one wrote.
-pub fn config(database_url: &str, backend: CacheBackend, redis_url: Option<String>) -> Config {
+/// The configuration of the servers of one run, on `database_url` with the `backend` cache and
+/// the policies `args` asks for. Its cache namespace is new, so a run never reads what another
+/// one wrote.
+pub fn config(database_url: &str, backend: CacheBackend, args: &BenchArgs) -> Config {
     let namespace = format!("youcode-bench-{:08x}", rand::random::<u32>());
     let mut cache = CacheConfig::memory(&namespace);
     cache.backend = backend;
-    cache.redis_url = redis_url;
+    cache.redis_url = args.redis_url.clone();
+    cache.policies = Policies::with_overrides(
+        &args.ttl,
+        Refresh {
+            stale_while_revalidate: args.stale_while_revalidate.into(),
+            ..Refresh::default()
+        },
+    );
     Config {
         addr: "127.0.0.1:0".parse().expect("a valid address"),
         database_url: database_url.to_owned(),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use youcode::bench::{BenchReport, measure};
-use youcode::config::{BenchArgs, CacheBackend, Dataset};
+use youcode::config::{BenchArgs, CacheBackend, Dataset, Refresh};
 
 use crate::helpers::{Backend, fresh_database_url, redis_url, unique};
 
@@ -39,6 +39,8 @@ fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String
         zipf: 1.0,
         write_ratio: 0.1,
         rate: None,
+        ttl: Vec::new(),
+        stale_while_revalidate: Refresh::default().stale_while_revalidate.into(),
         duration: Duration::from_secs(3),
         warmup: Duration::from_secs(1),
         compare: false,
@@ -64,6 +66,30 @@ async fn a_short_bench_on_sqlite_and_memory_sees_no_stale_read_and_no_error() {
         run.hit_ratio.unwrap() > 0.0,
         "nothing was ever served from the cache"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_that_expire_during_a_bench_are_answered_stale_and_no_read_is_older_than_a_write() {
+    let second = Duration::from_secs(1);
+    let args = BenchArgs {
+        ttl: vec![
+            ("course_detail".into(), second),
+            ("lesson_detail".into(), second),
+        ],
+        ..short_run(sqlite_url(), CacheBackend::Memory, None)
+    };
+    let report = measure_within(RUN_TIMEOUT, &args)
+        .await
+        .expect("the bench runs");
+    let run = &report.runs[0];
+    let stale = run.by_outcome.get("STALE").map_or(0, |r| r.requests);
+    assert!(
+        stale > 0,
+        "no page was answered stale: {:?}",
+        run.by_outcome
+    );
+    assert!(run.writes > 0, "no write was checked");
+    assert_eq!((run.stale_reads, run.errors), (0, 0), "{run:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
