@@ -93,14 +93,27 @@ impl From<DbError> for AppError {
         match error {
             DbError::NotFound => AppError::NotFound,
             DbError::Conflict => AppError::Conflict("already exists"),
-            DbError::Sql(
-                error @ (sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)),
-            ) => AppError::Unavailable(error.into()),
+            DbError::Sql(error) if unreachable(&error) => AppError::Unavailable(error.into()),
             DbError::Sql(error) => AppError::Internal(error.into()),
         }
+    }
+}
+
+/// Whether `error` says the database could not be reached or went away (a restart, a cut
+/// network, no connection to give) rather than that the statement failed: a 503, not a 500.
+fn unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception); 57P01-57P03 (the server is shutting down,
+        // crashed or starting); 53300 (too many connections).
+        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -145,5 +158,39 @@ impl IntoResponse for AppError {
                 .insert(RETRY_AFTER, HeaderValue::from(after));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_cannot_be_reached_is_a_503_and_a_failed_statement_a_500() {
+        let status = |error: sqlx::Error| AppError::from(DbError::Sql(error)).status_code();
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            status(sqlx::Error::Io(reset)),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(sqlx::Error::PoolTimedOut),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(sqlx::Error::WorkerCrashed),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(sqlx::Error::ColumnNotFound("name".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn a_503_says_when_to_try_again() {
+        let response = AppError::Unavailable(anyhow::anyhow!("down")).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
     }
 }

@@ -55,6 +55,8 @@ pub struct Reply {
     pub status: StatusCode,
     /// `X-Cache`, when sent.
     pub cache: Option<String>,
+    /// `Retry-After`, when sent.
+    pub retry_after: Option<String>,
     pub body: Value,
 }
 
@@ -282,6 +284,10 @@ impl TestApp {
             .headers()
             .get("x-cache")
             .map(|v| v.to_str().unwrap().to_owned());
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
@@ -291,6 +297,7 @@ impl TestApp {
         Reply {
             status,
             cache,
+            retry_after,
             body,
         }
     }
