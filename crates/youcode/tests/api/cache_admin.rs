@@ -383,9 +383,11 @@ async fn with_the_database_down_health_is_503_and_cached_reads_still_answer(app:
         .await
         .expect_cache(200, "HIT");
     assert_eq!(hit, cached);
-    app.get(&format!("/api/admin/courses/{course}"), Some(&admin.token))
-        .await
-        .expect_error(503, "unavailable");
+    let uncached = app
+        .get(&format!("/api/admin/courses/{course}"), Some(&admin.token))
+        .await;
+    assert_eq!(uncached.retry_after.as_deref(), Some("1"));
+    uncached.expect_error(503, "unavailable");
 }
 
 on_both_backends!(
