@@ -11,13 +11,14 @@ mod instance_lock;
 mod learners;
 mod lessons;
 pub mod seed;
+mod stash;
 mod users;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
@@ -25,11 +26,11 @@ use futures::stream::{self, BoxStream};
 use futures::{TryFutureExt as _, TryStreamExt as _};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor as _};
-use tokio::sync::Semaphore;
+use sqlx::{Any, AnyPool, Describe, Either, Execute, Executor as _};
 
 use crate::domain::CourseId;
+
+use stash::Stash;
 
 pub use instance_lock::InstanceLock;
 pub use users::holds_accounts;
@@ -68,88 +69,9 @@ impl DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Whether a statement failed for what it asked (a constraint), leaving the connection ready for
-/// the next one. The server also reports a connection it is ending as a database error, so other
-/// database errors do not count.
-fn answered(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(error) => error.kind() != sqlx::error::ErrorKind::Other,
-        _ => false,
-    }
-}
-
-/// Connections kept out of the pool between single statements.
-///
-/// The pool tests each connection it takes back with a round trip, which would double the
-/// round trips of a one-statement read. A connection whose statement completed (or failed for
-/// what it asked) waits here for the next one instead. Any other connection (one that broke,
-/// or whose statement was abandoned half-way) goes back to the pool, which tests it; so do
-/// connections past [`STASH_LIFETIME`] and, when the next statement comes, those it finds idle
-/// for [`STASH_IDLE`], so the pool's own limits (lifetime, idle timeout) apply to them too.
-/// (With no statement at all, stashed connections stay open until the pool closes.)
-///
-/// Single statements take turns (first come first served) for at most three quarters of the
-/// pool's connections, stashed or in use. A transaction that finds the pool with no connection
-/// to give gets a stashed one back, so transactions may use the whole pool while statements are
-/// idle.
-struct Stash {
-    idle: Mutex<Vec<Stashed>>,
-    permits: Semaphore,
-}
-
-struct Stashed {
-    conn: PoolConnection<Any>,
-    /// When it came out of the pool.
-    since: Instant,
-    /// When its last statement ended.
-    used: Instant,
-}
-
-/// How long a connection may go from statement to statement without going back to the pool.
-const STASH_LIFETIME: Duration = Duration::from_secs(60);
-
-/// How long a stashed connection may wait for a statement before going back to the pool.
-const STASH_IDLE: Duration = Duration::from_secs(10);
-
-/// How often a transaction waiting for a connection takes one back from the stash.
-const STASH_RELEASE_INTERVAL: Duration = Duration::from_millis(20);
-
-/// How long a statement waits for its turn, then for a connection of the pool, before failing.
+/// How long a statement waits for a connection of the pool (a single statement: for its turn,
+/// then for a connection), before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Stash {
-    /// A stash for single statements of a pool of `max_connections`.
-    fn new(max_connections: u32) -> Self {
-        Self {
-            idle: Mutex::default(),
-            permits: Semaphore::new((max_connections as usize * 3 / 4).max(1)),
-        }
-    }
-
-    /// The connection used last, if one waits; those idle too long go back to the pool.
-    fn take(&self) -> Option<Stashed> {
-        let mut idle = self.idle.lock().expect("the stash is never poisoned");
-        idle.retain(|stashed| stashed.used.elapsed() < STASH_IDLE);
-        idle.pop()
-    }
-
-    /// Keeps a connection for the next statement, unless `pool` is closing: then it goes back
-    /// to the pool, which is waiting for it.
-    fn put(&self, stashed: Stashed, pool: &AnyPool) {
-        let mut idle = self.idle.lock().expect("the stash is never poisoned");
-        if !pool.is_closed() {
-            idle.push(stashed);
-        }
-    }
-
-    /// Gives every waiting connection back to the pool.
-    fn clear(&self) {
-        self.idle
-            .lock()
-            .expect("the stash is never poisoned")
-            .clear();
-    }
-}
 
 /// Which SQL server the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,8 +144,8 @@ impl Db {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
         Ok(Self {
+            stash: Arc::new(Stash::new(pool.clone())),
             pool,
-            stash: Arc::new(Stash::new(max_connections(backend))),
             backend,
             queries: Arc::default(),
         })
@@ -296,27 +218,13 @@ impl Db {
     /// timeout): a deferred transaction that reads and then writes fails outright when another
     /// writer committed in between.
     pub async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
-        // A pool with no connection to give (none idle, no room to open one) gets a stashed
-        // one back, for this transaction or another.
-        if self.pool.num_idle() == 0 && self.pool.size() >= max_connections(self.backend) {
-            drop(self.stash.take());
-        }
         let begin = async {
             match self.backend {
                 Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
                 Backend::Postgres => self.pool.begin().await,
             }
         };
-        let mut begin = std::pin::pin!(begin);
-        // While it waits, stashed connections keep going back to the pool, one at a time: a
-        // connection seen idle above may have gone to another waiter, and transactions must not
-        // wait on the pool for connections that only sit in the stash.
-        loop {
-            tokio::select! {
-                tx = &mut begin => return Ok(tx?),
-                () = tokio::time::sleep(STASH_RELEASE_INTERVAL) => drop(self.stash.take()),
-            }
-        }
+        Ok(self.stash.make_room_while(begin).await?)
     }
 
     /// Starts a transaction that seeds the database: one at a time (SQLite: the database write
@@ -348,29 +256,6 @@ impl Db {
                 .await?;
         }
         Ok(tx)
-    }
-
-    /// Runs one statement outside a transaction, on a connection of the [`Stash`], or of the
-    /// pool when none waits there.
-    async fn run<T>(
-        &self,
-        statement: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
-    ) -> Result<T, sqlx::Error> {
-        let _turn = tokio::time::timeout(ACQUIRE_TIMEOUT, self.stash.permits.acquire())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
-            .expect("the stash's semaphore is never closed");
-        let (mut conn, since) = match self.stash.take() {
-            Some(stashed) => (stashed.conn, stashed.since),
-            None => (self.pool.acquire().await?, Instant::now()),
-        };
-        let result = statement(&mut conn).await;
-        let ready = result.as_ref().err().is_none_or(answered);
-        if ready && since.elapsed() < STASH_LIFETIME {
-            let used = Instant::now();
-            self.stash.put(Stashed { conn, since, used }, &self.pool);
-        }
-        result
     }
 
     /// Round-trips a trivial statement.
@@ -418,7 +303,8 @@ impl<'c> sqlx::Executor<'c> for &'c Db {
         E: 'q + Execute<'q, Any>,
     {
         let steps = async move {
-            self.run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)
+            self.stash
+                .run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)
                 .await
         };
         Box::pin(
@@ -458,7 +344,8 @@ impl<'c> sqlx::Executor<'c> for &'c Db {
         'c: 'e,
     {
         Box::pin(async move {
-            self.run(async |conn| conn.prepare_with(sql, parameters).await)
+            self.stash
+                .run(async |conn| conn.prepare_with(sql, parameters).await)
                 .await
         })
     }
@@ -467,7 +354,7 @@ impl<'c> sqlx::Executor<'c> for &'c Db {
     where
         'c: 'e,
     {
-        Box::pin(async move { self.run(async |conn| conn.describe(sql).await).await })
+        Box::pin(async move { self.stash.run(async |conn| conn.describe(sql).await).await })
     }
 }
 
@@ -603,7 +490,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_name_read_from_the_database_is_an_error_not_a_default() {
-        use sqlx::Connection as _;
+        use sqlx::{AnyConnection, Connection as _};
         sqlx::any::install_default_drivers();
         let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
         let row = sqlx::query("SELECT 'PUBLISHED' AS known, 'ARCHIVED' AS unknown")
