@@ -111,7 +111,6 @@ impl Db {
             "AND $2 = $2"
         };
         let pattern = search.map_or_else(String::new, Search::like_pattern);
-        self.counted(2);
         let total: i64 = sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM courses WHERE creator_id = $1 {filter}"
         ))
@@ -150,7 +149,6 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
     pub async fn admin_course(&self, admin: UserId, course: CourseId) -> DbResult<AdminCourse> {
-        self.counted(1);
         let row = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
             .bind(admin.to_string())
@@ -164,7 +162,6 @@ impl Db {
     pub async fn create_course(&self, admin: UserId, course: NewCourse) -> DbResult<AdminCourse> {
         let id = CourseId::new();
         let created_at = now_ms();
-        self.counted(1);
         sqlx::query(
             "INSERT INTO courses (id, name, image, presentation, creator_id, state, created_at, name_folded)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -203,12 +200,10 @@ impl Db {
         changes: CourseChanges,
     ) -> DbResult<CourseUpdate> {
         let mut tx = self.begin_course_write(course).await?;
-        // The course and its update (`refresh_copies` counts itself).
-        self.counted(2);
         let current = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
             .bind(admin.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or(DbError::NotFound)?;
         let previous = admin_course(&current)?;
@@ -234,16 +229,15 @@ impl Db {
         .bind(updated.state.as_str())
         .bind(fold(&updated.name))
         .bind(course.to_string())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let mut lessons = Vec::new();
         if previous.shown_with_lessons_differently(&updated) {
             self.refresh_copies(&mut tx, REFRESH_LISTING, course)
                 .await?;
-            self.counted(1);
             lessons = sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
                 .bind(course.to_string())
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         }
         if previous.listed_differently(&updated) {
@@ -265,19 +259,18 @@ impl Db {
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
     pub async fn delete_course(&self, admin: UserId, course: CourseId) -> DbResult<Vec<String>> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(2);
         let lessons: Vec<String> = sqlx::query_scalar(
             "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id
              WHERE c.id = $1 AND c.creator_id = $2",
         )
         .bind(course.to_string())
         .bind(admin.to_string())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let deleted = sqlx::query("DELETE FROM courses WHERE id = $1 AND creator_id = $2")
             .bind(course.to_string())
             .bind(admin.to_string())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(DbError::NotFound);

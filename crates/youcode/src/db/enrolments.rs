@@ -91,7 +91,6 @@ impl Db {
             Backend::Sqlite => "",
         };
         let (image, too_long) = (copied_image!(), image_too_long!());
-        self.counted(1);
         let done = sqlx::query(&format!(
             "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at, course_name,
                                      course_image, course_image_long, creator_name, course_published)
@@ -126,7 +125,6 @@ impl Db {
     /// `Ok` when course `course` exists (and is published, with `published`), else
     /// [`DbError::NotFound`].
     async fn require_course(&self, course: CourseId, published: bool) -> DbResult<()> {
-        self.counted(1);
         let published = if published {
             " AND state = 'PUBLISHED'"
         } else {
@@ -146,7 +144,6 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course.
     pub async fn leave_course(&self, user: UserId, course: CourseId) -> DbResult<Option<i64>> {
-        self.counted(1);
         let ended: Option<i64> = sqlx::query_scalar(
             "UPDATE enrolments SET canceled_at = $3
              WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL
@@ -177,7 +174,6 @@ impl Db {
             ParticipantsShown::ToOwner(admin) => ("c.creator_id = $4", admin.to_string()),
             ParticipantsShown::IfPublished => ("c.state = $4", "PUBLISHED".to_owned()),
         };
-        self.counted(1);
         let rows = sqlx::query(&format!(
             "SELECT (SELECT COUNT(*) FROM enrolments
                      WHERE course_id = $1 AND canceled_at IS NULL) AS total,

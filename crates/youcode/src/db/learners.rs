@@ -88,7 +88,6 @@ impl Db {
     pub async fn published_course(&self, course: CourseId) -> DbResult<PublishedCourse> {
         // One statement: the course row repeated beside each of its visible lessons (or once,
         // with empty lesson columns, when it has none).
-        self.counted(1);
         let rows = sqlx::query(
             "SELECT c.id, c.name, c.image, c.presentation, u.name AS creator_name,
                     l.id AS lesson_id, l.name AS lesson_name, l.rank AS lesson_rank,
@@ -130,7 +129,6 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such visible lesson.
     pub async fn published_lesson(&self, lesson: LessonId) -> DbResult<PublishedLesson> {
-        self.counted(1);
         let row = sqlx::query(
             "SELECT l.id, l.name, l.content, l.rank, l.state, c.id AS course_id, c.name AS course_name
              FROM lessons l JOIN courses c ON c.id = l.course_id
@@ -155,7 +153,6 @@ impl Db {
     pub async fn learner_state(&self, user: UserId, course: CourseId) -> DbResult<LearnerState> {
         // One statement: the active enrolment, if any, and the progress rows of the course's
         // lessons, told apart by `kind`.
-        self.counted(1);
         let rows = sqlx::query(
             "SELECT 'E' AS kind, course_id AS id, NULL AS progress
              FROM enrolments WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL
@@ -192,7 +189,6 @@ impl Db {
             JoinedPart::Since(at) => (">=", at),
             JoinedPart::Before(at) => ("<", at),
         };
-        self.counted(1);
         sqlx::query(&format!(
             "SELECT course_id AS id, course_name AS name,
                 CASE WHEN course_image_long = 1

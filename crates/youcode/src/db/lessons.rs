@@ -136,7 +136,6 @@ impl Db {
     /// How many lessons the public list holds (those matching `search`, when given).
     pub async fn public_lesson_count(&self, search: Option<&Search>) -> DbResult<i64> {
         let (filter, pattern) = public_filter(search);
-        self.counted(1);
         Ok(sqlx::query_scalar(&format!(
             "SELECT COUNT(*) FROM lessons l WHERE l.listed = 1 {filter}"
         ))
@@ -153,7 +152,6 @@ impl Db {
         search: Option<&Search>,
     ) -> DbResult<Vec<PublicLesson>> {
         let (filter, pattern) = public_filter(search);
-        self.counted(1);
         let rows = sqlx::query(&format!(
             "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
              FROM lessons l WHERE l.listed = 1 {filter}
@@ -188,7 +186,6 @@ impl Db {
     ) -> DbResult<Vec<AdminLessonItem>> {
         // One statement: the owned course beside each of its lessons (or once, with empty lesson
         // columns, when it has none); no row at all when the admin does not own it.
-        self.counted(1);
         let rows = sqlx::query(
             "SELECT c.id AS course_id, l.id, l.name, l.rank, l.state
              FROM courses c LEFT JOIN lessons l ON l.course_id = c.id
@@ -226,7 +223,6 @@ impl Db {
         course: CourseId,
         lesson: LessonId,
     ) -> DbResult<AdminLesson> {
-        self.counted(1);
         Ok(find_admin_lesson(self, admin, course, lesson).await?.0)
     }
 
@@ -242,28 +238,27 @@ impl Db {
         lesson: NewLesson,
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(5);
         sqlx::query("SELECT 1 FROM courses WHERE id = $1 AND creator_id = $2")
             .bind(course.to_string())
             .bind(admin.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or(DbError::NotFound)?;
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lessons WHERE course_id = $1")
             .bind(course.to_string())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?;
         let rank = lesson.rank.map_or(count + 1, |r| r.clamp(1, count + 1));
         let moved: Vec<String> =
             sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1 AND rank >= $2")
                 .bind(course.to_string())
                 .bind(rank)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         sqlx::query("UPDATE lessons SET rank = rank + 1 WHERE course_id = $1 AND rank >= $2")
             .bind(course.to_string())
             .bind(rank)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let id = LessonId::new().to_string();
         sqlx::query(
@@ -277,7 +272,7 @@ impl Db {
         .bind(rank)
         .bind(lesson.state.as_str())
         .bind(fold(&lesson.name))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         self.refresh_copies(&mut tx, REFRESH_LISTING, course)
             .await?;
@@ -310,20 +305,17 @@ impl Db {
         changes: LessonChanges,
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(2);
-        let (previous, searched_as) = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
+        let (previous, searched_as) = find_admin_lesson(&mut tx, admin, course, lesson).await?;
         let mut updated = previous.clone();
         let mut moved = Vec::new();
         if let Some(rank) = changes.rank {
-            self.counted(1);
             let count: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM lessons WHERE course_id = $1")
                     .bind(course.to_string())
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut tx)
                     .await?;
             let (old, new) = (updated.rank, rank.clamp(1, count.max(1)));
             if new != old {
-                self.counted(2);
                 let (low, high, step) = if new < old {
                     (new, old - 1, 1)
                 } else {
@@ -335,7 +327,7 @@ impl Db {
                 .bind(course.to_string())
                 .bind(low)
                 .bind(high)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
                 sqlx::query(
                     "UPDATE lessons SET rank = rank + $1 WHERE course_id = $2 AND rank >= $3 AND rank <= $4",
@@ -344,7 +336,7 @@ impl Db {
                 .bind(course.to_string())
                 .bind(low)
                 .bind(high)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
                 updated.rank = new;
             }
@@ -367,7 +359,7 @@ impl Db {
         .bind(updated.rank)
         .bind(fold(&updated.name))
         .bind(lesson.to_string())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         // Whether a lesson is listed follows its state (and its course's).
         if updated.state != previous.state {
@@ -394,23 +386,22 @@ impl Db {
         lesson: LessonId,
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(4);
-        let (previous, _) = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
+        let (previous, _) = find_admin_lesson(&mut tx, admin, course, lesson).await?;
         let rank = previous.rank;
         sqlx::query("DELETE FROM lessons WHERE id = $1")
             .bind(lesson.to_string())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let moved: Vec<String> =
             sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1 AND rank > $2")
                 .bind(course.to_string())
                 .bind(rank)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         sqlx::query("UPDATE lessons SET rank = rank - 1 WHERE course_id = $1 AND rank > $2")
             .bind(course.to_string())
             .bind(rank)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(LessonWrite {
@@ -434,7 +425,6 @@ impl Db {
     ) -> DbResult<CourseId> {
         // One statement: the progress is written only for a visible lesson of a published course
         // the user is enrolled in.
-        self.counted(1);
         let course: Option<String> = sqlx::query_scalar(
             "INSERT INTO lesson_progress (user_id, lesson_id, progress, updated_at)
              SELECT e.user_id, l.id, $3, $4

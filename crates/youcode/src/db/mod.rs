@@ -1,12 +1,13 @@
 //! The SQL repository: one pool over SQLite or PostgreSQL, the same SQL for both.
 //!
 //! Queries use `$N` placeholders (both backends accept them), TEXT ids, and integer millisecond
-//! timestamps, so one statement serves both. Every statement run is counted: the count shows
-//! how much database work the cache saves.
+//! timestamps, so one statement serves both. Every statement run is counted, where it runs
+//! ([`executor`]): the count shows how much database work the cache saves.
 
 pub mod bus;
 mod courses;
 mod enrolments;
+mod executor;
 mod instance_lock;
 mod learners;
 mod lessons;
@@ -17,21 +18,18 @@ mod users;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use futures::future::BoxFuture;
-use futures::stream::{self, BoxStream};
-use futures::{TryFutureExt as _, TryStreamExt as _};
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::{Any, AnyPool, Describe, Either, Execute, Executor as _};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor as _};
 
 use crate::domain::CourseId;
 
+use executor::StatementCount;
 use stash::Stash;
 
+pub use executor::CountedTransaction;
 pub use instance_lock::InstanceLock;
 pub use users::holds_accounts;
 
@@ -103,7 +101,7 @@ pub struct Db {
     stash: Arc<Stash>,
     backend: Backend,
     /// Statements run since start: exposed in stats so the saving from the cache can be measured.
-    queries: Arc<AtomicU64>,
+    statements: StatementCount,
 }
 
 impl Db {
@@ -147,7 +145,7 @@ impl Db {
             stash: Arc::new(Stash::new(pool.clone())),
             pool,
             backend,
-            queries: Arc::default(),
+            statements: StatementCount::default(),
         })
     }
 
@@ -186,12 +184,7 @@ impl Db {
 
     /// Statements run since start.
     pub fn queries(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
-    }
-
-    /// Counts `n` statements.
-    fn counted(&self, n: u64) {
-        self.queries.fetch_add(n, Ordering::Relaxed);
+        self.statements.get()
     }
 
     /// Runs `statement` ([`lessons::REFRESH_LISTING`], [`enrolments::REFRESH_ENROLMENTS`]),
@@ -200,24 +193,19 @@ impl Db {
     /// would cost writes to every index and make index-only scans visit the table again.
     async fn refresh_copies(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut CountedTransaction,
         statement: &str,
         course: CourseId,
     ) -> DbResult<()> {
-        self.counted(1);
         sqlx::query(statement)
             .bind(course.to_string())
-            .execute(&mut **tx)
+            .execute(tx)
             .await?;
         Ok(())
     }
 
-    /// Starts a transaction that will write.
-    ///
-    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
-    /// timeout): a deferred transaction that reads and then writes fails outright when another
-    /// writer committed in between.
-    pub async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+    /// The transaction [`Db::begin_write`] starts, without counting its statements.
+    async fn begin_uncounted(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
         let begin = async {
             match self.backend {
                 Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
@@ -227,11 +215,22 @@ impl Db {
         Ok(self.stash.make_room_while(begin).await?)
     }
 
+    /// Starts a transaction that will write; its statements are counted.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
+    /// timeout): a deferred transaction that reads and then writes fails outright when another
+    /// writer committed in between.
+    pub async fn begin_write(&self) -> DbResult<CountedTransaction> {
+        let tx = self.begin_uncounted().await?;
+        Ok(CountedTransaction::new(tx, self.statements.clone()))
+    }
+
     /// Starts a transaction that seeds the database: one at a time (SQLite: the database write
     /// lock; PostgreSQL: a lock on the accounts table, which lets readers through), so what it
-    /// finds when it starts stays true until it commits.
+    /// finds when it starts stays true until it commits. Its statements load data rather than
+    /// serve requests, and are not counted.
     pub async fn begin_seeding(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_uncounted().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
                 .execute(&mut *tx)
@@ -243,28 +242,25 @@ impl Db {
     /// Starts a transaction that will change `course` or its lessons. Writers of one course go
     /// one at a time (SQLite: the database write lock; PostgreSQL: a lock on the course row), so
     /// read-modify-write steps such as re-ranking lessons never interleave.
-    pub async fn begin_course_write(
-        &self,
-        course: CourseId,
-    ) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+    pub async fn begin_course_write(&self, course: CourseId) -> DbResult<CountedTransaction> {
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
-            self.counted(1);
             sqlx::query("SELECT id FROM courses WHERE id = $1 FOR UPDATE")
                 .bind(course.to_string())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
         }
         Ok(tx)
     }
 
-    /// Round-trips a trivial statement.
+    /// Round-trips a trivial statement, on a connection of the [`Stash`] like any statement,
+    /// but not counted: a health check is no work the cache could save.
     ///
     /// # Errors
     /// When the database does not answer.
     pub async fn ping(&self) -> DbResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(self)
+        self.stash
+            .run(async |conn| sqlx::query("SELECT 1").execute(conn).await)
             .await
             .map(|_| ())
             .map_err(DbError::from_sqlx)
@@ -285,76 +281,6 @@ impl std::fmt::Debug for Db {
             .field("backend", &self.backend)
             .field("queries", &self.queries())
             .finish_non_exhaustive()
-    }
-}
-
-/// Statements outside a transaction run on the database itself (`.fetch_all(self)`), on a
-/// connection of the [`Stash`]. Their results are read whole (even for `fetch_optional`), so
-/// everything the server sends for a statement, an error included, reaches that statement.
-impl<'c> sqlx::Executor<'c> for &'c Db {
-    type Database = Any;
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
-        let steps = async move {
-            self.stash
-                .run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)
-                .await
-        };
-        Box::pin(
-            steps
-                .map_ok(|steps| stream::iter(steps.into_iter().map(Ok)))
-                .try_flatten_stream(),
-        )
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
-        let first_row = async move {
-            let mut steps = self.fetch_many(query);
-            let mut row = None;
-            while let Some(step) = steps.try_next().await? {
-                if let Either::Right(found) = step {
-                    row = row.or(Some(found));
-                }
-            }
-            Ok(row)
-        };
-        Box::pin(first_row)
-    }
-
-    fn prepare_with<'e, 'q: 'e>(
-        self,
-        sql: &'q str,
-        parameters: &'e [AnyTypeInfo],
-    ) -> BoxFuture<'e, Result<AnyStatement<'q>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        Box::pin(async move {
-            self.stash
-                .run(async |conn| conn.prepare_with(sql, parameters).await)
-                .await
-        })
-    }
-
-    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        Box::pin(async move { self.stash.run(async |conn| conn.describe(sql).await).await })
     }
 }
 
