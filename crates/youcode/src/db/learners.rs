@@ -185,38 +185,51 @@ impl Db {
         user: UserId,
         part: JoinedPart,
     ) -> DbResult<Vec<UserCourseItem>> {
-        let (joined, at) = match part {
-            JoinedPart::Since(at) => (">=", at),
-            JoinedPart::Before(at) => ("<", at),
+        let (statement, at) = match part {
+            JoinedPart::Since(at) => (USER_COURSES_JOINED_SINCE, at),
+            JoinedPart::Before(at) => (USER_COURSES_JOINED_BEFORE, at),
         };
-        sqlx::query(&format!(
-            "SELECT course_id AS id, course_name AS name,
-                CASE WHEN course_image_long = 1
-                     THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
-                     ELSE course_image END AS image,
-                created_at AS joined_at, creator_name
-             FROM enrolments
-             WHERE user_id = $1 AND created_at {joined} $2
-               AND canceled_at IS NULL AND course_published = 1
-             ORDER BY created_at DESC, course_id"
-        ))
-        .bind(user.to_string())
-        .bind(at)
-        .fetch_all(self)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(UserCourseItem {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                image: row.try_get("image")?,
-                creator_name: row.try_get("creator_name")?,
-                joined_at: rfc3339(row.try_get("joined_at")?),
+        sqlx::query(statement)
+            .bind(user.to_string())
+            .bind(at)
+            .fetch_all(self)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(UserCourseItem {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    image: row.try_get("image")?,
+                    creator_name: row.try_get("creator_name")?,
+                    joined_at: rfc3339(row.try_get("joined_at")?),
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }
+
+/// The published courses user `$1` is enrolled in since time `$2`, newest enrolment first. A
+/// course image too long to be copied into the enrolment is read from the course.
+const USER_COURSES_JOINED_SINCE: &str = "SELECT course_id AS id, course_name AS name,
+        CASE WHEN course_image_long = 1
+             THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
+             ELSE course_image END AS image,
+        created_at AS joined_at, creator_name
+     FROM enrolments
+     WHERE user_id = $1 AND created_at >= $2
+       AND canceled_at IS NULL AND course_published = 1
+     ORDER BY created_at DESC, course_id";
+
+/// [`USER_COURSES_JOINED_SINCE`] for the enrolments made before time `$2`.
+const USER_COURSES_JOINED_BEFORE: &str = "SELECT course_id AS id, course_name AS name,
+        CASE WHEN course_image_long = 1
+             THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
+             ELSE course_image END AS image,
+        created_at AS joined_at, creator_name
+     FROM enrolments
+     WHERE user_id = $1 AND created_at < $2
+       AND canceled_at IS NULL AND course_published = 1
+     ORDER BY created_at DESC, course_id";
 
 /// Part of a user's enrolments, by when they were made (milliseconds since the Unix epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{Db, DbError, DbResult, now_ms, parse_course_id};
+use super::{CountedTransaction, Db, DbError, DbResult, now_ms, parse_course_id};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
@@ -94,18 +94,26 @@ async fn find_admin_lesson<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     Ok((admin_lesson(&row)?, row.try_get("name_folded")?))
 }
 
-/// The public list's search filter (bound as `$1`) and its pattern. `listed` and `course_name`
-/// are kept up to date by every write (see [`REFRESH_LISTING`]), so the list reads one table
-/// through one partial index.
-fn public_filter(search: Option<&Search>) -> (&'static str, String) {
-    match search {
-        Some(search) => (
-            "AND l.name_folded LIKE $1 ESCAPE '\\'",
-            search.like_pattern(),
-        ),
-        None => ("AND $1 = $1", String::new()),
-    }
-}
+// The public list: `listed` and `course_name` are kept up to date by every write (see
+// `REFRESH_LISTING`), so the list reads one table through one partial index.
+
+/// How many lessons the public list holds.
+const PUBLIC_LESSON_COUNT: &str = "SELECT COUNT(*) FROM lessons l WHERE l.listed = 1";
+
+/// How many lessons of the public list match the search pattern `$1`.
+const PUBLIC_LESSON_COUNT_MATCHING: &str = "SELECT COUNT(*) FROM lessons l
+     WHERE l.listed = 1 AND l.name_folded LIKE $1 ESCAPE '\\'";
+
+/// A page of the public list, `$1` lessons from `$2` on.
+const PUBLIC_LESSON_PAGE: &str = "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
+     FROM lessons l WHERE l.listed = 1
+     ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $1 OFFSET $2";
+
+/// A page of the public list's lessons that match the search pattern `$1`, `$2` lessons from
+/// `$3` on.
+const PUBLIC_LESSON_PAGE_MATCHING: &str = "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
+     FROM lessons l WHERE l.listed = 1 AND l.name_folded LIKE $1 ESCAPE '\\'
+     ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $2 OFFSET $3";
 
 /// What a lesson write changed, for invalidation.
 #[derive(Debug, Clone)]
@@ -122,8 +130,10 @@ pub struct LessonWrite {
 }
 
 /// Recomputes, for the lessons of course `$1`, whether each is in the public list and the
-/// course name it is sorted by. Every write that can change either runs it before committing.
-pub(super) const REFRESH_LISTING: &str = "UPDATE lessons SET
+/// course name it is sorted by. Every write that can change either runs it before committing
+/// ([`refresh_listing`]). Rows already right are left alone: rewriting them would cost writes to
+/// every index and make index-only scans visit the table again.
+const REFRESH_LISTING: &str = "UPDATE lessons SET
         course_name = c.name,
         listed = CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED' THEN 1 ELSE 0 END
      FROM courses c
@@ -132,16 +142,25 @@ pub(super) const REFRESH_LISTING: &str = "UPDATE lessons SET
             OR lessons.listed <> CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED'
                 THEN 1 ELSE 0 END)";
 
+/// Runs [`REFRESH_LISTING`] for `course`, in the transaction that changed it or its lessons.
+pub(super) async fn refresh_listing(tx: &mut CountedTransaction, course: CourseId) -> DbResult<()> {
+    sqlx::query(REFRESH_LISTING)
+        .bind(course.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 impl Db {
     /// How many lessons the public list holds (those matching `search`, when given).
     pub async fn public_lesson_count(&self, search: Option<&Search>) -> DbResult<i64> {
-        let (filter, pattern) = public_filter(search);
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM lessons l WHERE l.listed = 1 {filter}"
-        ))
-        .bind(&pattern)
-        .fetch_one(self)
-        .await?)
+        let count = match search {
+            Some(search) => {
+                sqlx::query_scalar(PUBLIC_LESSON_COUNT_MATCHING).bind(search.like_pattern())
+            }
+            None => sqlx::query_scalar(PUBLIC_LESSON_COUNT),
+        };
+        Ok(count.fetch_one(self).await?)
     }
 
     /// One page of the public list: PUBLIC lessons of PUBLISHED courses, by course name then
@@ -151,17 +170,15 @@ impl Db {
         page: Page,
         search: Option<&Search>,
     ) -> DbResult<Vec<PublicLesson>> {
-        let (filter, pattern) = public_filter(search);
-        let rows = sqlx::query(&format!(
-            "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
-             FROM lessons l WHERE l.listed = 1 {filter}
-             ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $2 OFFSET $3"
-        ))
-        .bind(&pattern)
-        .bind(i64::from(page.limit))
-        .bind(page.offset())
-        .fetch_all(self)
-        .await?;
+        let lessons = match search {
+            Some(search) => sqlx::query(PUBLIC_LESSON_PAGE_MATCHING).bind(search.like_pattern()),
+            None => sqlx::query(PUBLIC_LESSON_PAGE),
+        };
+        let rows = lessons
+            .bind(i64::from(page.limit))
+            .bind(page.offset())
+            .fetch_all(self)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(PublicLesson {
@@ -274,8 +291,7 @@ impl Db {
         .bind(fold(&lesson.name))
         .execute(&mut tx)
         .await?;
-        self.refresh_copies(&mut tx, REFRESH_LISTING, course)
-            .await?;
+        refresh_listing(&mut tx, course).await?;
         tx.commit().await?;
         Ok(LessonWrite {
             previous: None,
@@ -363,8 +379,7 @@ impl Db {
         .await?;
         // Whether a lesson is listed follows its state (and its course's).
         if updated.state != previous.state {
-            self.refresh_copies(&mut tx, REFRESH_LISTING, course)
-                .await?;
+            refresh_listing(&mut tx, course).await?;
         }
         tx.commit().await?;
         Ok(LessonWrite {

@@ -187,23 +187,6 @@ impl Db {
         self.statements.get()
     }
 
-    /// Runs `statement` ([`lessons::REFRESH_LISTING`], [`enrolments::REFRESH_ENROLMENTS`]),
-    /// which brings the copies other tables keep of course `course`'s fields up to date, in the
-    /// transaction that changed the course. Rows already right are left alone: rewriting them
-    /// would cost writes to every index and make index-only scans visit the table again.
-    async fn refresh_copies(
-        &self,
-        tx: &mut CountedTransaction,
-        statement: &str,
-        course: CourseId,
-    ) -> DbResult<()> {
-        sqlx::query(statement)
-            .bind(course.to_string())
-            .execute(tx)
-            .await?;
-        Ok(())
-    }
-
     /// The transaction [`Db::begin_write`] starts, without counting its statements.
     async fn begin_uncounted(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
         let begin = async {

@@ -426,18 +426,18 @@ async fn insert(
 
 /// Deletes every row (children first).
 async fn wipe(tx: &mut Transaction<'static, Any>) -> anyhow::Result<()> {
-    for table in [
-        "lesson_progress",
-        "enrolments",
-        "lessons",
-        "courses",
-        "sessions",
-        "users",
+    for statement in [
+        "DELETE FROM lesson_progress",
+        "DELETE FROM enrolments",
+        "DELETE FROM lessons",
+        "DELETE FROM courses",
+        "DELETE FROM sessions",
+        "DELETE FROM users",
     ] {
-        sqlx::query(&format!("DELETE FROM {table}"))
+        sqlx::query(statement)
             .execute(&mut **tx)
             .await
-            .with_context(|| format!("cannot empty {table}"))?;
+            .with_context(|| format!("cannot empty the tables ({statement})"))?;
     }
     Ok(())
 }
