@@ -109,9 +109,8 @@ impl<'c> sqlx::Executor<'c> for &'c mut CountedTransaction {
 }
 
 /// Statements outside a transaction run on the database itself (`.fetch_all(self)`), on a
-/// connection of the [`Stash`](super::stash::Stash). Their results are read whole (even for
-/// `fetch_optional`), so everything the server sends for a statement, an error included,
-/// reaches that statement.
+/// connection of the `Stash`. Their results are read whole (even for `fetch_optional`), so
+/// everything the server sends for a statement, an error included, reaches that statement.
 impl<'c> sqlx::Executor<'c> for &'c Db {
     type Database = Any;
 

@@ -1,8 +1,10 @@
 //! The SQL repository: one pool over SQLite or PostgreSQL, the same SQL for both.
 //!
 //! Queries use `$N` placeholders (both backends accept them), TEXT ids, and integer millisecond
-//! timestamps, so one statement serves both. Every statement run is counted, where it runs
-//! ([`executor`]): the count shows how much database work the cache saves.
+//! timestamps, so one statement serves both; where PostgreSQL needs a lock that SQLite's write
+//! lock gives already, each backend has its own whole statement. Every statement run is counted,
+//! where it runs (`executor.rs`): the count shows how much database work the cache saves.
+//! Statements outside a transaction run on connections kept between statements (`stash.rs`).
 
 pub mod bus;
 mod courses;
@@ -236,7 +238,7 @@ impl Db {
         Ok(tx)
     }
 
-    /// Round-trips a trivial statement, on a connection of the [`Stash`] like any statement,
+    /// Round-trips a trivial statement, on a connection of the `Stash` like any statement,
     /// but not counted: a health check is no work the cache could save.
     ///
     /// # Errors
