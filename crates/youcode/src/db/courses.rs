@@ -4,8 +4,8 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::enrolments::REFRESH_ENROLMENTS;
-use super::lessons::REFRESH_LISTING;
+use super::enrolments::refresh_enrolments;
+use super::lessons::refresh_listing;
 use super::{Db, DbError, DbResult, now_ms, rfc3339};
 use crate::domain::{CourseId, CourseState, Page, Search, UserId, fold};
 
@@ -97,6 +97,24 @@ const ADMIN_COURSE: &str = "SELECT c.id, c.name, c.image, c.presentation, c.stat
             AS participant_count
      FROM courses c WHERE c.id = $1 AND c.creator_id = $2";
 
+/// How many courses admin `$1` has.
+const ADMIN_COURSE_COUNT: &str = "SELECT COUNT(*) FROM courses WHERE creator_id = $1";
+
+/// How many courses admin `$1` has whose folded name matches the search pattern `$2`.
+const ADMIN_COURSE_COUNT_MATCHING: &str = "SELECT COUNT(*) FROM courses
+     WHERE creator_id = $1 AND name_folded LIKE $2 ESCAPE '\\'";
+
+/// A page of admin `$1`'s courses, newest first, `$2` courses from `$3` on.
+const ADMIN_COURSE_PAGE: &str = "SELECT id, name, image, state, created_at FROM courses
+     WHERE creator_id = $1
+     ORDER BY created_at DESC, id LIMIT $2 OFFSET $3";
+
+/// A page of admin `$1`'s courses whose folded name matches the search pattern `$2`, newest
+/// first, `$3` courses from `$4` on.
+const ADMIN_COURSE_PAGE_MATCHING: &str = "SELECT id, name, image, state, created_at FROM courses
+     WHERE creator_id = $1 AND name_folded LIKE $2 ESCAPE '\\'
+     ORDER BY created_at DESC, id LIMIT $3 OFFSET $4";
+
 impl Db {
     /// One page of an admin's own courses, newest first, and how many match in all.
     pub async fn admin_courses(
@@ -105,31 +123,27 @@ impl Db {
         page: Page,
         search: Option<&Search>,
     ) -> DbResult<(Vec<AdminCourseItem>, i64)> {
-        let filter = if search.is_some() {
-            "AND name_folded LIKE $2 ESCAPE '\\'"
-        } else {
-            "AND $2 = $2"
+        let pattern = search.map(Search::like_pattern);
+        let (count, courses) = match &pattern {
+            Some(pattern) => (
+                sqlx::query_scalar(ADMIN_COURSE_COUNT_MATCHING)
+                    .bind(admin.to_string())
+                    .bind(pattern),
+                sqlx::query(ADMIN_COURSE_PAGE_MATCHING)
+                    .bind(admin.to_string())
+                    .bind(pattern),
+            ),
+            None => (
+                sqlx::query_scalar(ADMIN_COURSE_COUNT).bind(admin.to_string()),
+                sqlx::query(ADMIN_COURSE_PAGE).bind(admin.to_string()),
+            ),
         };
-        let pattern = search.map_or_else(String::new, Search::like_pattern);
-        self.counted(2);
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM courses WHERE creator_id = $1 {filter}"
-        ))
-        .bind(admin.to_string())
-        .bind(&pattern)
-        .fetch_one(self)
-        .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT id, name, image, state, created_at FROM courses
-             WHERE creator_id = $1 {filter}
-             ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"
-        ))
-        .bind(admin.to_string())
-        .bind(&pattern)
-        .bind(i64::from(page.limit))
-        .bind(page.offset())
-        .fetch_all(self)
-        .await?;
+        let total: i64 = count.fetch_one(self).await?;
+        let rows = courses
+            .bind(i64::from(page.limit))
+            .bind(page.offset())
+            .fetch_all(self)
+            .await?;
         let items = rows
             .iter()
             .map(|row| {
@@ -150,7 +164,6 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
     pub async fn admin_course(&self, admin: UserId, course: CourseId) -> DbResult<AdminCourse> {
-        self.counted(1);
         let row = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
             .bind(admin.to_string())
@@ -164,7 +177,6 @@ impl Db {
     pub async fn create_course(&self, admin: UserId, course: NewCourse) -> DbResult<AdminCourse> {
         let id = CourseId::new();
         let created_at = now_ms();
-        self.counted(1);
         sqlx::query(
             "INSERT INTO courses (id, name, image, presentation, creator_id, state, created_at, name_folded)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -203,12 +215,10 @@ impl Db {
         changes: CourseChanges,
     ) -> DbResult<CourseUpdate> {
         let mut tx = self.begin_course_write(course).await?;
-        // The course and its update (`refresh_copies` counts itself).
-        self.counted(2);
         let current = sqlx::query(ADMIN_COURSE)
             .bind(course.to_string())
             .bind(admin.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or(DbError::NotFound)?;
         let previous = admin_course(&current)?;
@@ -234,21 +244,18 @@ impl Db {
         .bind(updated.state.as_str())
         .bind(fold(&updated.name))
         .bind(course.to_string())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let mut lessons = Vec::new();
         if previous.shown_with_lessons_differently(&updated) {
-            self.refresh_copies(&mut tx, REFRESH_LISTING, course)
-                .await?;
-            self.counted(1);
+            refresh_listing(&mut tx, course).await?;
             lessons = sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
                 .bind(course.to_string())
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         }
         if previous.listed_differently(&updated) {
-            self.refresh_copies(&mut tx, REFRESH_ENROLMENTS, course)
-                .await?;
+            refresh_enrolments(&mut tx, course).await?;
         }
         tx.commit().await?;
         Ok(CourseUpdate {
@@ -265,19 +272,18 @@ impl Db {
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
     pub async fn delete_course(&self, admin: UserId, course: CourseId) -> DbResult<Vec<String>> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(2);
         let lessons: Vec<String> = sqlx::query_scalar(
             "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id
              WHERE c.id = $1 AND c.creator_id = $2",
         )
         .bind(course.to_string())
         .bind(admin.to_string())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let deleted = sqlx::query("DELETE FROM courses WHERE id = $1 AND creator_id = $2")
             .bind(course.to_string())
             .bind(admin.to_string())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(DbError::NotFound);

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::Row as _;
 
-use super::{Backend, Db, DbError, DbResult, now_ms, rfc3339};
+use super::{Backend, CountedTransaction, Db, DbError, DbResult, now_ms, rfc3339};
 use crate::domain::{CourseId, Page, UserId};
 
 /// A participant as the course's admin sees them.
@@ -25,45 +25,114 @@ pub struct UserParticipant {
     pub image: Option<String>,
 }
 
-/// What an enrolment copies of its course's (`c`) image: the URL when it is at most 300
-/// characters, so that the copies fit in a PostgreSQL index row (see migration 0006, which
-/// writes the same expressions); a longer one is read from the course.
-macro_rules! copied_image {
-    () => {
-        "CASE WHEN length(c.image) <= 300 THEN c.image END"
-    };
-}
-/// 1 when the course's (`c`) image is too long to copy.
-macro_rules! image_too_long {
-    () => {
-        "CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END"
-    };
-}
+// What an enrolment copies of its course `c`: its name, its published state, and its image URL
+// when that is at most 300 characters (`CASE WHEN length(c.image) <= 300 THEN c.image END`), so
+// that the copies fit in a PostgreSQL index row; a longer one is read from the course
+// (`course_image_long`: `CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END`). Migration 0006
+// writes the same expressions.
 
 /// Brings what the enrolments in course `$1` keep of it (for their users' course lists) up to
 /// date with the course. Every write that changes the course's name, image or state runs it
-/// before committing.
-pub(super) const REFRESH_ENROLMENTS: &str = concat!(
-    "UPDATE enrolments SET
+/// before committing ([`refresh_enrolments`]). Rows already right are left alone: rewriting them
+/// would cost writes to every index and make index-only scans visit the table again.
+const REFRESH_ENROLMENTS: &str = "UPDATE enrolments SET
         course_name = c.name,
-        course_image = ",
-    copied_image!(),
-    ",
-        course_image_long = ",
-    image_too_long!(),
-    ",
+        course_image = CASE WHEN length(c.image) <= 300 THEN c.image END,
+        course_image_long = CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END,
         course_published = CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END
      FROM courses c
      WHERE c.id = $1 AND enrolments.course_id = c.id
        AND (enrolments.course_name <> c.name
-            OR enrolments.course_image IS DISTINCT FROM ",
-    copied_image!(),
-    "
-            OR enrolments.course_image_long <> ",
-    image_too_long!(),
-    "
-            OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)"
-);
+            OR enrolments.course_image IS DISTINCT FROM
+                CASE WHEN length(c.image) <= 300 THEN c.image END
+            OR enrolments.course_image_long <> CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END
+            OR enrolments.course_published <> CASE WHEN c.state = 'PUBLISHED' THEN 1 ELSE 0 END)";
+
+/// Runs [`REFRESH_ENROLMENTS`] for `course`, in the transaction that changed it.
+pub(super) async fn refresh_enrolments(
+    tx: &mut CountedTransaction,
+    course: CourseId,
+) -> DbResult<()> {
+    sqlx::query(REFRESH_ENROLMENTS)
+        .bind(course.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Enrols user `$1` in course `$2` at time `$3` (again, if they had left), if the course is
+/// published, copying what the enrolment keeps of it; changes nothing when the user is enrolled
+/// already. For SQLite; PostgreSQL runs [`JOIN_COURSE_LOCKING`].
+const JOIN_COURSE: &str = "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at,
+        course_name, course_image, course_image_long, creator_name, course_published)
+     SELECT $1, c.id, $3, NULL, c.name,
+        CASE WHEN length(c.image) <= 300 THEN c.image END,
+        CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END,
+        u.name, 1
+     FROM courses c JOIN users u ON u.id = c.creator_id
+     WHERE c.id = $2 AND c.state = 'PUBLISHED'
+     ON CONFLICT (user_id, course_id) DO UPDATE
+     SET created_at = excluded.created_at,
+         canceled_at = NULL,
+         course_name = excluded.course_name,
+         course_image = excluded.course_image,
+         course_image_long = excluded.course_image_long,
+         creator_name = excluded.creator_name,
+         course_published = 1
+     WHERE enrolments.canceled_at IS NOT NULL";
+
+/// [`JOIN_COURSE`] with the course row share-locked (PostgreSQL).
+const JOIN_COURSE_LOCKING: &str = "INSERT INTO enrolments (user_id, course_id, created_at,
+        canceled_at, course_name, course_image, course_image_long, creator_name, course_published)
+     SELECT $1, c.id, $3, NULL, c.name,
+        CASE WHEN length(c.image) <= 300 THEN c.image END,
+        CASE WHEN length(c.image) > 300 THEN 1 ELSE 0 END,
+        u.name, 1
+     FROM courses c JOIN users u ON u.id = c.creator_id
+     WHERE c.id = $2 AND c.state = 'PUBLISHED'
+     FOR SHARE OF c
+     ON CONFLICT (user_id, course_id) DO UPDATE
+     SET created_at = excluded.created_at,
+         canceled_at = NULL,
+         course_name = excluded.course_name,
+         course_image = excluded.course_image,
+         course_image_long = excluded.course_image_long,
+         creator_name = excluded.creator_name,
+         course_published = 1
+     WHERE enrolments.canceled_at IS NOT NULL";
+
+/// Whether course `$1` exists.
+const COURSE_EXISTS: &str = "SELECT id FROM courses WHERE id = $1";
+
+/// Whether course `$1` exists and is published.
+const PUBLISHED_COURSE_EXISTS: &str =
+    "SELECT id FROM courses WHERE id = $1 AND state = 'PUBLISHED'";
+
+/// One page (`$2` rows from `$3` on, by join date) of the participants of course `$1`, if admin
+/// `$4` owns it, and how many there are: the count beside each row of the page (or once, with
+/// empty columns, when the page is empty), and no row at all when there is no such course.
+const PARTICIPANTS_TO_OWNER: &str = "SELECT (SELECT COUNT(*) FROM enrolments
+             WHERE course_id = $1 AND canceled_at IS NULL) AS total,
+        p.id, p.name, p.email, p.image, p.created_at
+     FROM courses c
+     LEFT JOIN (SELECT u.id, u.name, u.email, u.image, e.created_at
+                FROM enrolments e JOIN users u ON u.id = e.user_id
+                WHERE e.course_id = $1 AND e.canceled_at IS NULL
+                ORDER BY e.created_at, u.id LIMIT $2 OFFSET $3) p ON 1 = 1
+     WHERE c.id = $1 AND c.creator_id = $4
+     ORDER BY p.created_at, p.id";
+
+/// [`PARTICIPANTS_TO_OWNER`] for a published course, whoever owns it.
+const PARTICIPANTS_IF_PUBLISHED: &str = "SELECT (SELECT COUNT(*) FROM enrolments
+             WHERE course_id = $1 AND canceled_at IS NULL) AS total,
+        p.id, p.name, p.email, p.image, p.created_at
+     FROM courses c
+     LEFT JOIN (SELECT u.id, u.name, u.email, u.image, e.created_at
+                FROM enrolments e JOIN users u ON u.id = e.user_id
+                WHERE e.course_id = $1 AND e.canceled_at IS NULL
+                ORDER BY e.created_at, u.id LIMIT $2 OFFSET $3) p ON 1 = 1
+     WHERE c.id = $1 AND c.state = 'PUBLISHED'
+     ORDER BY p.created_at, p.id";
 
 /// Whose course a participants page may show.
 #[derive(Debug, Clone, Copy)]
@@ -86,34 +155,16 @@ impl Db {
         // course, which refreshes the copies it can see (`REFRESH_ENROLMENTS`): on PostgreSQL
         // the course row is share-locked (course writers hold it for update); on SQLite the
         // statement runs under the database write lock.
-        let lock = match self.backend {
-            Backend::Postgres => "FOR SHARE OF c",
-            Backend::Sqlite => "",
+        let statement = match self.backend {
+            Backend::Postgres => JOIN_COURSE_LOCKING,
+            Backend::Sqlite => JOIN_COURSE,
         };
-        let (image, too_long) = (copied_image!(), image_too_long!());
-        self.counted(1);
-        let done = sqlx::query(&format!(
-            "INSERT INTO enrolments (user_id, course_id, created_at, canceled_at, course_name,
-                                     course_image, course_image_long, creator_name, course_published)
-             SELECT $1, c.id, $3, NULL, c.name, {image}, {too_long}, u.name, 1
-             FROM courses c JOIN users u ON u.id = c.creator_id
-             WHERE c.id = $2 AND c.state = 'PUBLISHED'
-             {lock}
-             ON CONFLICT (user_id, course_id) DO UPDATE
-             SET created_at = excluded.created_at,
-                 canceled_at = NULL,
-                 course_name = excluded.course_name,
-                 course_image = excluded.course_image,
-                 course_image_long = excluded.course_image_long,
-                 creator_name = excluded.creator_name,
-                 course_published = 1
-             WHERE enrolments.canceled_at IS NOT NULL"
-        ))
-        .bind(user.to_string())
-        .bind(course.to_string())
-        .bind(now_ms())
-        .execute(self)
-        .await?;
+        let done = sqlx::query(statement)
+            .bind(user.to_string())
+            .bind(course.to_string())
+            .bind(now_ms())
+            .execute(self)
+            .await?;
         if done.rows_affected() > 0 {
             return Ok(true);
         }
@@ -126,13 +177,12 @@ impl Db {
     /// `Ok` when course `course` exists (and is published, with `published`), else
     /// [`DbError::NotFound`].
     async fn require_course(&self, course: CourseId, published: bool) -> DbResult<()> {
-        self.counted(1);
-        let published = if published {
-            " AND state = 'PUBLISHED'"
+        let statement = if published {
+            PUBLISHED_COURSE_EXISTS
         } else {
-            ""
+            COURSE_EXISTS
         };
-        sqlx::query(&format!("SELECT id FROM courses WHERE id = $1{published}"))
+        sqlx::query(statement)
             .bind(course.to_string())
             .fetch_optional(self)
             .await?
@@ -146,7 +196,6 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course.
     pub async fn leave_course(&self, user: UserId, course: CourseId) -> DbResult<Option<i64>> {
-        self.counted(1);
         let ended: Option<i64> = sqlx::query_scalar(
             "UPDATE enrolments SET canceled_at = $3
              WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL
@@ -173,29 +222,18 @@ impl Db {
         page: Page,
         shown: ParticipantsShown,
     ) -> DbResult<(Vec<sqlx::any::AnyRow>, i64)> {
-        let (course_filter, filter_value) = match shown {
-            ParticipantsShown::ToOwner(admin) => ("c.creator_id = $4", admin.to_string()),
-            ParticipantsShown::IfPublished => ("c.state = $4", "PUBLISHED".to_owned()),
+        let statement = match shown {
+            ParticipantsShown::ToOwner(_) => PARTICIPANTS_TO_OWNER,
+            ParticipantsShown::IfPublished => PARTICIPANTS_IF_PUBLISHED,
         };
-        self.counted(1);
-        let rows = sqlx::query(&format!(
-            "SELECT (SELECT COUNT(*) FROM enrolments
-                     WHERE course_id = $1 AND canceled_at IS NULL) AS total,
-                    p.id, p.name, p.email, p.image, p.created_at
-             FROM courses c
-             LEFT JOIN (SELECT u.id, u.name, u.email, u.image, e.created_at
-                        FROM enrolments e JOIN users u ON u.id = e.user_id
-                        WHERE e.course_id = $1 AND e.canceled_at IS NULL
-                        ORDER BY e.created_at, u.id LIMIT $2 OFFSET $3) p ON 1 = 1
-             WHERE c.id = $1 AND {course_filter}
-             ORDER BY p.created_at, p.id"
-        ))
-        .bind(course.to_string())
-        .bind(i64::from(page.limit))
-        .bind(page.offset())
-        .bind(filter_value)
-        .fetch_all(self)
-        .await?;
+        let mut query = sqlx::query(statement)
+            .bind(course.to_string())
+            .bind(i64::from(page.limit))
+            .bind(page.offset());
+        if let ParticipantsShown::ToOwner(admin) = shown {
+            query = query.bind(admin.to_string());
+        }
+        let rows = query.fetch_all(self).await?;
         let total: i64 = rows.first().ok_or(DbError::NotFound)?.try_get("total")?;
         let mut participants = Vec::with_capacity(rows.len());
         for row in rows {

@@ -88,7 +88,6 @@ impl Db {
     pub async fn published_course(&self, course: CourseId) -> DbResult<PublishedCourse> {
         // One statement: the course row repeated beside each of its visible lessons (or once,
         // with empty lesson columns, when it has none).
-        self.counted(1);
         let rows = sqlx::query(
             "SELECT c.id, c.name, c.image, c.presentation, u.name AS creator_name,
                     l.id AS lesson_id, l.name AS lesson_name, l.rank AS lesson_rank,
@@ -130,7 +129,6 @@ impl Db {
     /// # Errors
     /// [`DbError::NotFound`] when there is no such visible lesson.
     pub async fn published_lesson(&self, lesson: LessonId) -> DbResult<PublishedLesson> {
-        self.counted(1);
         let row = sqlx::query(
             "SELECT l.id, l.name, l.content, l.rank, l.state, c.id AS course_id, c.name AS course_name
              FROM lessons l JOIN courses c ON c.id = l.course_id
@@ -155,7 +153,6 @@ impl Db {
     pub async fn learner_state(&self, user: UserId, course: CourseId) -> DbResult<LearnerState> {
         // One statement: the active enrolment, if any, and the progress rows of the course's
         // lessons, told apart by `kind`.
-        self.counted(1);
         let rows = sqlx::query(
             "SELECT 'E' AS kind, course_id AS id, NULL AS progress
              FROM enrolments WHERE user_id = $1 AND course_id = $2 AND canceled_at IS NULL
@@ -188,39 +185,51 @@ impl Db {
         user: UserId,
         part: JoinedPart,
     ) -> DbResult<Vec<UserCourseItem>> {
-        let (joined, at) = match part {
-            JoinedPart::Since(at) => (">=", at),
-            JoinedPart::Before(at) => ("<", at),
+        let (statement, at) = match part {
+            JoinedPart::Since(at) => (USER_COURSES_JOINED_SINCE, at),
+            JoinedPart::Before(at) => (USER_COURSES_JOINED_BEFORE, at),
         };
-        self.counted(1);
-        sqlx::query(&format!(
-            "SELECT course_id AS id, course_name AS name,
-                CASE WHEN course_image_long = 1
-                     THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
-                     ELSE course_image END AS image,
-                created_at AS joined_at, creator_name
-             FROM enrolments
-             WHERE user_id = $1 AND created_at {joined} $2
-               AND canceled_at IS NULL AND course_published = 1
-             ORDER BY created_at DESC, course_id"
-        ))
-        .bind(user.to_string())
-        .bind(at)
-        .fetch_all(self)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(UserCourseItem {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                image: row.try_get("image")?,
-                creator_name: row.try_get("creator_name")?,
-                joined_at: rfc3339(row.try_get("joined_at")?),
+        sqlx::query(statement)
+            .bind(user.to_string())
+            .bind(at)
+            .fetch_all(self)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(UserCourseItem {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    image: row.try_get("image")?,
+                    creator_name: row.try_get("creator_name")?,
+                    joined_at: rfc3339(row.try_get("joined_at")?),
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 }
+
+/// The published courses user `$1` is enrolled in since time `$2`, newest enrolment first. A
+/// course image too long to be copied into the enrolment is read from the course.
+const USER_COURSES_JOINED_SINCE: &str = "SELECT course_id AS id, course_name AS name,
+        CASE WHEN course_image_long = 1
+             THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
+             ELSE course_image END AS image,
+        created_at AS joined_at, creator_name
+     FROM enrolments
+     WHERE user_id = $1 AND created_at >= $2
+       AND canceled_at IS NULL AND course_published = 1
+     ORDER BY created_at DESC, course_id";
+
+/// [`USER_COURSES_JOINED_SINCE`] for the enrolments made before time `$2`.
+const USER_COURSES_JOINED_BEFORE: &str = "SELECT course_id AS id, course_name AS name,
+        CASE WHEN course_image_long = 1
+             THEN (SELECT c.image FROM courses c WHERE c.id = enrolments.course_id)
+             ELSE course_image END AS image,
+        created_at AS joined_at, creator_name
+     FROM enrolments
+     WHERE user_id = $1 AND created_at < $2
+       AND canceled_at IS NULL AND course_published = 1
+     ORDER BY created_at DESC, course_id";
 
 /// Part of a user's enrolments, by when they were made (milliseconds since the Unix epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{Db, DbError, DbResult, now_ms, parse_course_id};
+use super::{CountedTransaction, Db, DbError, DbResult, now_ms, parse_course_id};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
@@ -94,18 +94,26 @@ async fn find_admin_lesson<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
     Ok((admin_lesson(&row)?, row.try_get("name_folded")?))
 }
 
-/// The public list's search filter (bound as `$1`) and its pattern. `listed` and `course_name`
-/// are kept up to date by every write (see [`REFRESH_LISTING`]), so the list reads one table
-/// through one partial index.
-fn public_filter(search: Option<&Search>) -> (&'static str, String) {
-    match search {
-        Some(search) => (
-            "AND l.name_folded LIKE $1 ESCAPE '\\'",
-            search.like_pattern(),
-        ),
-        None => ("AND $1 = $1", String::new()),
-    }
-}
+// The public list: `listed` and `course_name` are kept up to date by every write (see
+// `REFRESH_LISTING`), so the list reads one table through one partial index.
+
+/// How many lessons the public list holds.
+const PUBLIC_LESSON_COUNT: &str = "SELECT COUNT(*) FROM lessons l WHERE l.listed = 1";
+
+/// How many lessons of the public list match the search pattern `$1`.
+const PUBLIC_LESSON_COUNT_MATCHING: &str = "SELECT COUNT(*) FROM lessons l
+     WHERE l.listed = 1 AND l.name_folded LIKE $1 ESCAPE '\\'";
+
+/// A page of the public list, `$1` lessons from `$2` on.
+const PUBLIC_LESSON_PAGE: &str = "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
+     FROM lessons l WHERE l.listed = 1
+     ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $1 OFFSET $2";
+
+/// A page of the public list's lessons that match the search pattern `$1`, `$2` lessons from
+/// `$3` on.
+const PUBLIC_LESSON_PAGE_MATCHING: &str = "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
+     FROM lessons l WHERE l.listed = 1 AND l.name_folded LIKE $1 ESCAPE '\\'
+     ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $2 OFFSET $3";
 
 /// What a lesson write changed, for invalidation.
 #[derive(Debug, Clone)]
@@ -122,8 +130,10 @@ pub struct LessonWrite {
 }
 
 /// Recomputes, for the lessons of course `$1`, whether each is in the public list and the
-/// course name it is sorted by. Every write that can change either runs it before committing.
-pub(super) const REFRESH_LISTING: &str = "UPDATE lessons SET
+/// course name it is sorted by. Every write that can change either runs it before committing
+/// ([`refresh_listing`]). Rows already right are left alone: rewriting them would cost writes to
+/// every index and make index-only scans visit the table again.
+const REFRESH_LISTING: &str = "UPDATE lessons SET
         course_name = c.name,
         listed = CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED' THEN 1 ELSE 0 END
      FROM courses c
@@ -132,17 +142,25 @@ pub(super) const REFRESH_LISTING: &str = "UPDATE lessons SET
             OR lessons.listed <> CASE WHEN lessons.state = 'PUBLIC' AND c.state = 'PUBLISHED'
                 THEN 1 ELSE 0 END)";
 
+/// Runs [`REFRESH_LISTING`] for `course`, in the transaction that changed it or its lessons.
+pub(super) async fn refresh_listing(tx: &mut CountedTransaction, course: CourseId) -> DbResult<()> {
+    sqlx::query(REFRESH_LISTING)
+        .bind(course.to_string())
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
 impl Db {
     /// How many lessons the public list holds (those matching `search`, when given).
     pub async fn public_lesson_count(&self, search: Option<&Search>) -> DbResult<i64> {
-        let (filter, pattern) = public_filter(search);
-        self.counted(1);
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM lessons l WHERE l.listed = 1 {filter}"
-        ))
-        .bind(&pattern)
-        .fetch_one(self)
-        .await?)
+        let count = match search {
+            Some(search) => {
+                sqlx::query_scalar(PUBLIC_LESSON_COUNT_MATCHING).bind(search.like_pattern())
+            }
+            None => sqlx::query_scalar(PUBLIC_LESSON_COUNT),
+        };
+        Ok(count.fetch_one(self).await?)
     }
 
     /// One page of the public list: PUBLIC lessons of PUBLISHED courses, by course name then
@@ -152,18 +170,15 @@ impl Db {
         page: Page,
         search: Option<&Search>,
     ) -> DbResult<Vec<PublicLesson>> {
-        let (filter, pattern) = public_filter(search);
-        self.counted(1);
-        let rows = sqlx::query(&format!(
-            "SELECT l.id, l.name, l.rank, l.course_id, l.course_name
-             FROM lessons l WHERE l.listed = 1 {filter}
-             ORDER BY l.course_name, l.course_id, l.rank, l.id LIMIT $2 OFFSET $3"
-        ))
-        .bind(&pattern)
-        .bind(i64::from(page.limit))
-        .bind(page.offset())
-        .fetch_all(self)
-        .await?;
+        let lessons = match search {
+            Some(search) => sqlx::query(PUBLIC_LESSON_PAGE_MATCHING).bind(search.like_pattern()),
+            None => sqlx::query(PUBLIC_LESSON_PAGE),
+        };
+        let rows = lessons
+            .bind(i64::from(page.limit))
+            .bind(page.offset())
+            .fetch_all(self)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(PublicLesson {
@@ -188,7 +203,6 @@ impl Db {
     ) -> DbResult<Vec<AdminLessonItem>> {
         // One statement: the owned course beside each of its lessons (or once, with empty lesson
         // columns, when it has none); no row at all when the admin does not own it.
-        self.counted(1);
         let rows = sqlx::query(
             "SELECT c.id AS course_id, l.id, l.name, l.rank, l.state
              FROM courses c LEFT JOIN lessons l ON l.course_id = c.id
@@ -226,7 +240,6 @@ impl Db {
         course: CourseId,
         lesson: LessonId,
     ) -> DbResult<AdminLesson> {
-        self.counted(1);
         Ok(find_admin_lesson(self, admin, course, lesson).await?.0)
     }
 
@@ -242,28 +255,27 @@ impl Db {
         lesson: NewLesson,
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(5);
         sqlx::query("SELECT 1 FROM courses WHERE id = $1 AND creator_id = $2")
             .bind(course.to_string())
             .bind(admin.to_string())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?
             .ok_or(DbError::NotFound)?;
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lessons WHERE course_id = $1")
             .bind(course.to_string())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut tx)
             .await?;
         let rank = lesson.rank.map_or(count + 1, |r| r.clamp(1, count + 1));
         let moved: Vec<String> =
             sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1 AND rank >= $2")
                 .bind(course.to_string())
                 .bind(rank)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         sqlx::query("UPDATE lessons SET rank = rank + 1 WHERE course_id = $1 AND rank >= $2")
             .bind(course.to_string())
             .bind(rank)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let id = LessonId::new().to_string();
         sqlx::query(
@@ -277,10 +289,9 @@ impl Db {
         .bind(rank)
         .bind(lesson.state.as_str())
         .bind(fold(&lesson.name))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        self.refresh_copies(&mut tx, REFRESH_LISTING, course)
-            .await?;
+        refresh_listing(&mut tx, course).await?;
         tx.commit().await?;
         Ok(LessonWrite {
             previous: None,
@@ -310,20 +321,17 @@ impl Db {
         changes: LessonChanges,
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(2);
-        let (previous, searched_as) = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
+        let (previous, searched_as) = find_admin_lesson(&mut tx, admin, course, lesson).await?;
         let mut updated = previous.clone();
         let mut moved = Vec::new();
         if let Some(rank) = changes.rank {
-            self.counted(1);
             let count: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM lessons WHERE course_id = $1")
                     .bind(course.to_string())
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut tx)
                     .await?;
             let (old, new) = (updated.rank, rank.clamp(1, count.max(1)));
             if new != old {
-                self.counted(2);
                 let (low, high, step) = if new < old {
                     (new, old - 1, 1)
                 } else {
@@ -335,7 +343,7 @@ impl Db {
                 .bind(course.to_string())
                 .bind(low)
                 .bind(high)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
                 sqlx::query(
                     "UPDATE lessons SET rank = rank + $1 WHERE course_id = $2 AND rank >= $3 AND rank <= $4",
@@ -344,7 +352,7 @@ impl Db {
                 .bind(course.to_string())
                 .bind(low)
                 .bind(high)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
                 updated.rank = new;
             }
@@ -367,12 +375,11 @@ impl Db {
         .bind(updated.rank)
         .bind(fold(&updated.name))
         .bind(lesson.to_string())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         // Whether a lesson is listed follows its state (and its course's).
         if updated.state != previous.state {
-            self.refresh_copies(&mut tx, REFRESH_LISTING, course)
-                .await?;
+            refresh_listing(&mut tx, course).await?;
         }
         tx.commit().await?;
         Ok(LessonWrite {
@@ -394,23 +401,22 @@ impl Db {
         lesson: LessonId,
     ) -> DbResult<LessonWrite> {
         let mut tx = self.begin_course_write(course).await?;
-        self.counted(4);
-        let (previous, _) = find_admin_lesson(&mut *tx, admin, course, lesson).await?;
+        let (previous, _) = find_admin_lesson(&mut tx, admin, course, lesson).await?;
         let rank = previous.rank;
         sqlx::query("DELETE FROM lessons WHERE id = $1")
             .bind(lesson.to_string())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let moved: Vec<String> =
             sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1 AND rank > $2")
                 .bind(course.to_string())
                 .bind(rank)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         sqlx::query("UPDATE lessons SET rank = rank - 1 WHERE course_id = $1 AND rank > $2")
             .bind(course.to_string())
             .bind(rank)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(LessonWrite {
@@ -434,7 +440,6 @@ impl Db {
     ) -> DbResult<CourseId> {
         // One statement: the progress is written only for a visible lesson of a published course
         // the user is enrolled in.
-        self.counted(1);
         let course: Option<String> = sqlx::query_scalar(
             "INSERT INTO lesson_progress (user_id, lesson_id, progress, updated_at)
              SELECT e.user_id, l.id, $3, $4

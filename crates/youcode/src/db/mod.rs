@@ -1,36 +1,37 @@
 //! The SQL repository: one pool over SQLite or PostgreSQL, the same SQL for both.
 //!
 //! Queries use `$N` placeholders (both backends accept them), TEXT ids, and integer millisecond
-//! timestamps, so one statement serves both. Every statement run is counted: the count shows
-//! how much database work the cache saves.
+//! timestamps, so one statement serves both; where PostgreSQL needs a lock that SQLite's write
+//! lock gives already, each backend has its own whole statement. Every statement run is counted,
+//! where it runs (`executor.rs`): the count shows how much database work the cache saves.
+//! Statements outside a transaction run on connections kept between statements (`stash.rs`).
 
 pub mod bus;
 mod courses;
 mod enrolments;
+mod executor;
 mod instance_lock;
 mod learners;
 mod lessons;
 pub mod seed;
+mod stash;
 mod users;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use futures::future::BoxFuture;
-use futures::stream::{self, BoxStream};
-use futures::{TryFutureExt as _, TryStreamExt as _};
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor as _};
-use tokio::sync::Semaphore;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor as _};
 
 use crate::domain::CourseId;
 
+use executor::StatementCount;
+use stash::Stash;
+
+pub use executor::CountedTransaction;
 pub use instance_lock::InstanceLock;
 pub use users::holds_accounts;
 
@@ -68,88 +69,9 @@ impl DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
-/// Whether a statement failed for what it asked (a constraint), leaving the connection ready for
-/// the next one. The server also reports a connection it is ending as a database error, so other
-/// database errors do not count.
-fn answered(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(error) => error.kind() != sqlx::error::ErrorKind::Other,
-        _ => false,
-    }
-}
-
-/// Connections kept out of the pool between single statements.
-///
-/// The pool tests each connection it takes back with a round trip, which would double the
-/// round trips of a one-statement read. A connection whose statement completed (or failed for
-/// what it asked) waits here for the next one instead. Any other connection (one that broke,
-/// or whose statement was abandoned half-way) goes back to the pool, which tests it; so do
-/// connections past [`STASH_LIFETIME`] and, when the next statement comes, those it finds idle
-/// for [`STASH_IDLE`], so the pool's own limits (lifetime, idle timeout) apply to them too.
-/// (With no statement at all, stashed connections stay open until the pool closes.)
-///
-/// Single statements take turns (first come first served) for at most three quarters of the
-/// pool's connections, stashed or in use. A transaction that finds the pool with no connection
-/// to give gets a stashed one back, so transactions may use the whole pool while statements are
-/// idle.
-struct Stash {
-    idle: Mutex<Vec<Stashed>>,
-    permits: Semaphore,
-}
-
-struct Stashed {
-    conn: PoolConnection<Any>,
-    /// When it came out of the pool.
-    since: Instant,
-    /// When its last statement ended.
-    used: Instant,
-}
-
-/// How long a connection may go from statement to statement without going back to the pool.
-const STASH_LIFETIME: Duration = Duration::from_secs(60);
-
-/// How long a stashed connection may wait for a statement before going back to the pool.
-const STASH_IDLE: Duration = Duration::from_secs(10);
-
-/// How often a transaction waiting for a connection takes one back from the stash.
-const STASH_RELEASE_INTERVAL: Duration = Duration::from_millis(20);
-
-/// How long a statement waits for its turn, then for a connection of the pool, before failing.
+/// How long a statement waits for a connection of the pool (a single statement: for its turn,
+/// then for a connection), before failing.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Stash {
-    /// A stash for single statements of a pool of `max_connections`.
-    fn new(max_connections: u32) -> Self {
-        Self {
-            idle: Mutex::default(),
-            permits: Semaphore::new((max_connections as usize * 3 / 4).max(1)),
-        }
-    }
-
-    /// The connection used last, if one waits; those idle too long go back to the pool.
-    fn take(&self) -> Option<Stashed> {
-        let mut idle = self.idle.lock().expect("the stash is never poisoned");
-        idle.retain(|stashed| stashed.used.elapsed() < STASH_IDLE);
-        idle.pop()
-    }
-
-    /// Keeps a connection for the next statement, unless `pool` is closing: then it goes back
-    /// to the pool, which is waiting for it.
-    fn put(&self, stashed: Stashed, pool: &AnyPool) {
-        let mut idle = self.idle.lock().expect("the stash is never poisoned");
-        if !pool.is_closed() {
-            idle.push(stashed);
-        }
-    }
-
-    /// Gives every waiting connection back to the pool.
-    fn clear(&self) {
-        self.idle
-            .lock()
-            .expect("the stash is never poisoned")
-            .clear();
-    }
-}
 
 /// Which SQL server the pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +103,7 @@ pub struct Db {
     stash: Arc<Stash>,
     backend: Backend,
     /// Statements run since start: exposed in stats so the saving from the cache can be measured.
-    queries: Arc<AtomicU64>,
+    statements: StatementCount,
 }
 
 impl Db {
@@ -222,10 +144,10 @@ impl Db {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
         Ok(Self {
+            stash: Arc::new(Stash::new(pool.clone())),
             pool,
-            stash: Arc::new(Stash::new(max_connections(backend))),
             backend,
-            queries: Arc::default(),
+            statements: StatementCount::default(),
         })
     }
 
@@ -264,66 +186,36 @@ impl Db {
 
     /// Statements run since start.
     pub fn queries(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
+        self.statements.get()
     }
 
-    /// Counts `n` statements.
-    fn counted(&self, n: u64) {
-        self.queries.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// Runs `statement` ([`lessons::REFRESH_LISTING`], [`enrolments::REFRESH_ENROLMENTS`]),
-    /// which brings the copies other tables keep of course `course`'s fields up to date, in the
-    /// transaction that changed the course. Rows already right are left alone: rewriting them
-    /// would cost writes to every index and make index-only scans visit the table again.
-    async fn refresh_copies(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        statement: &str,
-        course: CourseId,
-    ) -> DbResult<()> {
-        self.counted(1);
-        sqlx::query(statement)
-            .bind(course.to_string())
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Starts a transaction that will write.
-    ///
-    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
-    /// timeout): a deferred transaction that reads and then writes fails outright when another
-    /// writer committed in between.
-    pub async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
-        // A pool with no connection to give (none idle, no room to open one) gets a stashed
-        // one back, for this transaction or another.
-        if self.pool.num_idle() == 0 && self.pool.size() >= max_connections(self.backend) {
-            drop(self.stash.take());
-        }
+    /// The transaction [`Db::begin_write`] starts, without counting its statements.
+    async fn begin_uncounted(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
         let begin = async {
             match self.backend {
                 Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
                 Backend::Postgres => self.pool.begin().await,
             }
         };
-        let mut begin = std::pin::pin!(begin);
-        // While it waits, stashed connections keep going back to the pool, one at a time: a
-        // connection seen idle above may have gone to another waiter, and transactions must not
-        // wait on the pool for connections that only sit in the stash.
-        loop {
-            tokio::select! {
-                tx = &mut begin => return Ok(tx?),
-                () = tokio::time::sleep(STASH_RELEASE_INTERVAL) => drop(self.stash.take()),
-            }
-        }
+        Ok(self.stash.make_room_while(begin).await?)
+    }
+
+    /// Starts a transaction that will write; its statements are counted.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
+    /// timeout): a deferred transaction that reads and then writes fails outright when another
+    /// writer committed in between.
+    pub async fn begin_write(&self) -> DbResult<CountedTransaction> {
+        let tx = self.begin_uncounted().await?;
+        Ok(CountedTransaction::new(tx, self.statements.clone()))
     }
 
     /// Starts a transaction that seeds the database: one at a time (SQLite: the database write
     /// lock; PostgreSQL: a lock on the accounts table, which lets readers through), so what it
-    /// finds when it starts stays true until it commits.
+    /// finds when it starts stays true until it commits. Its statements load data rather than
+    /// serve requests, and are not counted.
     pub async fn begin_seeding(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_uncounted().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
                 .execute(&mut *tx)
@@ -335,51 +227,25 @@ impl Db {
     /// Starts a transaction that will change `course` or its lessons. Writers of one course go
     /// one at a time (SQLite: the database write lock; PostgreSQL: a lock on the course row), so
     /// read-modify-write steps such as re-ranking lessons never interleave.
-    pub async fn begin_course_write(
-        &self,
-        course: CourseId,
-    ) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+    pub async fn begin_course_write(&self, course: CourseId) -> DbResult<CountedTransaction> {
         let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
-            self.counted(1);
             sqlx::query("SELECT id FROM courses WHERE id = $1 FOR UPDATE")
                 .bind(course.to_string())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
         }
         Ok(tx)
     }
 
-    /// Runs one statement outside a transaction, on a connection of the [`Stash`], or of the
-    /// pool when none waits there.
-    async fn run<T>(
-        &self,
-        statement: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
-    ) -> Result<T, sqlx::Error> {
-        let _turn = tokio::time::timeout(ACQUIRE_TIMEOUT, self.stash.permits.acquire())
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)?
-            .expect("the stash's semaphore is never closed");
-        let (mut conn, since) = match self.stash.take() {
-            Some(stashed) => (stashed.conn, stashed.since),
-            None => (self.pool.acquire().await?, Instant::now()),
-        };
-        let result = statement(&mut conn).await;
-        let ready = result.as_ref().err().is_none_or(answered);
-        if ready && since.elapsed() < STASH_LIFETIME {
-            let used = Instant::now();
-            self.stash.put(Stashed { conn, since, used }, &self.pool);
-        }
-        result
-    }
-
-    /// Round-trips a trivial statement.
+    /// Round-trips a trivial statement, on a connection of the `Stash` like any statement,
+    /// but not counted: a health check is no work the cache could save.
     ///
     /// # Errors
     /// When the database does not answer.
     pub async fn ping(&self) -> DbResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(self)
+        self.stash
+            .run(async |conn| sqlx::query("SELECT 1").execute(conn).await)
             .await
             .map(|_| ())
             .map_err(DbError::from_sqlx)
@@ -400,74 +266,6 @@ impl std::fmt::Debug for Db {
             .field("backend", &self.backend)
             .field("queries", &self.queries())
             .finish_non_exhaustive()
-    }
-}
-
-/// Statements outside a transaction run on the database itself (`.fetch_all(self)`), on a
-/// connection of the [`Stash`]. Their results are read whole (even for `fetch_optional`), so
-/// everything the server sends for a statement, an error included, reaches that statement.
-impl<'c> sqlx::Executor<'c> for &'c Db {
-    type Database = Any;
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
-        let steps = async move {
-            self.run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)
-                .await
-        };
-        Box::pin(
-            steps
-                .map_ok(|steps| stream::iter(steps.into_iter().map(Ok)))
-                .try_flatten_stream(),
-        )
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, Any>,
-    {
-        let first_row = async move {
-            let mut steps = self.fetch_many(query);
-            let mut row = None;
-            while let Some(step) = steps.try_next().await? {
-                if let Either::Right(found) = step {
-                    row = row.or(Some(found));
-                }
-            }
-            Ok(row)
-        };
-        Box::pin(first_row)
-    }
-
-    fn prepare_with<'e, 'q: 'e>(
-        self,
-        sql: &'q str,
-        parameters: &'e [AnyTypeInfo],
-    ) -> BoxFuture<'e, Result<AnyStatement<'q>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        Box::pin(async move {
-            self.run(async |conn| conn.prepare_with(sql, parameters).await)
-                .await
-        })
-    }
-
-    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        Box::pin(async move { self.run(async |conn| conn.describe(sql).await).await })
     }
 }
 
@@ -603,7 +401,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_name_read_from_the_database_is_an_error_not_a_default() {
-        use sqlx::Connection as _;
+        use sqlx::{AnyConnection, Connection as _};
         sqlx::any::install_default_drivers();
         let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
         let row = sqlx::query("SELECT 'PUBLISHED' AS known, 'ARCHIVED' AS unknown")

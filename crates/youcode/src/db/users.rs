@@ -91,7 +91,6 @@ impl Db {
     /// [`DbError::Conflict`] when the email is taken.
     pub async fn create_user(&self, user: NewUser) -> DbResult<User> {
         let id = UserId::new().to_string();
-        self.counted(1);
         sqlx::query(
             "INSERT INTO users (id, email, name, image, role, password_hash, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -117,7 +116,6 @@ impl Db {
 
     /// The account with this email and its password hash.
     pub async fn user_with_password(&self, email: &str) -> DbResult<Option<(User, String)>> {
-        self.counted(1);
         let row = sqlx::query(
             "SELECT id, email, name, image, role, password_hash FROM users WHERE email = $1",
         )
@@ -130,7 +128,6 @@ impl Db {
 
     /// Records a session for `user`, under the hash of its token.
     pub async fn create_session(&self, token_hash: &str, user: &str) -> DbResult<()> {
-        self.counted(1);
         let now = now_ms();
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
@@ -146,7 +143,6 @@ impl Db {
 
     /// The session a token hash names, with its account.
     pub async fn session(&self, token_hash: &str) -> DbResult<Option<Session>> {
-        self.counted(1);
         let row = sqlx::query(
             "SELECT u.id, u.email, u.name, u.image, u.role, s.created_at, s.last_seen_at
              FROM sessions s JOIN users u ON u.id = s.user_id
@@ -168,7 +164,6 @@ impl Db {
     /// Records a use of a session at `now`; returns whether it moved its last use forward
     /// (concurrent requests due at once record it once).
     pub async fn record_session_use(&self, token_hash: &str, now: i64) -> DbResult<bool> {
-        self.counted(1);
         let done = sqlx::query(
             "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
         )
@@ -187,7 +182,6 @@ impl Db {
         now: i64,
         limits: &SessionLimits,
     ) -> DbResult<u64> {
-        self.counted(1);
         let done = sqlx::query(
             "DELETE FROM sessions WHERE user_id = $1 AND (created_at <= $2 OR last_seen_at <= $3)",
         )
@@ -201,7 +195,6 @@ impl Db {
 
     /// Ends a session; returns whether it existed.
     pub async fn delete_session(&self, token_hash: &str) -> DbResult<bool> {
-        self.counted(1);
         let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(self)
@@ -211,7 +204,6 @@ impl Db {
 
     /// Whether any account exists (an empty database gets the demo data set).
     pub async fn has_users(&self) -> DbResult<bool> {
-        self.counted(1);
         holds_accounts(self).await
     }
 }

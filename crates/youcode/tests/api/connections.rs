@@ -92,7 +92,7 @@ async fn transactions_may_use_every_connection_statements_left_idle() {
     let transaction = async || {
         let mut tx = db.begin_write().await.expect("a transaction starts");
         all_open.wait().await;
-        sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
     };
     futures::future::join_all((0..POOL_SIZE).map(|_| transaction())).await;
