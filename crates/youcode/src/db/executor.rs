@@ -15,6 +15,7 @@ use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{Any, AnyConnection, Describe, Either, Execute};
 
 use super::Db;
+use super::reconnect::{Replayable, only_reads};
 
 /// Statements run since start, shared by a [`Db`] and its transactions.
 #[derive(Debug, Clone, Default)]
@@ -124,9 +125,21 @@ impl<'c> sqlx::Executor<'c> for &'c Db {
     {
         self.statements.add_one();
         let steps = async move {
-            self.stash
-                .run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)
-                .await
+            if !only_reads(query.sql()) {
+                return self
+                    .stash
+                    .run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)
+                    .await;
+            }
+            let statement = Replayable::of(query)?;
+            self.reconnecting(|| {
+                self.stash.run(async |conn| {
+                    conn.fetch_many(statement.attempt())
+                        .try_collect::<Vec<_>>()
+                        .await
+                })
+            })
+            .await
         };
         Box::pin(
             steps

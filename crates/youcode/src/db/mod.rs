@@ -13,6 +13,7 @@ mod executor;
 mod instance_lock;
 mod learners;
 mod lessons;
+mod reconnect;
 pub mod seed;
 mod stash;
 mod users;
@@ -33,6 +34,7 @@ use stash::Stash;
 
 pub use executor::CountedTransaction;
 pub use instance_lock::InstanceLock;
+pub use reconnect::connection_lost;
 pub use users::holds_accounts;
 
 pub use courses::{AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse};
@@ -191,13 +193,38 @@ impl Db {
 
     /// The transaction [`Db::begin_write`] starts, without counting its statements.
     async fn begin_uncounted(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
-        let begin = async {
-            match self.backend {
-                Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-                Backend::Postgres => self.pool.begin().await,
-            }
+        let begin = || {
+            let begin = async {
+                match self.backend {
+                    Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+                    Backend::Postgres => self.pool.begin().await,
+                }
+            };
+            self.stash.make_room_while(begin)
         };
-        Ok(self.stash.make_room_while(begin).await?)
+        // Nothing has happened yet when a `BEGIN` meets a lost connection.
+        Ok(self.reconnecting(begin).await?)
+    }
+
+    /// Runs `attempt`, and again on another connection while it fails because its connection
+    /// was lost: at most once per connection the pool may hold (see `reconnect.rs`). The
+    /// stash's connections go back to the pool at the first loss, to be tested there: whatever
+    /// dropped one has likely dropped them all.
+    async fn reconnecting<T, F>(&self, attempt: impl Fn() -> F) -> Result<T, sqlx::Error>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut left = self.pool.options().get_max_connections();
+        loop {
+            match attempt().await {
+                Err(error) if reconnect::connection_lost(&error) && left > 0 => {
+                    left -= 1;
+                    self.stash.clear();
+                    tracing::debug!(%error, "a lost database connection: trying another");
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Starts a transaction that will write; its statements are counted.

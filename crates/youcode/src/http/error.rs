@@ -103,17 +103,10 @@ impl From<DbError> for AppError {
 /// network, no connection to give) rather than that the statement failed: a 503, not a 500.
 fn unreachable(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLSTATE class 08 (connection exception); 57P01-57P03 (the server is shutting down,
-        // crashed or starting); 53300 (too many connections).
-        sqlx::Error::Database(error) => error.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
-        }),
-        _ => false,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        // 53300: too many connections.
+        sqlx::Error::Database(error) if error.code().as_deref() == Some("53300") => true,
+        error => crate::db::connection_lost(error),
     }
 }
 

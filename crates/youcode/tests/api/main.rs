@@ -9,6 +9,7 @@ mod auth;
 mod bench;
 mod cache_admin;
 mod connections;
+mod database_outage;
 mod fleet;
 mod freshness;
 mod hardening;
