@@ -20,7 +20,7 @@ use crate::pending::Pending;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::{AnyStore, LeaseToken, Store, StoreError, Usage};
 use crate::tier::Tier;
-use crate::{Generation, Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
+use crate::{Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
 
 /// A payload and how it was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1219,14 +1219,6 @@ impl<S: Store> Cache<S> {
             }
         }
         result
-    }
-}
-
-impl Generation {
-    /// A fresh random generation. Random rather than counted, so that a generation lost by the
-    /// store is never reissued (invariant 4).
-    pub fn random() -> Self {
-        Generation(rand::random())
     }
 }
 
