@@ -9,7 +9,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use cachette::Generation;
-use cachette::envelope::{decode, encode};
+use cachette::internals::{decode, encode};
 use libfuzzer_sys::fuzz_target;
 
 /// The payload limit the decoder is given: a compressed payload claiming more is refused before

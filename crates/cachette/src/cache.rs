@@ -1144,9 +1144,10 @@ impl<S: Store> Cache<S> {
         self.admin_call(self.inner.store.usage(&pattern)).await
     }
 
-    /// Up to `limit` keys of this cache's namespace, for inspection, redacted (see
-    /// [`key::redacted`](crate::key::redacted)): they tell what kinds of entries are cached, not
-    /// whose, so they may be shown to anyone allowed to see the cache's figures.
+    /// Up to `limit` keys of this cache's namespace, for inspection, redacted (every param value
+    /// and tag argument replaced by `…`, as in `yc:v1:admin:courses:adminId=…:page=…`): they
+    /// tell what kinds of entries are cached, not whose, so they may be shown to anyone allowed
+    /// to see the cache's figures.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails or takes longer than the admin timeout.

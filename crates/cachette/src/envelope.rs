@@ -46,7 +46,8 @@ impl GenerationsRef<'_> {
         self.0.len() / 8
     }
 
-    /// Whether there are none.
+    /// Whether there are none. Only the fuzz targets ask.
+    #[cfg(feature = "internals")]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

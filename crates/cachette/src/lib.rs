@@ -56,18 +56,18 @@
 //! ## Layout
 //!
 //! - [`key`]: `Namespace`, `Key`, `Tag` — readable, injective, namespaced names.
-//! - [`envelope`]: the stored bytes — header (generations, times, flags) and payload.
-//! - [`policy`]: `Policy`, TTL with jitter and stale-if-error grace.
+//! - `envelope`: the stored bytes — header (generations, times, flags) and payload.
+//! - `policy`: [`Policy`], TTL with jitter and stale-if-error grace.
 //! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs), `AnyStore`.
 //! - `cache`: `Cache` — `get_or_fetch` (and `_raw`, `_with`), invalidation, fallback,
 //!   administration.
-//! - [`codec`]: `Codec`, how a value becomes a payload: `Json` (serde), `Raw` (bytes), or a
+//! - `codec`: [`Codec`], how a value becomes a payload: [`Json`] (serde), [`Raw`] (bytes), or a
 //!   layout of the caller's own.
 //! - `flight`: single-flight of concurrent misses in a process (across processes: leases, in
 //!   [`store`] and `cache`).
 //! - `pending`: invalidations that failed and are being retried.
 //! - `breaker`: the circuit breaker in front of the store.
-//! - [`stats`]: counters, overall and per key prefix.
+//! - `stats`: counters, overall and per key prefix ([`StatsSnapshot`]).
 //! - [`bus`]: the `Bus` trait between instances; `LocalBus` (in-process), `RedisBus`.
 //! - [`fleet`]: membership, leases and acknowledged invalidation over a bus; the argument for
 //!   the guarantee across instances.
@@ -76,16 +76,26 @@
 mod breaker;
 pub mod bus;
 mod cache;
-pub mod codec;
-pub mod envelope;
+mod codec;
+mod envelope;
 pub mod fleet;
 mod flight;
 pub mod key;
 mod pending;
-pub mod policy;
-pub mod stats;
+mod policy;
+mod stats;
 pub mod store;
 mod tier;
+
+/// Parts of the crate that are not its API, for the fuzz targets in `fuzz/` and this crate's own
+/// tests (feature `internals`). They may change or go in any release.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::envelope::{decode, encode};
+    #[cfg(feature = "redis")]
+    pub use crate::store::redis::RELEASE_LEASE_SHA;
+}
 
 use smallvec::SmallVec;
 
