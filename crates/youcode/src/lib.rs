@@ -38,7 +38,7 @@ pub mod state;
 pub mod fuzzing {
     pub use crate::cache::course_list::{Chunk, CourseList, CourseListCodec, chunks_for};
     pub use crate::cache::keys::CHUNK_LEN;
-    pub use crate::http::course_list::page;
+    pub use crate::http::course_list::ListParts;
 }
 
 use std::net::SocketAddr;

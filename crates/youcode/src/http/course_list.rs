@@ -7,34 +7,51 @@ use super::ListPage;
 use crate::cache::course_list::Chunk;
 use crate::domain::Page;
 
-/// The JSON of the [`ListPage`] `page` of the `recent` courses followed by `earlier_total`
-/// earlier ones, of which `chunks` are those
-/// [`chunks_for`](crate::cache::course_list::chunks_for) names that exist, from the `first`.
-pub fn page(
-    recent: &[Box<RawValue>],
-    earlier_total: i64,
-    first: usize,
-    chunks: &[Chunk],
-    page: Page,
-    chunk_len: usize,
-) -> serde_json::Result<Vec<u8>> {
-    let total = recent.len() as i64 + earlier_total;
-    let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-    let mut data: Vec<&RawValue> = Vec::with_capacity(page.limit as usize);
-    for index in offset..offset.saturating_add(page.limit as usize) {
-        let course = match index.checked_sub(recent.len()) {
-            None => recent.get(index),
-            Some(earlier) => (earlier / chunk_len)
-                .checked_sub(first)
-                .and_then(|chunk| chunks.get(chunk))
-                .and_then(|chunk| chunk.courses.get(earlier % chunk_len)),
-        };
-        match course {
-            Some(course) => data.push(course),
-            None => break,
+/// What a page of a user's course list is cut from: the recent courses, then the chunks of the
+/// earlier ones that the page needs.
+#[derive(Debug, Clone, Copy)]
+pub struct ListParts<'a> {
+    /// The recent courses that match the search, whole, in list order.
+    pub recent: &'a [Box<RawValue>],
+    /// How many earlier courses match the search.
+    pub earlier_total: i64,
+    /// The index of the first of `chunks` among the earlier courses' chunks.
+    pub first_chunk: usize,
+    /// The chunks the page needs (`cache::course_list::chunks_for`) that exist, from
+    /// `first_chunk` on.
+    pub chunks: &'a [Chunk],
+    /// How many courses a chunk holds.
+    pub chunk_len: usize,
+}
+
+impl ListParts<'_> {
+    /// The JSON of the [`ListPage`] `page` of the recent courses followed by the earlier ones.
+    pub fn page(&self, page: Page) -> serde_json::Result<Vec<u8>> {
+        let Self {
+            recent,
+            earlier_total,
+            first_chunk,
+            chunks,
+            chunk_len,
+        } = *self;
+        let total = recent.len() as i64 + earlier_total;
+        let offset = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        let mut data: Vec<&RawValue> = Vec::with_capacity(page.limit as usize);
+        for index in offset..offset.saturating_add(page.limit as usize) {
+            let course = match index.checked_sub(recent.len()) {
+                None => recent.get(index),
+                Some(earlier) => (earlier / chunk_len)
+                    .checked_sub(first_chunk)
+                    .and_then(|chunk| chunks.get(chunk))
+                    .and_then(|chunk| chunk.courses.get(earlier % chunk_len)),
+            };
+            match course {
+                Some(course) => data.push(course),
+                None => break,
+            }
         }
+        serde_json::to_vec(&ListPage::new((data, total), page))
     }
-    serde_json::to_vec(&ListPage::new((data, total), page))
 }
 
 #[cfg(test)]
@@ -89,15 +106,14 @@ mod tests {
                 serde_json::from_slice(&serde_json::to_vec(&chunk).unwrap()).unwrap()
             })
             .collect();
-        let page = page(
-            &recent,
+        let parts = ListParts {
+            recent: &recent,
             earlier_total,
-            first,
-            &chunks,
-            wanted.page,
+            first_chunk: first,
+            chunks: &chunks,
             chunk_len,
-        )
-        .unwrap();
+        };
+        let page = parts.page(wanted.page).unwrap();
         serde_json::from_slice(&page).unwrap()
     }
 

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use super::course_list;
+use super::course_list::ListParts;
 use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
 use super::{
     AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
@@ -139,14 +139,14 @@ async fn courses(
         .into_iter()
         .chain(further.into_iter().map(|chunk| chunk.value))
         .collect();
-    let page = course_list::page(
-        &recent,
+    let parts = ListParts {
+        recent: &recent,
         earlier_total,
-        first,
-        &chunks,
-        params.page,
-        CHUNK_LEN,
-    )?;
+        first_chunk: first,
+        chunks: &chunks,
+        chunk_len: CHUNK_LEN,
+    };
+    let page = parts.page(params.page)?;
     Ok(json_bytes(Bytes::from(page), combined(&outcomes)))
 }
 
