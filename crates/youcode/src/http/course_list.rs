@@ -3,7 +3,7 @@
 
 use serde_json::value::RawValue;
 
-use super::ListPage;
+use super::list_page::ListPage;
 use crate::cache::course_list::Chunk;
 use crate::domain::Page;
 

@@ -16,12 +16,11 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tracing::warn;
 
+use super::cached::{cached, cached_bytes, cached_with, combined, json_bytes, json_value, refresh};
 use super::course_list::ListParts;
+use super::error::AppError;
 use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
-use super::{
-    AppError, ListPage, cached, cached_bytes, cached_with, combined, json_bytes, json_value,
-    refresh,
-};
+use super::list_page::ListPage;
 use crate::cache::course_list::{Chunk, CourseList, CourseListCodec, chunks_for};
 use crate::cache::invalidation::{self, EnrolmentOutcome};
 use crate::cache::keys::{CHUNK_LEN, course_list_split, in_earlier_part};
