@@ -17,7 +17,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use youcode::db::UserCourseItem;
 use youcode::domain::{ListParams, fold};
-use youcode::fuzzing::{CHUNK_LEN, Chunk, CourseList, CourseListCodec, chunks_for, page};
+use youcode::fuzzing::{CHUNK_LEN, Chunk, CourseList, CourseListCodec, ListParts, chunks_for};
 
 #[derive(Arbitrary, Debug)]
 struct Course {
@@ -112,15 +112,14 @@ fn page_of(
         .filter(|&index| index < count)
         .map(|index| earlier.chunk(search, index, chunk_len))
         .collect::<Option<_>>()?;
-    let json = page(
-        &recent,
+    let parts = ListParts {
+        recent: &recent,
         earlier_total,
-        first,
-        &chunks,
-        wanted.page,
+        first_chunk: first,
+        chunks: &chunks,
         chunk_len,
-    )
-    .expect("a page encodes");
+    };
+    let json = parts.page(wanted.page).expect("a page encodes");
     Some(serde_json::from_slice(&json).expect("a page is JSON"))
 }
 

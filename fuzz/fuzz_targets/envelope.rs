@@ -9,7 +9,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use cachette::Generation;
-use cachette::envelope::{decode, encode};
+use cachette::internals::{decode, encode};
 use libfuzzer_sys::fuzz_target;
 
 /// The payload limit the decoder is given: a compressed payload claiming more is refused before
@@ -45,7 +45,7 @@ fn decode_any(raw: &[u8]) {
     let count = usize::from(u16::from_le_bytes([raw[19], raw[20]]));
     let stored: Vec<Generation> = raw[21..21 + 8 * count]
         .chunks_exact(8)
-        .map(|g| Generation(u64::from_le_bytes(g.try_into().unwrap())))
+        .map(|g| Generation::from_bits(u64::from_le_bytes(g.try_into().unwrap())))
         .collect();
     assert_eq!(envelope.generations.len(), count);
     assert_eq!(envelope.generations.is_empty(), count == 0);
@@ -67,7 +67,12 @@ fn decode_any(raw: &[u8]) {
 }
 
 fn round_trip(entry: &Entry) {
-    let generations: Vec<Generation> = entry.generations.iter().copied().map(Generation).collect();
+    let generations: Vec<Generation> = entry
+        .generations
+        .iter()
+        .copied()
+        .map(Generation::from_bits)
+        .collect();
     let bytes = encode(
         &entry.payload,
         &generations,

@@ -20,7 +20,7 @@ use crate::pending::Pending;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::{AnyStore, LeaseToken, Store, StoreError, Usage};
 use crate::tier::Tier;
-use crate::{Generation, Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
+use crate::{Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
 
 /// A payload and how it was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1200,9 +1200,10 @@ impl<S: Store> Cache<S> {
         self.admin_call(self.inner.store.usage(&pattern)).await
     }
 
-    /// Up to `limit` keys of this cache's namespace, for inspection, redacted (see
-    /// [`key::redacted`](crate::key::redacted)): they tell what kinds of entries are cached, not
-    /// whose, so they may be shown to anyone allowed to see the cache's figures.
+    /// Up to `limit` keys of this cache's namespace, for inspection, redacted (every param value
+    /// and tag argument replaced by `…`, as in `yc:v1:admin:courses:adminId=…:page=…`): they
+    /// tell what kinds of entries are cached, not whose, so they may be shown to anyone allowed
+    /// to see the cache's figures.
     ///
     /// # Errors
     /// [`StoreError`] when the store fails or takes longer than the admin timeout.
@@ -1275,14 +1276,6 @@ impl<S: Store> Cache<S> {
             }
         }
         result
-    }
-}
-
-impl Generation {
-    /// A fresh random generation. Random rather than counted, so that a generation lost by the
-    /// store is never reissued (invariant 4).
-    pub fn random() -> Self {
-        Generation(rand::random())
     }
 }
 

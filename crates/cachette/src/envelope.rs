@@ -46,7 +46,8 @@ impl GenerationsRef<'_> {
         self.0.len() / 8
     }
 
-    /// Whether there are none.
+    /// Whether there are none. Only the fuzz targets ask.
+    #[cfg(feature = "internals")]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -59,7 +60,7 @@ impl GenerationsRef<'_> {
                 .chunks_exact(8)
                 .zip(current)
                 .all(|(stored, current)| {
-                    u64::from_le_bytes(stored.try_into().unwrap()) == current.0
+                    u64::from_le_bytes(stored.try_into().unwrap()) == current.to_bits()
                 })
     }
 }
@@ -90,7 +91,7 @@ pub fn encode(
     out.put_u64_le(fresh_until_ms);
     out.put_u16_le(u16::try_from(generations.len()).expect("fewer than 65536 tags"));
     for generation in generations {
-        out.put_u64_le(generation.0);
+        out.put_u64_le(generation.to_bits());
     }
     out.put_slice(body);
     out.freeze()

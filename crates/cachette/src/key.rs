@@ -215,7 +215,7 @@ impl fmt::Display for Tag {
 /// A stored key or tag with every param value and tag argument replaced by `…`, e.g.
 /// `yc:v1:admin:courses:adminId=…:page=…` or `yc:v1:~tag:session:…`: what kind of entry it is,
 /// never whose. `root` is the namespace root (`yc:`); a shortened key loses its digest.
-pub fn redacted(root: &str, stored: &str) -> String {
+pub(crate) fn redacted(root: &str, stored: &str) -> String {
     let Some(rest) = stored.strip_prefix(root) else {
         return "…".to_owned();
     };

@@ -56,21 +56,21 @@
 //! ## Layout
 //!
 //! - [`key`]: `Namespace`, `Key`, `Tag` — readable, injective, namespaced names.
-//! - [`envelope`]: the stored bytes — header (generations, times, flags) and payload.
-//! - [`policy`]: `Policy`, TTL with jitter, stale-if-error and stale-while-revalidate graces,
+//! - `envelope`: the stored bytes — header (generations, times, flags) and payload.
+//! - `policy`: [`Policy`], TTL with jitter, stale-if-error and stale-while-revalidate graces,
 //!   fetch time limits.
-//! - [`refresh`]: `Cache::get_or_refresh`, reads that need not wait for their fetch
+//! - `refresh`: [`Cache::get_or_refresh`], reads that need not wait for their fetch
 //!   (stale-while-revalidate, soft and hard fetch timeouts).
 //! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs), `AnyStore`.
 //! - `cache`: `Cache` — `get_or_fetch` (and `_raw`, `_with`), invalidation, fallback,
 //!   administration.
-//! - [`codec`]: `Codec`, how a value becomes a payload: `Json` (serde), `Raw` (bytes), or a
+//! - `codec`: [`Codec`], how a value becomes a payload: [`Json`] (serde), [`Raw`] (bytes), or a
 //!   layout of the caller's own.
 //! - `flight`: single-flight of concurrent misses in a process (across processes: leases, in
 //!   [`store`] and `cache`).
 //! - `pending`: invalidations that failed and are being retried.
 //! - `breaker`: the circuit breaker in front of the store.
-//! - [`stats`]: counters, overall and per key prefix.
+//! - `stats`: counters, overall and per key prefix ([`StatsSnapshot`]).
 //! - [`bus`]: the `Bus` trait between instances; `LocalBus` (in-process), `RedisBus`.
 //! - [`fleet`]: membership, leases and acknowledged invalidation over a bus; the argument for
 //!   the guarantee across instances.
@@ -79,17 +79,27 @@
 mod breaker;
 pub mod bus;
 mod cache;
-pub mod codec;
-pub mod envelope;
+mod codec;
+mod envelope;
 pub mod fleet;
 mod flight;
 pub mod key;
 mod pending;
-pub mod policy;
-pub mod refresh;
-pub mod stats;
+mod policy;
+mod refresh;
+mod stats;
 pub mod store;
 mod tier;
+
+/// Parts of the crate that are not its API, for the fuzz targets in `fuzz/` and this crate's own
+/// tests (feature `internals`). They may change or go in any release.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::envelope::{decode, encode};
+    #[cfg(feature = "redis")]
+    pub use crate::store::redis::RELEASE_LEASE_SHA;
+}
 
 use smallvec::SmallVec;
 
@@ -108,8 +118,30 @@ pub use store::RedisStore;
 pub use store::{AnyStore, MemoryStore, Store, StoreError, Usage};
 
 /// A tag's generation: a random token that changes on every invalidation of the tag.
+///
+/// Its bits are not part of the API: a store makes new generations with [`Generation::random`]
+/// only, and keeps the bits [`Generation::to_bits`] gives, to read them back with
+/// [`Generation::from_bits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Generation(pub u64);
+pub struct Generation(u64);
+
+impl Generation {
+    /// A fresh random generation. Random rather than counted, so that a generation lost by the
+    /// store is never reissued (invariant 4).
+    pub fn random() -> Self {
+        Generation(rand::random())
+    }
+
+    /// The generation a store kept as `bits` (what [`Generation::to_bits`] gave).
+    pub const fn from_bits(bits: u64) -> Self {
+        Generation(bits)
+    }
+
+    /// The bits a store keeps for this generation.
+    pub const fn to_bits(self) -> u64 {
+        self.0
+    }
+}
 
 /// The generations one value was built under: the namespace epoch first, then its tags in order.
 pub type Snapshot = SmallVec<[Generation; 8]>;

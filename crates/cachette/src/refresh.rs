@@ -32,8 +32,7 @@ pub struct FetchTimedOut(pub Duration);
 
 impl<S: Store> Cache<S> {
     /// Like [`Cache::get_or_fetch_with`], for a fetch that may outlive the call: with the
-    /// policy's `stale_while_revalidate`, `soft_timeout` and `hard_timeout` (see the module
-    /// [`refresh`](crate::refresh)). With none of them set, it is `get_or_fetch_with`.
+    /// policy's `stale_while_revalidate`, `soft_timeout` and `hard_timeout`. With none of them set, it is `get_or_fetch_with`.
     ///
     /// # Concurrent calls on the same key
     /// As `get_or_fetch_with`: one fetch per key and snapshot in this process (and, on a

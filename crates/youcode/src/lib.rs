@@ -36,9 +36,9 @@ pub mod state;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::http::course_list::{
-        CHUNK_LEN, Chunk, CourseList, CourseListCodec, chunks_for, page,
-    };
+    pub use crate::cache::course_list::{Chunk, CourseList, CourseListCodec, chunks_for};
+    pub use crate::cache::keys::CHUNK_LEN;
+    pub use crate::http::course_list::ListParts;
 }
 
 use std::net::SocketAddr;

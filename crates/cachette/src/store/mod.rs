@@ -23,9 +23,9 @@
 //! rule, and a lost, expired or stolen lease costs at most one more fetch or a bounded wait.
 
 mod glob;
-pub mod memory;
+mod memory;
 #[cfg(feature = "redis")]
-pub mod redis;
+pub(crate) mod redis;
 
 use std::future::Future;
 use std::time::Duration;
@@ -33,7 +33,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-pub use self::glob::glob_match;
+pub(crate) use self::glob::glob_match;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;

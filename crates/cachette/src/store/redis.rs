@@ -161,7 +161,7 @@ fn parse_generation(value: &Value) -> Option<Generation> {
             .ok()?
             .parse()
             .ok()
-            .map(Generation),
+            .map(Generation::from_bits),
         _ => None,
     }
 }
@@ -190,7 +190,7 @@ impl Store for RedisStore {
         for (key, generation) in keys.iter().zip(&fresh) {
             pipe.cmd("SET")
                 .arg(*key)
-                .arg(generation.0)
+                .arg(generation.to_bits())
                 .arg("NX")
                 .arg("GET")
                 .arg("PX")
@@ -218,7 +218,7 @@ impl Store for RedisStore {
                 if unreadable.contains(key) {
                     pipe.cmd("SET")
                         .arg(*key)
-                        .arg(generation.0)
+                        .arg(generation.to_bits())
                         .arg("PX")
                         .arg(ttl)
                         .ignore();
@@ -236,7 +236,7 @@ impl Store for RedisStore {
             // KEEPTTL: it is still needed exactly as long as the entries that extended it.
             pipe.cmd("SET")
                 .arg(*key)
-                .arg(Generation::random().0)
+                .arg(Generation::random().to_bits())
                 .arg("XX")
                 .arg("KEEPTTL")
                 .ignore();

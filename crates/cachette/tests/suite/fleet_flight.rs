@@ -438,7 +438,7 @@ async fn a_redis_lease_is_granted_once_released_only_by_its_token_and_cleared_wi
         store.release_lease(key, token).await.unwrap();
         let script: Vec<bool> = redis::cmd("SCRIPT")
             .arg("EXISTS")
-            .arg(cachette::store::redis::RELEASE_LEASE_SHA)
+            .arg(cachette::internals::RELEASE_LEASE_SHA)
             .query_async(&mut store.connection())
             .await
             .unwrap();

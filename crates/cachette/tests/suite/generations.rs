@@ -5,8 +5,9 @@ use std::convert::Infallible;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use cachette::internals::encode;
 use cachette::store::generation_ttl;
-use cachette::{Cache, Key, Outcome, Policy, Store, Tag, envelope};
+use cachette::{Cache, Key, Outcome, Policy, Store, Tag};
 
 use crate::support::{GenerationLife, eventually, suite, unique_namespace};
 
@@ -169,7 +170,7 @@ pub async fn an_entry_stored_after_its_generations_expired_is_a_miss<S: Store>(s
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    let old = envelope::encode(br#""old""#, &snapshot, now, now + 60_000, usize::MAX);
+    let old = encode(br#""old""#, &snapshot, now, now + 60_000, usize::MAX);
 
     cache
         .store()

@@ -246,7 +246,7 @@ impl CacheKeys {
     }
 
     /// The `index`th chunk of a user's earlier courses (before `split`) that match `search`
-    /// (see [`crate::http::course_list::Chunk`]).
+    /// (see [`Chunk`](super::course_list::Chunk)).
     pub fn user_course_chunk(
         &self,
         user: UserId,

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ParamError;
+use super::params::ParamError;
 
 macro_rules! id_type {
     ($name:ident, $param:literal) => {

@@ -9,8 +9,11 @@ use bytes::Bytes;
 use cachette::Fetched;
 use serde::{Deserialize, Deserializer};
 
+use super::body_limit::MAX_CONTENT_BODY_BYTES;
+use super::cached::{cached_bytes, cached_json, json_bytes, refresh};
+use super::error::AppError;
 use super::extract::{Admin, Ids, JsonBody, QueryParams};
-use super::{AppError, ListPage, cached_bytes, cached_json, json_bytes, refresh};
+use super::list_page::ListPage;
 use crate::cache::invalidation::{self, CourseChange};
 use crate::db::{CourseChanges, LessonChanges, LessonWrite, NewCourse, NewLesson};
 use crate::domain::{
@@ -37,7 +40,7 @@ pub fn router() -> Router<AppState> {
             "/api/admin/courses/{course_id}/participants",
             get(participants),
         )
-        .layer(DefaultBodyLimit::max(super::MAX_CONTENT_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_CONTENT_BODY_BYTES))
 }
 
 fn valid_name(name: String) -> Result<String, FieldError> {

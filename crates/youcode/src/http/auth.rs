@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::AppError;
+use super::error::AppError;
 use super::extract::{ClientAddress, JsonBody, SignedIn, bearer, end_session};
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
 use crate::config::PasswordCost;

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::AppError;
+use super::error::AppError;
 use super::extract::{Admin, JsonBody, QueryParams};
 use crate::config::CacheBackend;
 use crate::domain::{ParamError, fields};

@@ -13,7 +13,8 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::AppError;
+use super::cached::cached;
+use super::error::AppError;
 use crate::auth::token_hash;
 use crate::cache::invalidation;
 use crate::db::{Principal, now_ms};
@@ -175,7 +176,7 @@ impl FromRequestParts<AppState> for SignedIn {
             bearer(parts).ok_or(AppError::Unauthorized("sign in first: no bearer token"))?;
         let hash = token_hash(token);
         // Unknown tokens are not cached: they would let anyone fill the cache.
-        let session = super::cached(state, state.keys.session_entry(&hash), || async {
+        let session = cached(state, state.keys.session_entry(&hash), || async {
             state.db.session(&hash).await?.ok_or(AppError::Unauthorized(
                 "the token is unknown or has been revoked",
             ))

@@ -5,8 +5,10 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
+use super::cached::{cached, cached_json};
+use super::error::AppError;
 use super::extract::QueryParams;
-use super::{AppError, ListPage, cached, cached_json};
+use super::list_page::ListPage;
 use crate::domain::ListParams;
 use crate::state::AppState;
 

@@ -16,14 +16,16 @@ use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tracing::warn;
 
-use super::course_list::{self, CHUNK_LEN, Chunk, CourseList, CourseListCodec};
-use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
-use super::{
-    AppError, ListPage, cached, cached_bytes, cached_or_stale, cached_with, combined, json_bytes,
-    json_value, refresh,
+use super::cached::{
+    cached, cached_bytes, cached_or_stale, cached_with, combined, json_bytes, json_value, refresh,
 };
+use super::course_list::ListParts;
+use super::error::AppError;
+use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
+use super::list_page::ListPage;
+use crate::cache::course_list::{Chunk, CourseList, CourseListCodec, chunks_for};
 use crate::cache::invalidation::{self, EnrolmentOutcome};
-use crate::cache::keys::{course_list_split, in_earlier_part};
+use crate::cache::keys::{CHUNK_LEN, course_list_split, in_earlier_part};
 use crate::db::{JoinedPart, LearnerState, PublishedCourse, PublishedLesson, now_ms};
 use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, Search, UserId};
 use crate::state::AppState;
@@ -123,7 +125,7 @@ async fn courses(
     let chunk_count = usize::try_from(earlier_total)
         .unwrap_or(0)
         .div_ceil(CHUNK_LEN);
-    let needed = course_list::chunks_for(recent.len(), params.page, CHUNK_LEN);
+    let needed = chunks_for(recent.len(), params.page, CHUNK_LEN);
     let first = *needed.start();
     let further = futures::future::try_join_all(
         needed
@@ -138,14 +140,14 @@ async fn courses(
         .into_iter()
         .chain(further.into_iter().map(|chunk| chunk.value))
         .collect();
-    let page = course_list::page(
-        &recent,
+    let parts = ListParts {
+        recent: &recent,
         earlier_total,
-        first,
-        &chunks,
-        params.page,
-        CHUNK_LEN,
-    )?;
+        first_chunk: first,
+        chunks: &chunks,
+        chunk_len: CHUNK_LEN,
+    };
+    let page = parts.page(params.page)?;
     Ok(json_bytes(Bytes::from(page), combined(&outcomes)))
 }
 
