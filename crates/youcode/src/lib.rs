@@ -11,7 +11,8 @@
 //!   the lock that keeps an SQLite file to one serving instance.
 //! - [`auth`]: password hashing and session tokens.
 //! - [`cache`]: everything the application knows about caching: its keys and tags
-//!   ([`cache::keys`]) and what each write invalidates ([`cache::invalidation`]).
+//!   ([`cache::keys`]), what each write invalidates ([`cache::invalidation`]), and the layout a
+//!   user's course list is cached in.
 //! - [`http`]: the routes, one module per resource, and the API's error type.
 //! - [`server`]: accepting connections and serving them within the limits of the configuration.
 //! - [`cli`]: `seed`, `user create`, `cache …`.
