@@ -97,6 +97,16 @@ impl Namespace {
         escape_into(name, &mut full, |b| b == b':' || b == b'=');
         Tag(shorten(full).into())
     }
+
+    /// The tag whose stored form ([`Tag::as_str`]) is `stored`, kept somewhere else meanwhile
+    /// (a database row, say); `None` when it is neither a tag of this namespace nor its epoch.
+    pub fn stored_tag(&self, stored: &str) -> Option<Tag> {
+        if stored == self.epoch.as_str() {
+            return Some(self.epoch.clone());
+        }
+        let name = stored.strip_prefix(&*self.prefix)?.strip_prefix("~tag:")?;
+        (!name.is_empty()).then(|| Tag(stored.into()))
+    }
 }
 
 /// Builds a [`Key`]: a prefix and named params.
@@ -307,6 +317,20 @@ fn shorten(full: String) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_stored_tag_is_read_back_only_in_its_namespace() {
+        let ns = super::Namespace::new("yc", 1).unwrap();
+        let other = super::Namespace::new("other", 1).unwrap();
+        let tag = ns.tag("course:42");
+        assert_eq!(ns.stored_tag(tag.as_str()), Some(tag.clone()));
+        assert_eq!(
+            ns.stored_tag(ns.epoch().as_str()).as_ref(),
+            Some(ns.epoch())
+        );
+        assert_eq!(other.stored_tag(tag.as_str()), None);
+        assert_eq!(ns.stored_tag("yc:v1:course:42"), None);
+    }
+
     use super::*;
 
     fn ns() -> Namespace {

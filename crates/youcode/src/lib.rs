@@ -159,9 +159,10 @@ impl Application {
         let db = state.db.clone();
         let cache = state.cache.clone();
         let limits = state.config.limits;
-        server::serve(listener, http::app(state), limits, shutdown)
-            .await
-            .context("server error")?;
+        let relay = tokio::spawn(http::relay(state.clone()));
+        let served = server::serve(listener, http::app(state), limits, shutdown).await;
+        relay.abort();
+        served.context("server error")?;
         // Invalidations that have not reached the store yet get a last chance before exit.
         let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
             while !cache.flush_pending().await {

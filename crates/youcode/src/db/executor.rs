@@ -14,8 +14,8 @@ use futures::{TryFutureExt as _, TryStreamExt as _};
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{Any, AnyConnection, Describe, Either, Execute};
 
-use super::Db;
 use super::reconnect::{Replayable, only_reads};
+use super::{Db, outbox};
 
 /// Statements run since start, shared by a [`Db`] and its transactions.
 #[derive(Debug, Clone, Default)]
@@ -44,12 +44,22 @@ impl CountedTransaction {
         Self { tx, statements }
     }
 
-    /// Commits the transaction.
+    /// Commits the transaction; in a write request, with the outbox row that says it owes
+    /// the cache an invalidation (see `outbox.rs`; the row is bookkeeping, not counted).
     ///
     /// # Errors
     /// When the commit fails: nothing the transaction did remains.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let owed = if outbox::is_recording() {
+            Some(outbox::record(&mut self.tx).await?)
+        } else {
+            None
+        };
+        self.tx.commit().await?;
+        if let Some(id) = owed {
+            outbox::committed(id);
+        }
+        Ok(())
     }
 
     /// The transaction's connection, for a statement just counted.

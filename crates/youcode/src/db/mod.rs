@@ -13,6 +13,7 @@ mod executor;
 mod instance_lock;
 mod learners;
 mod lessons;
+pub mod outbox;
 mod reconnect;
 pub mod seed;
 mod stash;

@@ -193,12 +193,16 @@ impl Db {
         Ok(done.rows_affected())
     }
 
-    /// Ends a session; returns whether it existed.
+    /// Ends a session; returns whether it existed. In a transaction of its own, so that in a
+    /// write request it records its invalidation in the outbox (a token must not outlive its
+    /// logout in any instance's cache, even if this process dies at once).
     pub async fn delete_session(&self, token_hash: &str) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(self)
+            .execute(&mut tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

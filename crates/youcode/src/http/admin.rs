@@ -13,6 +13,7 @@ use super::body_limit::MAX_CONTENT_BODY_BYTES;
 use super::cached::{cached_bytes, cached_json, json_bytes, refresh};
 use super::error::AppError;
 use super::extract::{Admin, Ids, JsonBody, QueryParams};
+use super::invalidate::invalidate;
 use super::list_page::ListPage;
 use crate::cache::invalidation::{self, CourseChange};
 use crate::db::{CourseChanges, LessonChanges, LessonWrite, NewCourse, NewLesson};
@@ -109,7 +110,7 @@ async fn create_course(
     let admin = admin.user_id();
     let created = state.db.create_course(admin, course).await?;
     let tags = invalidation::course_created(&state.keys, admin);
-    state.cache.invalidate_tags(&tags).await;
+    invalidate(&state, &tags).await;
     Ok((StatusCode::CREATED, Json(created)))
 }
 
@@ -169,7 +170,7 @@ async fn update_course(
     let update = state.db.update_course(admin, course, changes).await?;
     let tags =
         invalidation::course_changed(&state.keys, admin, course, CourseChange::updated(&update));
-    state.cache.invalidate_tags(&tags).await;
+    invalidate(&state, &tags).await;
     refresh(&state, admin_course_page(&state, admin, course)).await;
     Ok(Json(update.updated).into_response())
 }
@@ -183,7 +184,7 @@ async fn delete_course(
     let lessons = state.db.delete_course(admin, course).await?;
     let tags =
         invalidation::course_changed(&state.keys, admin, course, CourseChange::deleted(&lessons));
-    state.cache.invalidate_tags(&tags).await;
+    invalidate(&state, &tags).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -215,7 +216,7 @@ struct LessonBody {
 /// Invalidates what a lesson write made stale.
 async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &LessonWrite) {
     let tags = invalidation::lesson_written(&state.keys, course, write);
-    state.cache.invalidate_tags(&tags).await;
+    invalidate(state, &tags).await;
 }
 
 async fn create_lesson(

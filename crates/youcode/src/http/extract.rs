@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::cached::cached;
 use super::error::AppError;
+use super::invalidate::invalidate;
 use crate::auth::token_hash;
 use crate::cache::invalidation;
 use crate::db::{Principal, now_ms};
@@ -213,10 +214,11 @@ impl FromRequestParts<AppState> for SignedIn {
 /// on its tag. Returns whether it existed.
 pub async fn end_session(state: &AppState, token_hash: &str) -> Result<bool, AppError> {
     let existed = state.db.delete_session(token_hash).await?;
-    state
-        .cache
-        .invalidate_tags(&invalidation::session_changed(&state.keys, token_hash))
-        .await;
+    invalidate(
+        state,
+        &invalidation::session_changed(&state.keys, token_hash),
+    )
+    .await;
     Ok(existed)
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod course_list;
 mod error;
 mod extract;
 mod health;
+mod invalidate;
 mod list_page;
 mod public;
 mod user;
@@ -24,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use body_limit::{MAX_BODY_BYTES, MAX_CONTENT_BODY_BYTES};
 pub use error::AppError;
+pub use invalidate::{RELAY_DELAY, relay};
 
 use crate::state::AppState;
 
@@ -49,7 +51,9 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Runs each write request to the end even if its client goes away: a write commits and then
-/// invalidates the cache, and a request dropped between the two would leave stale entries.
+/// invalidates the cache, and a request dropped between the two would leave stale entries. Its
+/// transactions record what they owe the cache in the outbox (`db/outbox.rs`), in case the
+/// process dies between the two.
 async fn finish_writes(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use axum::http::Method;
     if matches!(
@@ -58,7 +62,7 @@ async fn finish_writes(request: axum::extract::Request, next: axum::middleware::
     ) {
         return next.run(request).await;
     }
-    tokio::spawn(next.run(request))
+    tokio::spawn(crate::db::outbox::recording(next.run(request)))
         .await
         .unwrap_or_else(|error| AppError::Internal(error.into()).into_response())
 }

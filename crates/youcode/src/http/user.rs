@@ -22,6 +22,7 @@ use super::cached::{
 use super::course_list::ListParts;
 use super::error::AppError;
 use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
+use super::invalidate::invalidate;
 use super::list_page::ListPage;
 use crate::cache::course_list::{Chunk, CourseList, CourseListCodec, chunks_for};
 use crate::cache::invalidation::{self, EnrolmentOutcome};
@@ -374,7 +375,7 @@ async fn set_enrolment(
         }
     };
     let tags = invalidation::enrolment_set(&state.keys, user, course, outcome);
-    state.cache.invalidate_tags(&tags).await;
+    invalidate(state, &tags).await;
     refresh(state, learner_state(state, user, course)).await;
     let recent = JoinedPart::Since(course_list_split(now_ms()));
     refresh(state, course_list_part(state, user, recent)).await;
@@ -437,7 +438,7 @@ async fn set_progress(
     let user = user.user_id();
     let course = state.db.set_progress(user, lesson, body.progress).await?;
     let tags = invalidation::progress_set(&state.keys, user, course);
-    state.cache.invalidate_tags(&tags).await;
+    invalidate(&state, &tags).await;
     refresh(&state, learner_state(&state, user, course)).await;
     Ok(Json(ProgressSaved {
         lesson_id: lesson.to_string(),
