@@ -46,6 +46,9 @@ pub struct Recorder {
     outcomes: BTreeMap<&'static str, RouteRecord>,
     /// Requests each instance answered, by instance: shows that every one took its share.
     by_instance: Vec<u64>,
+    /// Answers that were not a success, by status: a 503 of an unreachable database is not a
+    /// 500.
+    failed_statuses: BTreeMap<u16, u64>,
     pub stale_reads: u64,
     pub errors: u64,
     pub writes: u64,
@@ -58,6 +61,7 @@ impl Recorder {
             routes: BTreeMap::new(),
             outcomes: BTreeMap::new(),
             by_instance: vec![0; instances],
+            failed_statuses: BTreeMap::new(),
             stale_reads: 0,
             errors: 0,
             writes: 0,
@@ -85,9 +89,12 @@ impl Recorder {
         }
     }
 
-    /// Counts a request `instance` answered.
-    pub fn served_by(&mut self, instance: usize) {
+    /// Counts a request `instance` answered with `status`.
+    pub fn served_by(&mut self, instance: usize, status: u16) {
         self.by_instance[instance] += 1;
+        if status >= 400 {
+            *self.failed_statuses.entry(status).or_default() += 1;
+        }
     }
 
     pub fn merge(&mut self, other: Recorder) {
@@ -105,6 +112,9 @@ impl Recorder {
         }
         for (mine, theirs) in self.by_instance.iter_mut().zip(other.by_instance) {
             *mine += theirs;
+        }
+        for (status, count) in other.failed_statuses {
+            *self.failed_statuses.entry(status).or_default() += count;
         }
         self.stale_reads += other.stale_reads;
         self.errors += other.errors;
@@ -152,6 +162,7 @@ impl Recorder {
             errors: self.errors,
             writes: self.writes,
             requests_by_instance: self.by_instance.clone(),
+            failed_statuses: self.failed_statuses.clone(),
             routes,
             by_outcome,
         }
@@ -212,6 +223,8 @@ pub struct RunReport {
     pub writes: u64,
     /// Requests each instance answered, in the order of the instances.
     pub requests_by_instance: Vec<u64>,
+    /// Answers that were not a success (each also counts among `errors`), by status.
+    pub failed_statuses: BTreeMap<u16, u64>,
     pub routes: BTreeMap<String, RouteReport>,
     /// Cached reads by their `X-Cache` (`HIT`, `STALE`, `MISS`, `BYPASS`).
     pub by_outcome: BTreeMap<String, RouteReport>,
@@ -344,6 +357,14 @@ impl BenchReport {
     /// What the servers counted during each run, where they count it.
     fn print_server_figures(&self) {
         for run in &self.runs {
+            if !run.failed_statuses.is_empty() {
+                let statuses: Vec<String> = run
+                    .failed_statuses
+                    .iter()
+                    .map(|(status, count)| format!("{status} ×{count}"))
+                    .collect();
+                println!("{:<8} failed answers: {}", run.cache, statuses.join(", "));
+            }
             if let Some(commands) = run.redis_commands_per_request {
                 println!("{:<8} Redis commands per request: {commands:.3}", run.cache);
             }
@@ -419,5 +440,26 @@ impl RunReport {
                 r.hit_ratio.map_or("-".into(), |h| format!("{h:.3}"))
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_answers_are_counted_by_status_across_clients() {
+        let mut first = Recorder::new(2);
+        first.served_by(0, 200);
+        first.served_by(0, 503);
+        let mut second = Recorder::new(2);
+        second.served_by(1, 503);
+        second.served_by(1, 500);
+        first.merge(second);
+
+        let run = first.report("memory", Duration::from_secs(1), &ServerFigures::default());
+
+        assert_eq!(run.requests_by_instance, [2, 2]);
+        assert_eq!(run.failed_statuses, BTreeMap::from([(500, 1), (503, 2)]));
     }
 }

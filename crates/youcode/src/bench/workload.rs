@@ -460,7 +460,7 @@ impl Client {
         }
         if self.shared.measuring.load(Ordering::Relaxed) {
             self.record.request(route, started.elapsed(), x_cache);
-            self.record.served_by(reply.instance);
+            self.record.served_by(reply.instance, reply.status);
         }
     }
 
