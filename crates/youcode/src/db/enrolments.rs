@@ -3,7 +3,8 @@
 use serde::Serialize;
 use sqlx::Row as _;
 
-use super::{Backend, CountedTransaction, Db, DbError, DbResult, now_ms, rfc3339};
+use super::rows::{now_ms, rfc3339};
+use super::{Backend, CountedTransaction, Db, DbError, DbResult};
 use crate::domain::{CourseId, Page, UserId};
 
 /// A participant as the course's admin sees them.

@@ -4,7 +4,8 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{CountedTransaction, Db, DbError, DbResult, now_ms, parse_course_id};
+use super::rows::{now_ms, parse_course_id};
+use super::{CountedTransaction, Db, DbError, DbResult};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
@@ -58,7 +59,7 @@ pub struct LessonChanges {
 }
 
 fn lesson_state(row: &AnyRow) -> DbResult<LessonState> {
-    super::named(row, "state", LessonState::from_name)
+    super::rows::named(row, "state", LessonState::from_name)
 }
 
 fn admin_lesson(row: &AnyRow) -> DbResult<AdminLesson> {
