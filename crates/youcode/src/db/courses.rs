@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 
 use super::enrolments::refresh_enrolments;
 use super::lessons::refresh_listing;
+use super::pool::{Db, DbError, DbResult};
 use super::rows::{now_ms, rfc3339};
-use super::{Db, DbError, DbResult};
 use crate::domain::{CourseId, CourseState, Page, Search, UserId, fold};
 
 /// A line of an admin's course list.

@@ -14,7 +14,7 @@ use futures::{TryFutureExt as _, TryStreamExt as _};
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{Any, AnyConnection, Describe, Either, Execute};
 
-use super::Db;
+use super::pool::Db;
 use super::reconnect::{Replayable, only_reads};
 
 /// Statements run since start, shared by a [`Db`] and its transactions.

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
+use super::pool::{Db, DbError, DbResult};
 use super::rows::{parse_course_id, rfc3339};
-use super::{Db, DbError, DbResult};
 use crate::domain::{CourseId, LessonId, LessonState, Progress, UserId};
 
 /// A published course as every user sees it, with its visible lessons.

@@ -4,8 +4,9 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::executor::CountedTransaction;
+use super::pool::{Db, DbError, DbResult};
 use super::rows::{now_ms, parse_course_id};
-use super::{CountedTransaction, Db, DbError, DbResult};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.

@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyRow;
 
-use super::{DbError, DbResult};
+use super::pool::{DbError, DbResult};
 use crate::domain::CourseId;
 
 /// A course id read from the database, where every id is a UUID written by the application.

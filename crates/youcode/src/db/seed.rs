@@ -11,7 +11,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Transaction};
 
-use super::{Backend, Db};
+use super::pool::{Backend, Db};
 use crate::auth::hash_password;
 use crate::config::PasswordCost;
 use crate::domain::fold;

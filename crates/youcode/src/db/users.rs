@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
+use super::pool::{Db, DbError, DbResult};
 use super::rows::now_ms;
-use super::{Db, DbError, DbResult};
 use crate::config::SessionLimits;
 use crate::domain::{Role, UserId};
 
