@@ -3,16 +3,15 @@
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor as _};
 
-use super::executor::{CountedTransaction, StatementCount};
 use super::reconnect;
 use super::stash::Stash;
-use crate::domain::CourseId;
 
 /// A database failure the HTTP layer maps to a status.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +157,7 @@ impl Db {
     }
 
     /// The transaction [`Db::begin_write`] starts, without counting its statements.
-    async fn begin_uncounted(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(super) async fn begin_uncounted(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Any>> {
         let begin = || {
             let begin = async {
                 match self.backend {
@@ -193,16 +192,6 @@ impl Db {
         }
     }
 
-    /// Starts a transaction that will write; its statements are counted.
-    ///
-    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
-    /// timeout): a deferred transaction that reads and then writes fails outright when another
-    /// writer committed in between.
-    pub async fn begin_write(&self) -> DbResult<CountedTransaction> {
-        let tx = self.begin_uncounted().await?;
-        Ok(CountedTransaction::new(tx, self.statements.clone()))
-    }
-
     /// Starts a transaction that seeds the database: one at a time (SQLite: the database write
     /// lock; PostgreSQL: a lock on the accounts table, which lets readers through), so what it
     /// finds when it starts stays true until it commits. Its statements load data rather than
@@ -212,20 +201,6 @@ impl Db {
         if self.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
                 .execute(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
-    }
-
-    /// Starts a transaction that will change `course` or its lessons. Writers of one course go
-    /// one at a time (SQLite: the database write lock; PostgreSQL: a lock on the course row), so
-    /// read-modify-write steps such as re-ranking lessons never interleave.
-    pub async fn begin_course_write(&self, course: CourseId) -> DbResult<CountedTransaction> {
-        let mut tx = self.begin_write().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM courses WHERE id = $1 FOR UPDATE")
-                .bind(course.to_string())
-                .fetch_optional(&mut tx)
                 .await?;
         }
         Ok(tx)
@@ -259,6 +234,20 @@ impl std::fmt::Debug for Db {
             .field("backend", &self.backend)
             .field("queries", &self.queries())
             .finish_non_exhaustive()
+    }
+}
+
+/// Statements run since start, shared by a [`Db`] and its transactions.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StatementCount(Arc<AtomicU64>);
+
+impl StatementCount {
+    pub(super) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn add_one(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
 
