@@ -162,7 +162,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
     if plan.replace {
         bar.set_message("deleting");
         wipe(&mut tx).await?;
-    } else if crate::db::holds_accounts(&mut *tx)
+    } else if super::users::holds_accounts(&mut *tx)
         .await
         .context("cannot tell whether the database holds accounts")?
     {
