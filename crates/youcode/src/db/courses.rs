@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 
 use super::enrolments::refresh_enrolments;
 use super::lessons::refresh_listing;
-use super::{Db, DbError, DbResult, now_ms, rfc3339};
+use super::pool::{Db, DbError, DbResult};
+use super::rows::{now_ms, rfc3339};
 use crate::domain::{CourseId, CourseState, Page, Search, UserId, fold};
 
 /// A line of an admin's course list.
@@ -75,7 +76,7 @@ pub struct CourseChanges {
 }
 
 fn course_state(row: &AnyRow) -> DbResult<CourseState> {
-    super::named(row, "state", CourseState::from_name)
+    super::rows::named(row, "state", CourseState::from_name)
 }
 
 fn admin_course(row: &AnyRow) -> DbResult<AdminCourse> {

@@ -5,31 +5,16 @@
 //! executors count each statement as they send it, so the count the stats show (`dbQueries`)
 //! is the statements actually run, whichever path they took.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
 use futures::{TryFutureExt as _, TryStreamExt as _};
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{Any, AnyConnection, Describe, Either, Execute};
 
+use super::outbox;
+use super::pool::{Backend, Db, DbResult, StatementCount};
 use super::reconnect::{Replayable, only_reads};
-use super::{Db, outbox};
-
-/// Statements run since start, shared by a [`Db`] and its transactions.
-#[derive(Debug, Clone, Default)]
-pub(super) struct StatementCount(Arc<AtomicU64>);
-
-impl StatementCount {
-    pub(super) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    fn add_one(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
+use crate::domain::CourseId;
 
 /// A transaction whose statements are counted like those run on the [`Db`] it came from.
 ///
@@ -72,6 +57,32 @@ impl CountedTransaction {
 impl std::fmt::Debug for CountedTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CountedTransaction").finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Starts a transaction that will write; its statements are counted.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`, waiting up to the busy
+    /// timeout): a deferred transaction that reads and then writes fails outright when another
+    /// writer committed in between.
+    pub async fn begin_write(&self) -> DbResult<CountedTransaction> {
+        let tx = self.begin_uncounted().await?;
+        Ok(CountedTransaction::new(tx, self.statements.clone()))
+    }
+
+    /// Starts a transaction that will change `course` or its lessons. Writers of one course go
+    /// one at a time (SQLite: the database write lock; PostgreSQL: a lock on the course row), so
+    /// read-modify-write steps such as re-ranking lessons never interleave.
+    pub async fn begin_course_write(&self, course: CourseId) -> DbResult<CountedTransaction> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM courses WHERE id = $1 FOR UPDATE")
+                .bind(course.to_string())
+                .fetch_optional(&mut tx)
+                .await?;
+        }
+        Ok(tx)
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::{Backend, sqlite_file};
+use super::pool::{Backend, sqlite_file};
 
 /// An exclusive lock on an SQLite database for serving, held until dropped.
 ///

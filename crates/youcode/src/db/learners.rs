@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
-use super::{Db, DbError, DbResult, parse_course_id, rfc3339};
+use super::pool::{Db, DbError, DbResult};
+use super::rows::{parse_course_id, rfc3339};
 use crate::domain::{CourseId, LessonId, LessonState, Progress, UserId};
 
 /// A published course as every user sees it, with its visible lessons.
@@ -111,7 +112,7 @@ impl Db {
                 id,
                 name: row.try_get("lesson_name")?,
                 rank: row.try_get("lesson_rank")?,
-                state: super::named(row, "lesson_state", LessonState::from_name)?,
+                state: super::rows::named(row, "lesson_state", LessonState::from_name)?,
             });
         }
         Ok(PublishedCourse {
@@ -143,7 +144,7 @@ impl Db {
             name: row.try_get("name")?,
             content: row.try_get("content")?,
             rank: row.try_get("rank")?,
-            state: super::named(&row, "state", LessonState::from_name)?,
+            state: super::rows::named(&row, "state", LessonState::from_name)?,
             course_id: parse_course_id(row.try_get("course_id")?)?,
             course_name: row.try_get("course_name")?,
         })
@@ -171,7 +172,7 @@ impl Db {
             if kind == "E" {
                 state.enrolled = true;
             } else if let Some(name) = row.try_get::<Option<String>, _>("progress")? {
-                let progress = super::named_value("progress", &name, Progress::from_name)?;
+                let progress = super::rows::named_value("progress", &name, Progress::from_name)?;
                 state.progress.insert(row.try_get("id")?, progress);
             }
         }

@@ -4,7 +4,9 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{CountedTransaction, Db, DbError, DbResult, now_ms, parse_course_id};
+use super::executor::CountedTransaction;
+use super::pool::{Db, DbError, DbResult};
+use super::rows::{now_ms, parse_course_id};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
@@ -58,7 +60,7 @@ pub struct LessonChanges {
 }
 
 fn lesson_state(row: &AnyRow) -> DbResult<LessonState> {
-    super::named(row, "state", LessonState::from_name)
+    super::rows::named(row, "state", LessonState::from_name)
 }
 
 fn admin_lesson(row: &AnyRow) -> DbResult<AdminLesson> {

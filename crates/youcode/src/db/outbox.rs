@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use sqlx::Row as _;
 
-use super::{Backend, Db, DbResult, now_ms};
+use super::pool::{Backend, Db, DbResult};
+use super::rows::now_ms;
 
 tokio::task_local! {
     /// The outbox rows the write request running in this task has committed and not settled.

@@ -11,7 +11,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Transaction};
 
-use super::{Backend, Db};
+use super::pool::{Backend, Db};
 use crate::auth::hash_password;
 use crate::config::PasswordCost;
 use crate::domain::fold;
@@ -162,7 +162,7 @@ pub async fn seed(db: &Db, plan: &SeedPlan, show_progress: bool) -> anyhow::Resu
     if plan.replace {
         bar.set_message("deleting");
         wipe(&mut tx).await?;
-    } else if crate::db::holds_accounts(&mut *tx)
+    } else if super::users::holds_accounts(&mut *tx)
         .await
         .context("cannot tell whether the database holds accounts")?
     {

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
-use super::{Db, DbError, DbResult, now_ms};
+use super::pool::{Db, DbError, DbResult};
+use super::rows::now_ms;
 use crate::config::SessionLimits;
 use crate::domain::{Role, UserId};
 
@@ -80,7 +81,7 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> DbResult<User> {
         email: row.try_get("email")?,
         name: row.try_get("name")?,
         image: row.try_get("image")?,
-        role: super::named(row, "role", Role::from_name)?,
+        role: super::rows::named(row, "role", Role::from_name)?,
     })
 }
 
