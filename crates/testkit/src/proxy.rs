@@ -18,6 +18,9 @@ enum Link {
     Blackholed,
     /// Keeps open connections; refuses new ones (a server at its client limit).
     RefusingNew,
+    /// Closes every connection and stops listening: connecting is refused (a server that is
+    /// down).
+    Down,
 }
 
 /// A proxy on a free port of 127.0.0.1 to `upstream` on 127.0.0.1. Dropped, it closes every
@@ -34,7 +37,7 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (link, watched) = watch::channel(Link::Up);
-        let accepting = tokio::spawn(accept(listener, upstream, watched));
+        let accepting = tokio::spawn(accept(listener, port, upstream, watched));
         Self {
             port,
             link,
@@ -84,6 +87,12 @@ impl Proxy {
         self.link.send_replace(Link::RefusingNew);
     }
 
+    /// Closes every connection and stops listening until [`Proxy::restore`]: connecting is
+    /// refused, as by a server that is down.
+    pub fn shut(&self) {
+        self.link.send_replace(Link::Down);
+    }
+
     /// Forwards new connections again.
     pub fn restore(&self) {
         self.link.send_replace(Link::Up);
@@ -96,9 +105,28 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: u16, link: watch::Receiver<Link>) {
-    while let Ok((client, _)) = listener.accept().await {
-        tokio::spawn(forward(client, upstream, link.clone()));
+async fn accept(listener: TcpListener, port: u16, upstream: u16, mut link: watch::Receiver<Link>) {
+    let mut listener = Some(listener);
+    loop {
+        let Some(listening) = &listener else {
+            // Down: listen again once the link is restored.
+            if link.wait_for(|state| *state != Link::Down).await.is_err() {
+                return;
+            }
+            listener = TcpListener::bind(("127.0.0.1", port)).await.ok();
+            if listener.is_none() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            continue;
+        };
+        let forwarded = link.clone();
+        tokio::select! {
+            accepted = listening.accept() => {
+                let Ok((client, _)) = accepted else { return };
+                tokio::spawn(forward(client, upstream, forwarded));
+            }
+            _ = link.wait_for(|state| *state == Link::Down) => listener = None,
+        }
     }
 }
 
@@ -106,7 +134,7 @@ async fn forward(mut client: TcpStream, upstream: u16, mut link: watch::Receiver
     let state = *link.borrow_and_update();
     match state {
         Link::Up => {}
-        Link::Cut | Link::RefusingNew => return,
+        Link::Cut | Link::RefusingNew | Link::Down => return,
         Link::Blackholed => {
             // Held open, unanswered, until the link changes (or the proxy is dropped).
             let _ = link.changed().await;
@@ -122,7 +150,7 @@ async fn forward(mut client: TcpStream, upstream: u16, mut link: watch::Receiver
     tokio::select! {
         // First: once the link is down, not one more byte goes through.
         biased;
-        _ = link.wait_for(|state| matches!(state, Link::Cut | Link::Blackholed)) => {}
+        _ = link.wait_for(|state| matches!(state, Link::Cut | Link::Blackholed | Link::Down)) => {}
         _ = copy_bidirectional(&mut client, &mut server) => {}
     }
 }
@@ -130,6 +158,33 @@ async fn forward(mut client: TcpStream, upstream: u16, mut link: watch::Receiver
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_shut_proxy_refuses_connections_until_restored() {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Proxy::start(upstream.local_addr().unwrap().port()).await;
+        assert!(
+            TcpStream::connect(("127.0.0.1", proxy.port()))
+                .await
+                .is_ok()
+        );
+
+        proxy.shut();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let refused = TcpStream::connect(("127.0.0.1", proxy.port())).await;
+        assert_eq!(
+            refused.map(|_| ()).map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused)
+        );
+
+        proxy.restore();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            TcpStream::connect(("127.0.0.1", proxy.port()))
+                .await
+                .is_ok()
+        );
+    }
 
     #[tokio::test]
     async fn urls_point_at_the_proxy() {

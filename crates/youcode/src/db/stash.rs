@@ -17,11 +17,14 @@
 //! whole pool while statements are idle.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::Semaphore;
+
+use super::reconnect::connection_lost;
 
 /// How long a connection may go from statement to statement without going back to the pool.
 const LIFETIME: Duration = Duration::from_secs(60);
@@ -31,6 +34,12 @@ const IDLE: Duration = Duration::from_secs(10);
 
 /// How often a transaction waiting for a connection takes one back from the stash.
 const RELEASE_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How long a new connection may take while the database seems unreachable (a connection was
+/// lost since the last statement that succeeded). The pool would keep retrying a refused
+/// connection for its whole acquire timeout; meanwhile every request needing the database
+/// would wait that long for its 503.
+const SUSPECT_CONNECT: Duration = Duration::from_millis(250);
 
 /// Connections of one pool waiting for the next single statement.
 pub(super) struct Stash {
@@ -43,6 +52,9 @@ pub(super) struct Stash {
     lifetime: Duration,
     /// [`IDLE`], shorter in tests.
     idle_limit: Duration,
+    /// Set when a connection was lost, cleared when a statement succeeds: while set, getting
+    /// a connection from the pool may take [`SUSPECT_CONNECT`] at most.
+    suspect: AtomicBool,
 }
 
 struct Stashed {
@@ -67,6 +79,7 @@ impl Stash {
             turns: Semaphore::new(turns),
             lifetime,
             idle_limit,
+            suspect: AtomicBool::new(false),
         }
     }
 
@@ -88,9 +101,13 @@ impl Stash {
             .expect("the stash's semaphore is never closed");
         let (mut conn, since) = match self.take() {
             Some(stashed) => (stashed.conn, stashed.since),
-            None => (self.pool.acquire().await?, Instant::now()),
+            None => (
+                self.within_reach(self.pool.acquire()).await?,
+                Instant::now(),
+            ),
         };
         let result = statement(&mut conn).await;
+        self.judge(&result);
         let ready = result.as_ref().err().is_none_or(answered);
         if ready && since.elapsed() < self.lifetime {
             let used = Instant::now();
@@ -103,17 +120,44 @@ impl Stash {
     /// to the pool: at once when the pool has no connection to give (none idle, no room to open
     /// one), then one at a time while `begin` waits, since a connection seen idle may have gone
     /// to another waiter, and transactions must not wait for connections that only sit here.
-    pub(super) async fn make_room_while<T>(&self, begin: impl Future<Output = T>) -> T {
+    pub(super) async fn make_room_while<T>(
+        &self,
+        begin: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
         let max_connections = self.pool.options().get_max_connections();
         if self.pool.num_idle() == 0 && self.pool.size() >= max_connections {
             drop(self.take());
         }
-        let mut begin = std::pin::pin!(begin);
-        loop {
+        let mut begin = std::pin::pin!(self.within_reach(begin));
+        let started = loop {
             tokio::select! {
-                started = &mut begin => return started,
+                started = &mut begin => break started,
                 () = tokio::time::sleep(RELEASE_INTERVAL) => drop(self.take()),
             }
+        };
+        self.judge(&started);
+        started
+    }
+
+    /// `connecting`, within [`SUSPECT_CONNECT`] while the database seems unreachable.
+    async fn within_reach<T>(
+        &self,
+        connecting: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        if !self.suspect.load(Ordering::Relaxed) {
+            return connecting.await;
+        }
+        tokio::time::timeout(SUSPECT_CONNECT, connecting)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    }
+
+    /// Learns from a statement's (or a `BEGIN`'s) result whether the database is in reach.
+    fn judge<T>(&self, result: &Result<T, sqlx::Error>) {
+        match result {
+            Ok(_) => self.suspect.store(false, Ordering::Relaxed),
+            Err(error) if connection_lost(error) => self.suspect.store(true, Ordering::Relaxed),
+            Err(_) => {}
         }
     }
 

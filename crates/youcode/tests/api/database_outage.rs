@@ -38,7 +38,18 @@ async fn in_time(call: impl Future<Output = Reply>) -> Reply {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_database_gives_503s_and_cached_pages_never_a_500() {
+async fn a_database_whose_connections_are_cut_gives_503s_and_cached_pages_never_a_500() {
+    an_unreachable_database_gives_503s_and_cached_pages_never_a_500(Proxy::cut).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_refuses_connections_gives_503s_at_once_and_cached_pages() {
+    an_unreachable_database_gives_503s_and_cached_pages_never_a_500(Proxy::shut).await;
+}
+
+/// The database made unreachable by `fail`: its connections closed, new ones closed at once or
+/// refused.
+async fn an_unreachable_database_gives_503s_and_cached_pages_never_a_500(fail: fn(&Proxy)) {
     let proxy = Proxy::start(postgres_port()).await;
     let app = app_behind(&proxy).await;
     let admin = app.admin().await;
@@ -55,7 +66,7 @@ async fn an_unreachable_database_gives_503s_and_cached_pages_never_a_500() {
     });
     futures::future::join_all(searches).await;
 
-    proxy.cut();
+    fail(&proxy);
 
     let cached = in_time(app.get(&page, Some(&user.token))).await;
     assert_eq!(cached.expect(200)["name"], "Outage");
