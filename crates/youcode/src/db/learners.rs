@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
-use super::{Db, DbError, DbResult, parse_course_id, rfc3339};
+use super::{Db, DbError, DbResult, id, rfc3339};
 use crate::domain::{CourseId, LessonId, LessonState, Progress, UserId};
 
 /// A published course as every user sees it, with its visible lessons.
@@ -144,7 +144,7 @@ impl Db {
             content: row.try_get("content")?,
             rank: row.try_get("rank")?,
             state: super::named(&row, "state", LessonState::from_name)?,
-            course_id: parse_course_id(row.try_get("course_id")?)?,
+            course_id: id(&row, "course_id", CourseId)?,
             course_name: row.try_get("course_name")?,
         })
     }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{CountedTransaction, Db, DbError, DbResult, now_ms, parse_course_id};
+use super::{CountedTransaction, Db, DbError, DbResult, now_ms, parse_id};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
@@ -456,6 +456,6 @@ impl Db {
         .bind(now_ms())
         .fetch_optional(self)
         .await?;
-        parse_course_id(course.ok_or(DbError::NotFound)?)
+        parse_id(&course.ok_or(DbError::NotFound)?, CourseId)
     }
 }

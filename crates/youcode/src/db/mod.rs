@@ -354,11 +354,25 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// A course id read from the database, where every id is a UUID written by the application.
-pub(crate) fn parse_course_id(raw: String) -> DbResult<CourseId> {
-    uuid::Uuid::try_parse(&raw)
-        .map(CourseId)
+/// An id read from the database, where every id is a UUID written by the application: `wrap`
+/// types it (`CourseId`, `LessonId`, `UserId`), and anything else is corrupt data, an error.
+pub(crate) fn parse_id<T>(raw: &str, wrap: fn(uuid::Uuid) -> T) -> DbResult<T> {
+    uuid::Uuid::try_parse(raw)
+        .map(wrap)
         .map_err(|error| DbError::Sql(sqlx::Error::Decode(Box::new(error))))
+}
+
+/// The id in `column`, typed by `wrap` (see [`parse_id`]).
+pub(crate) fn id<T>(row: &AnyRow, column: &str, wrap: fn(uuid::Uuid) -> T) -> DbResult<T> {
+    use sqlx::Row as _;
+    uuid::Uuid::try_parse(&row.try_get::<String, _>(column)?)
+        .map(wrap)
+        .map_err(|error| {
+            DbError::Sql(sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: Box::new(error),
+            })
+        })
 }
 
 /// A named value (a role, a state, a progress) read from `column`: a name the application does
