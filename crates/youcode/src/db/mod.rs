@@ -28,7 +28,7 @@ use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor as _};
 
-use crate::domain::CourseId;
+use crate::domain::{CourseId, Timestamp};
 
 use executor::StatementCount;
 use stash::Stash;
@@ -373,6 +373,12 @@ pub(crate) fn id<T>(row: &AnyRow, column: &str, wrap: fn(uuid::Uuid) -> T) -> Db
                 source: Box::new(error),
             })
         })
+}
+
+/// The time in `column`, stored as milliseconds since the Unix epoch.
+pub(crate) fn timestamp(row: &AnyRow, column: &str) -> DbResult<Timestamp> {
+    use sqlx::Row as _;
+    Ok(Timestamp::from_millis(row.try_get(column)?))
 }
 
 /// A named value (a role, a state, a progress) read from `column`: a name the application does
