@@ -89,8 +89,8 @@ pub fn course_changed(
 pub fn lesson_written(keys: &CacheKeys, course: CourseId, write: &LessonWrite) -> Vec<Tag> {
     let mut tags = vec![keys.course_lessons(course)];
     let written = write.lesson.as_ref().or(write.previous.as_ref());
-    tags.extend(written.map(|lesson| keys.lesson(&lesson.id)));
-    tags.extend(write.moved.iter().map(|id| keys.lesson(id)));
+    tags.extend(written.map(|lesson| keys.lesson(lesson.id)));
+    tags.extend(write.moved.iter().map(|&id| keys.lesson(id)));
     if write.previous.is_none() || write.lesson.is_none() {
         tags.push(keys.lesson_count(course));
     }
@@ -212,8 +212,8 @@ mod tests {
 
     fn lesson(name: &str, state: LessonState) -> AdminLesson {
         AdminLesson {
-            id: "l1".into(),
-            course_id: "c".into(),
+            id: lesson_id(1),
+            course_id: CourseId::new(),
             name: name.into(),
             content: String::new(),
             rank: 1,
@@ -339,7 +339,7 @@ mod tests {
             sorted(vec![
                 format!("course-lessons:{id}"),
                 format!("lesson-count:{id}"),
-                "lesson:l1".into(),
+                format!("lesson:{}", lesson_id(1)),
             ])
         );
     }
@@ -370,7 +370,7 @@ mod tests {
         let write = LessonWrite {
             previous: Some(lesson("Intro", LessonState::Public)),
             lesson: None,
-            moved: vec!["l2".into()],
+            moved: vec![lesson_id(2)],
             previous_searched_as: Some("intro".into()),
         };
 
@@ -379,8 +379,8 @@ mod tests {
         for expected in [
             format!("lesson-count:{id}"),
             format!("course-lessons:{id}"),
-            "lesson:l1".into(),
-            "lesson:l2".into(),
+            format!("lesson:{}", lesson_id(1)),
+            format!("lesson:{}", lesson_id(2)),
             "public-lessons".into(),
             "public-lessons-membership".into(),
         ] {
@@ -413,17 +413,18 @@ mod tests {
         let write = LessonWrite {
             previous: Some(lesson("Intro", LessonState::Hidden)),
             lesson: Some(lesson("Intro", LessonState::Hidden)),
-            moved: vec!["l2".into(), "l3".into()],
+            moved: vec![lesson_id(2), lesson_id(3)],
             previous_searched_as: Some("intro".into()),
         };
 
         let tags = names(&lesson_written(&keys(), id, &write));
 
-        for expected in ["lesson:l2", "lesson:l3", "public-lessons"] {
-            assert!(
-                tags.contains(&expected.to_owned()),
-                "{expected} not in {tags:?}"
-            );
+        for expected in [
+            format!("lesson:{}", lesson_id(2)),
+            format!("lesson:{}", lesson_id(3)),
+            "public-lessons".into(),
+        ] {
+            assert!(tags.contains(&expected), "{expected} not in {tags:?}");
         }
     }
 

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::enrolments::refresh_enrolments;
 use super::lessons::refresh_listing;
-use super::{Db, DbError, DbResult, id, now_ms, timestamp};
+use super::{Db, DbError, DbResult, id, now_ms, parse_ids, timestamp};
 use crate::domain::{CourseId, CourseState, LessonId, Page, Search, Timestamp, UserId, fold};
 
 /// A line of an admin's course list.
@@ -76,10 +76,6 @@ pub struct CourseChanges {
 
 fn course_state(row: &AnyRow) -> DbResult<CourseState> {
     super::named(row, "state", CourseState::from_name)
-}
-
-fn lesson_ids(ids: &[String]) -> DbResult<Vec<LessonId>> {
-    ids.iter().map(|id| super::parse_id(id, LessonId)).collect()
 }
 
 fn admin_course(row: &AnyRow) -> DbResult<AdminCourse> {
@@ -258,7 +254,7 @@ impl Db {
                     .bind(course.to_string())
                     .fetch_all(&mut tx)
                     .await?;
-            lessons = lesson_ids(&ids)?;
+            lessons = parse_ids(&ids, LessonId)?;
         }
         if previous.listed_differently(&updated) {
             refresh_enrolments(&mut tx, course).await?;
@@ -295,6 +291,6 @@ impl Db {
             return Err(DbError::NotFound);
         }
         tx.commit().await?;
-        lesson_ids(&lessons)
+        parse_ids(&lessons, LessonId)
     }
 }

@@ -362,6 +362,11 @@ pub(crate) fn parse_id<T>(raw: &str, wrap: fn(uuid::Uuid) -> T) -> DbResult<T> {
         .map_err(|error| DbError::Sql(sqlx::Error::Decode(Box::new(error))))
 }
 
+/// Ids read as a column of text, each typed by `wrap` (see [`parse_id`]).
+pub(crate) fn parse_ids<T>(raw: &[String], wrap: fn(uuid::Uuid) -> T) -> DbResult<Vec<T>> {
+    raw.iter().map(|id| parse_id(id, wrap)).collect()
+}
+
 /// The id in `column`, typed by `wrap` (see [`parse_id`]).
 pub(crate) fn id<T>(row: &AnyRow, column: &str, wrap: fn(uuid::Uuid) -> T) -> DbResult<T> {
     use sqlx::Row as _;
