@@ -231,7 +231,7 @@ fn not_json() -> AppError {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct UserCourseDetail<'a> {
-    id: &'a str,
+    id: CourseId,
     name: &'a str,
     image: Option<&'a str>,
     presentation: &'a str,
@@ -243,7 +243,7 @@ struct UserCourseDetail<'a> {
 
 #[derive(Serialize)]
 struct UserCourseLesson<'a> {
-    id: &'a str,
+    id: LessonId,
     name: &'a str,
     rank: i64,
     state: LessonState,
@@ -274,7 +274,7 @@ async fn course(
     let (shared, learner) = (shared?, learner?);
     let page = &shared.value;
     let detail = UserCourseDetail {
-        id: &page.id,
+        id: page.id,
         name: &page.name,
         image: page.image.as_deref(),
         presentation: &page.presentation,
@@ -285,11 +285,11 @@ async fn course(
             .lessons
             .iter()
             .map(|lesson| UserCourseLesson {
-                id: &lesson.id,
+                id: lesson.id,
                 name: &lesson.name,
                 rank: lesson.rank,
                 state: lesson.state,
-                progress: learner.value.progress_in(&lesson.id),
+                progress: learner.value.progress_in(lesson.id),
             })
             .collect(),
     };
@@ -329,7 +329,7 @@ async fn participants(
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Enrolment {
-    course_id: String,
+    course_id: CourseId,
     enrolled: bool,
 }
 
@@ -380,7 +380,7 @@ async fn set_enrolment(
     let recent = JoinedPart::Since(course_list_split(now_ms()));
     refresh(state, course_list_part(state, user, recent)).await;
     Ok(Json(Enrolment {
-        course_id: course.to_string(),
+        course_id: course,
         enrolled,
     }))
 }
@@ -411,7 +411,7 @@ async fn lesson(
     }
     let answer = UserLesson {
         page,
-        progress: learner.value.progress_in(&page.id),
+        progress: learner.value.progress_in(page.id),
     };
     json_value(&answer, combined(&[shared.outcome, learner.outcome]))
 }
