@@ -3,24 +3,24 @@
 use serde::Serialize;
 use sqlx::Row as _;
 
-use super::{Backend, CountedTransaction, Db, DbError, DbResult, now_ms, rfc3339};
-use crate::domain::{CourseId, Page, UserId};
+use super::{Backend, CountedTransaction, Db, DbError, DbResult, id, now_ms, timestamp};
+use crate::domain::{CourseId, Page, Timestamp, UserId};
 
 /// A participant as the course's admin sees them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminParticipant {
-    pub id: String,
+    pub id: UserId,
     pub name: String,
     pub email: String,
     pub image: Option<String>,
-    pub joined_at: String,
+    pub joined_at: Timestamp,
 }
 
 /// A participant as fellow participants see them: no email.
 #[derive(Debug, Clone, Serialize)]
 pub struct UserParticipant {
-    pub id: String,
+    pub id: UserId,
     pub name: String,
     pub image: Option<String>,
 }
@@ -261,11 +261,11 @@ impl Db {
             .iter()
             .map(|row| {
                 Ok(AdminParticipant {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", UserId)?,
                     name: row.try_get("name")?,
                     email: row.try_get("email")?,
                     image: row.try_get("image")?,
-                    joined_at: rfc3339(row.try_get("created_at")?),
+                    joined_at: timestamp(row, "created_at")?,
                 })
             })
             .collect::<DbResult<_>>()?;
@@ -288,7 +288,7 @@ impl Db {
             .iter()
             .map(|row| {
                 Ok(UserParticipant {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", UserId)?,
                     name: row.try_get("name")?,
                     image: row.try_get("image")?,
                 })
