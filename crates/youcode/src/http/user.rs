@@ -107,7 +107,7 @@ async fn courses(
     QueryParams(query): QueryParams,
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
-    let user = user.user_id();
+    let user = user.id;
     let split = course_list_split(now_ms());
     let search = params.search.as_ref();
     let earlier = EarlierCourses {
@@ -255,7 +255,7 @@ async fn course(
     SignedIn(user): SignedIn,
     Ids(course): Ids<CourseId>,
 ) -> Result<Response, AppError> {
-    let user = user.user_id();
+    let user = user.id;
     let (found, shown) = oneshot::channel();
     let shared = async {
         let db = state.db.clone();
@@ -305,7 +305,7 @@ async fn participants(
     let page = ListParams::parse_without_search(&query, 10)?;
     // The list is shared by all participants; who may see it is checked per user, first, so
     // that only a participant ever fetches it for the others.
-    let learner = learner_state(&state, user.user_id(), course).await?;
+    let learner = learner_state(&state, user.id, course).await?;
     if !learner.value.enrolled {
         return Err(AppError::NotFound);
     }
@@ -338,7 +338,7 @@ async fn join(
     SignedIn(user): SignedIn,
     Ids(course): Ids<CourseId>,
 ) -> Result<Json<Enrolment>, AppError> {
-    set_enrolment(&state, user.user_id(), course, true).await
+    set_enrolment(&state, user.id, course, true).await
 }
 
 async fn leave(
@@ -346,7 +346,7 @@ async fn leave(
     SignedIn(user): SignedIn,
     Ids(course): Ids<CourseId>,
 ) -> Result<Json<Enrolment>, AppError> {
-    set_enrolment(&state, user.user_id(), course, false).await
+    set_enrolment(&state, user.id, course, false).await
 }
 
 /// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
@@ -405,7 +405,7 @@ async fn lesson(
         })
         .await?;
     let page = &shared.value;
-    let learner = learner_state(&state, user.user_id(), page.course_id).await?;
+    let learner = learner_state(&state, user.id, page.course_id).await?;
     if page.state != LessonState::Public && !learner.value.enrolled {
         return Err(AppError::NotFound);
     }
@@ -435,7 +435,7 @@ async fn set_progress(
     Ids(lesson): Ids<LessonId>,
     JsonBody(body): JsonBody<ProgressUpdate>,
 ) -> Result<Json<ProgressSaved>, AppError> {
-    let user = user.user_id();
+    let user = user.id;
     let course = state.db.set_progress(user, lesson, body.progress).await?;
     let tags = invalidation::progress_set(&state.keys, user, course);
     invalidate(&state, &tags).await;
