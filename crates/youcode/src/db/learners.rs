@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
-use super::{Db, DbError, DbResult, id, parse_id, rfc3339};
-use crate::domain::{CourseId, LessonId, LessonState, Progress, UserId};
+use super::{Db, DbError, DbResult, id, parse_id, timestamp};
+use crate::domain::{CourseId, LessonId, LessonState, Progress, Timestamp, UserId};
 
 /// A published course as every user sees it, with its visible lessons.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,11 +74,11 @@ impl LearnerState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserCourseItem {
-    pub id: String,
+    pub id: CourseId,
     pub name: String,
     pub image: Option<String>,
     pub creator_name: String,
-    pub joined_at: String,
+    pub joined_at: Timestamp,
 }
 
 impl Db {
@@ -198,11 +198,11 @@ impl Db {
             .iter()
             .map(|row| {
                 Ok(UserCourseItem {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", CourseId)?,
                     name: row.try_get("name")?,
                     image: row.try_get("image")?,
                     creator_name: row.try_get("creator_name")?,
-                    joined_at: rfc3339(row.try_get("joined_at")?),
+                    joined_at: timestamp(row, "joined_at")?,
                 })
             })
             .collect()
