@@ -418,17 +418,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// RFC 3339 text of a millisecond timestamp.
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,11 +457,5 @@ mod tests {
         assert_eq!(known.unwrap(), crate::domain::CourseState::Published);
         let error = unknown.unwrap_err().to_string();
         assert!(error.contains("ARCHIVED"), "{error}");
-    }
-
-    #[test]
-    fn timestamps_format_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.5Z");
     }
 }
