@@ -425,7 +425,7 @@ struct ProgressUpdate {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ProgressSaved {
-    lesson_id: String,
+    lesson_id: LessonId,
     progress: Progress,
 }
 
@@ -441,7 +441,7 @@ async fn set_progress(
     invalidate(&state, &tags).await;
     refresh(&state, learner_state(&state, user, course)).await;
     Ok(Json(ProgressSaved {
-        lesson_id: lesson.to_string(),
+        lesson_id: lesson,
         progress: body.progress,
     }))
 }
