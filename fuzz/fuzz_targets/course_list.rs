@@ -15,17 +15,19 @@ use cachette::Codec;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use uuid::Uuid;
 use youcode::db::UserCourseItem;
-use youcode::domain::{ListParams, fold};
+use youcode::domain::{CourseId, ListParams, Timestamp, fold};
 use youcode::fuzzing::{CHUNK_LEN, Chunk, CourseList, CourseListCodec, ListParts, chunks_for};
 
 #[derive(Arbitrary, Debug)]
 struct Course {
-    id: String,
+    id: u128,
     name: String,
     image: Option<String>,
     creator_name: String,
-    joined_at: String,
+    /// Milliseconds since the Unix epoch, any of them (those RFC 3339 cannot write included).
+    joined_at: i64,
 }
 
 /// How the list is read: which page, what search, and how it is cut.
@@ -128,11 +130,11 @@ fn round_trip(lists: &Lists) {
         .courses
         .iter()
         .map(|c| UserCourseItem {
-            id: c.id.clone(),
+            id: CourseId(Uuid::from_u128(c.id)),
             name: c.name.clone(),
             image: c.image.clone(),
             creator_name: c.creator_name.clone(),
-            joined_at: c.joined_at.clone(),
+            joined_at: Timestamp::from_millis(c.joined_at),
         })
         .collect();
     let stored = |courses: &[UserCourseItem]| {

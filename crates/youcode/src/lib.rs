@@ -6,7 +6,7 @@
 //! ## Layout
 //!
 //! - [`config`]: command line and environment, turned into [`config::Config`].
-//! - [`domain`]: typed ids, roles and states, validated request params.
+//! - [`domain`]: typed ids, roles and states, timestamps, validated request params.
 //! - [`db`]: the SQL repository (one SQL text for both backends), its migrations, seeding, and
 //!   the lock that keeps an SQLite file to one serving instance.
 //! - [`auth`]: password hashing and session tokens.

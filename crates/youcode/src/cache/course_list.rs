@@ -174,16 +174,17 @@ impl Codec<CourseList> for CourseListCodec {
 pub(crate) mod tests {
     use super::*;
     use crate::cache::keys::CHUNK_LEN;
+    use crate::domain::{CourseId, Timestamp};
 
     pub(crate) fn course(n: usize, name: &str) -> UserCourseItem {
         UserCourseItem {
-            id: format!("c{n}"),
+            id: CourseId(uuid::Uuid::from_u128(n as u128)),
             name: name.to_owned(),
             image: n
                 .is_multiple_of(2)
                 .then(|| format!("https://img.example.org/{n}.png")),
             creator_name: "Ada \"the admin\"".to_owned(),
-            joined_at: "2026-01-02T03:04:05.000Z".to_owned(),
+            joined_at: Timestamp::from_millis(1_767_323_045_000),
         }
     }
 

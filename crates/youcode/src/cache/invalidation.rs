@@ -8,7 +8,7 @@ use cachette::Tag;
 
 use super::keys::CacheKeys;
 use crate::db::{AdminLesson, CourseUpdate, LessonWrite};
-use crate::domain::{CourseId, LessonState, UserId, fold};
+use crate::domain::{CourseId, LessonId, LessonState, UserId, fold};
 
 /// A course `admin` created: only their list shows it (a new course is a draft, or has no
 /// lessons and no participants yet).
@@ -28,7 +28,7 @@ pub struct CourseChange<'a> {
     /// The course is gone, lessons included.
     deleted: bool,
     /// Its lessons, whose pages show the course's name.
-    lessons: &'a [String],
+    lessons: &'a [LessonId],
 }
 
 impl<'a> CourseChange<'a> {
@@ -45,7 +45,7 @@ impl<'a> CourseChange<'a> {
     }
 
     /// A deletion, with the lessons it deleted.
-    pub fn deleted(lessons: &'a [String]) -> Self {
+    pub fn deleted(lessons: &'a [LessonId]) -> Self {
         Self {
             listed: true,
             public: true,
@@ -71,7 +71,7 @@ pub fn course_changed(
     }
     if change.public {
         tags.push(keys.public_lessons());
-        tags.extend(change.lessons.iter().map(|lesson| keys.lesson(lesson)));
+        tags.extend(change.lessons.iter().map(|&lesson| keys.lesson(lesson)));
     }
     if change.state {
         tags.extend([keys.participants(course), keys.public_membership()]);
@@ -89,8 +89,8 @@ pub fn course_changed(
 pub fn lesson_written(keys: &CacheKeys, course: CourseId, write: &LessonWrite) -> Vec<Tag> {
     let mut tags = vec![keys.course_lessons(course)];
     let written = write.lesson.as_ref().or(write.previous.as_ref());
-    tags.extend(written.map(|lesson| keys.lesson(&lesson.id)));
-    tags.extend(write.moved.iter().map(|id| keys.lesson(id)));
+    tags.extend(written.map(|lesson| keys.lesson(lesson.id)));
+    tags.extend(write.moved.iter().map(|&id| keys.lesson(id)));
     if write.previous.is_none() || write.lesson.is_none() {
         tags.push(keys.lesson_count(course));
     }
@@ -171,7 +171,7 @@ mod tests {
     use super::*;
     use crate::config::Policies;
     use crate::db::AdminCourse;
-    use crate::domain::CourseState;
+    use crate::domain::{CourseState, Timestamp};
 
     fn keys() -> CacheKeys {
         CacheKeys::new(Namespace::new("t", 1).unwrap(), Policies::default())
@@ -192,14 +192,19 @@ mod tests {
         expected
     }
 
+    /// The lesson id numbered `n`, so that tests can name it.
+    fn lesson_id(n: u128) -> LessonId {
+        LessonId(uuid::Uuid::from_u128(n))
+    }
+
     fn course(name: &str, state: CourseState) -> AdminCourse {
         AdminCourse {
-            id: "c".into(),
+            id: CourseId::new(),
             name: name.into(),
             image: None,
             presentation: String::new(),
             state,
-            created_at: String::new(),
+            created_at: Timestamp::from_millis(0),
             lesson_count: 0,
             participant_count: 0,
         }
@@ -207,8 +212,8 @@ mod tests {
 
     fn lesson(name: &str, state: LessonState) -> AdminLesson {
         AdminLesson {
-            id: "l1".into(),
-            course_id: "c".into(),
+            id: lesson_id(1),
+            course_id: CourseId::new(),
             name: name.into(),
             content: String::new(),
             rank: 1,
@@ -251,7 +256,7 @@ mod tests {
         let update = CourseUpdate {
             previous: course("Rust", CourseState::Published),
             updated: course("Rust 2", CourseState::Published),
-            lessons: vec!["l1".into(), "l2".into()],
+            lessons: vec![lesson_id(1), lesson_id(2)],
         };
 
         let tags = course_changed(&keys(), admin, id, CourseChange::updated(&update));
@@ -263,8 +268,8 @@ mod tests {
                 format!("admin-courses:{admin}"),
                 "courses".into(),
                 "public-lessons".into(),
-                "lesson:l1".into(),
-                "lesson:l2".into(),
+                format!("lesson:{}", lesson_id(1)),
+                format!("lesson:{}", lesson_id(2)),
             ])
         );
     }
@@ -298,7 +303,7 @@ mod tests {
     #[test]
     fn a_deletion_bumps_everything_the_course_was_part_of() {
         let (admin, id) = ids();
-        let lessons = vec!["l1".to_owned()];
+        let lessons = vec![lesson_id(1)];
 
         let tags = names(&course_changed(
             &keys(),
@@ -312,7 +317,7 @@ mod tests {
             format!("course-lessons:{id}"),
             format!("lesson-count:{id}"),
             format!("participants:{id}"),
-            "lesson:l1".into(),
+            format!("lesson:{}", lesson_id(1)),
             "public-lessons".into(),
         ] {
             assert!(tags.contains(&expected), "{expected} not in {tags:?}");
@@ -334,7 +339,7 @@ mod tests {
             sorted(vec![
                 format!("course-lessons:{id}"),
                 format!("lesson-count:{id}"),
-                "lesson:l1".into(),
+                format!("lesson:{}", lesson_id(1)),
             ])
         );
     }
@@ -365,7 +370,7 @@ mod tests {
         let write = LessonWrite {
             previous: Some(lesson("Intro", LessonState::Public)),
             lesson: None,
-            moved: vec!["l2".into()],
+            moved: vec![lesson_id(2)],
             previous_searched_as: Some("intro".into()),
         };
 
@@ -374,8 +379,8 @@ mod tests {
         for expected in [
             format!("lesson-count:{id}"),
             format!("course-lessons:{id}"),
-            "lesson:l1".into(),
-            "lesson:l2".into(),
+            format!("lesson:{}", lesson_id(1)),
+            format!("lesson:{}", lesson_id(2)),
             "public-lessons".into(),
             "public-lessons-membership".into(),
         ] {
@@ -408,17 +413,18 @@ mod tests {
         let write = LessonWrite {
             previous: Some(lesson("Intro", LessonState::Hidden)),
             lesson: Some(lesson("Intro", LessonState::Hidden)),
-            moved: vec!["l2".into(), "l3".into()],
+            moved: vec![lesson_id(2), lesson_id(3)],
             previous_searched_as: Some("intro".into()),
         };
 
         let tags = names(&lesson_written(&keys(), id, &write));
 
-        for expected in ["lesson:l2", "lesson:l3", "public-lessons"] {
-            assert!(
-                tags.contains(&expected.to_owned()),
-                "{expected} not in {tags:?}"
-            );
+        for expected in [
+            format!("lesson:{}", lesson_id(2)),
+            format!("lesson:{}", lesson_id(3)),
+            "public-lessons".into(),
+        ] {
+            assert!(tags.contains(&expected), "{expected} not in {tags:?}");
         }
     }
 

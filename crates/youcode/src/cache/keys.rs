@@ -91,7 +91,7 @@ impl CacheKeys {
 
     // Tags.
 
-    pub fn course(&self, course: impl std::fmt::Display) -> Tag {
+    pub fn course(&self, course: CourseId) -> Tag {
         self.namespace.tag(&format!("course:{course}"))
     }
     pub fn course_lessons(&self, course: CourseId) -> Tag {
@@ -100,7 +100,7 @@ impl CacheKeys {
     pub fn lesson_count(&self, course: CourseId) -> Tag {
         self.namespace.tag(&format!("lesson-count:{course}"))
     }
-    pub fn lesson(&self, lesson: impl std::fmt::Display) -> Tag {
+    pub fn lesson(&self, lesson: LessonId) -> Tag {
         self.namespace.tag(&format!("lesson:{lesson}"))
     }
     pub fn admin_courses(&self, admin: UserId) -> Tag {

@@ -7,30 +7,30 @@ use sqlx::any::AnyRow;
 use super::enrolments::refresh_enrolments;
 use super::lessons::refresh_listing;
 use super::pool::{Db, DbError, DbResult};
-use super::rows::{now_ms, rfc3339};
-use crate::domain::{CourseId, CourseState, Page, Search, UserId, fold};
+use super::rows::{id, now_ms, parse_ids, timestamp};
+use crate::domain::{CourseId, CourseState, LessonId, Page, Search, Timestamp, UserId, fold};
 
 /// A line of an admin's course list.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminCourseItem {
-    pub id: String,
+    pub id: CourseId,
     pub name: String,
     pub image: Option<String>,
     pub state: CourseState,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// A course as its admin sees it, with counts.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminCourse {
-    pub id: String,
+    pub id: CourseId,
     pub name: String,
     pub image: Option<String>,
     pub presentation: String,
     pub state: CourseState,
-    pub created_at: String,
+    pub created_at: Timestamp,
     pub lesson_count: i64,
     pub participant_count: i64,
 }
@@ -54,7 +54,7 @@ pub struct CourseUpdate {
     pub previous: AdminCourse,
     pub updated: AdminCourse,
     /// Its lessons if [`AdminCourse::shown_with_lessons_differently`], else none.
-    pub lessons: Vec<String>,
+    pub lessons: Vec<LessonId>,
 }
 
 /// A course to create.
@@ -81,12 +81,12 @@ fn course_state(row: &AnyRow) -> DbResult<CourseState> {
 
 fn admin_course(row: &AnyRow) -> DbResult<AdminCourse> {
     Ok(AdminCourse {
-        id: row.try_get("id")?,
+        id: id(row, "id", CourseId)?,
         name: row.try_get("name")?,
         image: row.try_get("image")?,
         presentation: row.try_get("presentation")?,
         state: course_state(row)?,
-        created_at: rfc3339(row.try_get("created_at")?),
+        created_at: timestamp(row, "created_at")?,
         lesson_count: row.try_get("lesson_count")?,
         participant_count: row.try_get("participant_count")?,
     })
@@ -149,11 +149,11 @@ impl Db {
             .iter()
             .map(|row| {
                 Ok(AdminCourseItem {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", CourseId)?,
                     name: row.try_get("name")?,
                     image: row.try_get("image")?,
                     state: course_state(row)?,
-                    created_at: rfc3339(row.try_get("created_at")?),
+                    created_at: timestamp(row, "created_at")?,
                 })
             })
             .collect::<DbResult<_>>()?;
@@ -193,12 +193,12 @@ impl Db {
         .execute(self)
         .await?;
         Ok(AdminCourse {
-            id: id.to_string(),
+            id,
             name: course.name,
             image: course.image,
             presentation: course.presentation,
             state: course.state,
-            created_at: rfc3339(created_at),
+            created_at: Timestamp::from_millis(created_at),
             lesson_count: 0,
             participant_count: 0,
         })
@@ -250,10 +250,12 @@ impl Db {
         let mut lessons = Vec::new();
         if previous.shown_with_lessons_differently(&updated) {
             refresh_listing(&mut tx, course).await?;
-            lessons = sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
-                .bind(course.to_string())
-                .fetch_all(&mut tx)
-                .await?;
+            let ids: Vec<String> =
+                sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1")
+                    .bind(course.to_string())
+                    .fetch_all(&mut tx)
+                    .await?;
+            lessons = parse_ids(&ids, LessonId)?;
         }
         if previous.listed_differently(&updated) {
             refresh_enrolments(&mut tx, course).await?;
@@ -271,7 +273,7 @@ impl Db {
     ///
     /// # Errors
     /// [`DbError::NotFound`] when there is no such course or another admin owns it.
-    pub async fn delete_course(&self, admin: UserId, course: CourseId) -> DbResult<Vec<String>> {
+    pub async fn delete_course(&self, admin: UserId, course: CourseId) -> DbResult<Vec<LessonId>> {
         let mut tx = self.begin_course_write(course).await?;
         let lessons: Vec<String> = sqlx::query_scalar(
             "SELECT l.id FROM lessons l JOIN courses c ON c.id = l.course_id
@@ -290,6 +292,6 @@ impl Db {
             return Err(DbError::NotFound);
         }
         tx.commit().await?;
-        Ok(lessons)
+        parse_ids(&lessons, LessonId)
     }
 }

@@ -5,24 +5,24 @@ use sqlx::Row as _;
 
 use super::executor::CountedTransaction;
 use super::pool::{Backend, Db, DbError, DbResult};
-use super::rows::{now_ms, rfc3339};
-use crate::domain::{CourseId, Page, UserId};
+use super::rows::{id, now_ms, timestamp};
+use crate::domain::{CourseId, Page, Timestamp, UserId};
 
 /// A participant as the course's admin sees them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminParticipant {
-    pub id: String,
+    pub id: UserId,
     pub name: String,
     pub email: String,
     pub image: Option<String>,
-    pub joined_at: String,
+    pub joined_at: Timestamp,
 }
 
 /// A participant as fellow participants see them: no email.
 #[derive(Debug, Clone, Serialize)]
 pub struct UserParticipant {
-    pub id: String,
+    pub id: UserId,
     pub name: String,
     pub image: Option<String>,
 }
@@ -263,11 +263,11 @@ impl Db {
             .iter()
             .map(|row| {
                 Ok(AdminParticipant {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", UserId)?,
                     name: row.try_get("name")?,
                     email: row.try_get("email")?,
                     image: row.try_get("image")?,
-                    joined_at: rfc3339(row.try_get("created_at")?),
+                    joined_at: timestamp(row, "created_at")?,
                 })
             })
             .collect::<DbResult<_>>()?;
@@ -290,7 +290,7 @@ impl Db {
             .iter()
             .map(|row| {
                 Ok(UserParticipant {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", UserId)?,
                     name: row.try_get("name")?,
                     image: row.try_get("image")?,
                 })

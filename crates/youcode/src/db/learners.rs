@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 
 use super::pool::{Db, DbError, DbResult};
-use super::rows::{parse_course_id, rfc3339};
-use crate::domain::{CourseId, LessonId, LessonState, Progress, UserId};
+use super::rows::{id, parse_id, timestamp};
+use crate::domain::{CourseId, LessonId, LessonState, Progress, Timestamp, UserId};
 
 /// A published course as every user sees it, with its visible lessons.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedCourse {
-    pub id: String,
+    pub id: CourseId,
     pub name: String,
     pub image: Option<String>,
     pub presentation: String,
@@ -29,7 +29,7 @@ pub struct PublishedCourse {
 /// A visible lesson in a published course's page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PublishedCourseLesson {
-    pub id: String,
+    pub id: LessonId,
     pub name: String,
     pub rank: i64,
     pub state: LessonState,
@@ -39,7 +39,7 @@ pub struct PublishedCourseLesson {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedLesson {
-    pub id: String,
+    pub id: LessonId,
     pub name: String,
     pub content: String,
     pub rank: i64,
@@ -53,18 +53,19 @@ pub struct PublishedLesson {
 pub struct LearnerState {
     /// Whether the user is enrolled (an active enrolment).
     pub enrolled: bool,
-    /// Progress by lesson id (kept after leaving the course, shown only while enrolled).
-    pub progress: BTreeMap<String, Progress>,
+    /// Progress by lesson id (kept after leaving the course, shown only while enrolled). Ids
+    /// order as their text does, so the cached JSON lists them as it did when they were text.
+    pub progress: BTreeMap<LessonId, Progress>,
 }
 
 impl LearnerState {
     /// The user's progress in a lesson of the course: `NOT_STARTED` unless enrolled.
-    pub fn progress_in(&self, lesson: &str) -> Progress {
+    pub fn progress_in(&self, lesson: LessonId) -> Progress {
         if !self.enrolled {
             return Progress::NotStarted;
         }
         self.progress
-            .get(lesson)
+            .get(&lesson)
             .copied()
             .unwrap_or(Progress::NotStarted)
     }
@@ -74,11 +75,11 @@ impl LearnerState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserCourseItem {
-    pub id: String,
+    pub id: CourseId,
     pub name: String,
     pub image: Option<String>,
     pub creator_name: String,
-    pub joined_at: String,
+    pub joined_at: Timestamp,
 }
 
 impl Db {
@@ -105,18 +106,18 @@ impl Db {
         let first = rows.first().ok_or(DbError::NotFound)?;
         let mut lessons = Vec::with_capacity(rows.len());
         for row in &rows {
-            let Some(id) = row.try_get::<Option<String>, _>("lesson_id")? else {
+            let Some(lesson) = row.try_get::<Option<String>, _>("lesson_id")? else {
                 continue;
             };
             lessons.push(PublishedCourseLesson {
-                id,
+                id: parse_id(&lesson, LessonId)?,
                 name: row.try_get("lesson_name")?,
                 rank: row.try_get("lesson_rank")?,
                 state: super::rows::named(row, "lesson_state", LessonState::from_name)?,
             });
         }
         Ok(PublishedCourse {
-            id: first.try_get("id")?,
+            id: id(first, "id", CourseId)?,
             name: first.try_get("name")?,
             image: first.try_get("image")?,
             presentation: first.try_get("presentation")?,
@@ -140,12 +141,12 @@ impl Db {
         .await?
         .ok_or(DbError::NotFound)?;
         Ok(PublishedLesson {
-            id: row.try_get("id")?,
+            id: id(&row, "id", LessonId)?,
             name: row.try_get("name")?,
             content: row.try_get("content")?,
             rank: row.try_get("rank")?,
             state: super::rows::named(&row, "state", LessonState::from_name)?,
-            course_id: parse_course_id(row.try_get("course_id")?)?,
+            course_id: id(&row, "course_id", CourseId)?,
             course_name: row.try_get("course_name")?,
         })
     }
@@ -173,7 +174,7 @@ impl Db {
                 state.enrolled = true;
             } else if let Some(name) = row.try_get::<Option<String>, _>("progress")? {
                 let progress = super::rows::named_value("progress", &name, Progress::from_name)?;
-                state.progress.insert(row.try_get("id")?, progress);
+                state.progress.insert(id(row, "id", LessonId)?, progress);
             }
         }
         Ok(state)
@@ -198,11 +199,11 @@ impl Db {
             .iter()
             .map(|row| {
                 Ok(UserCourseItem {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", CourseId)?,
                     name: row.try_get("name")?,
                     image: row.try_get("image")?,
                     creator_name: row.try_get("creator_name")?,
-                    joined_at: rfc3339(row.try_get("joined_at")?),
+                    joined_at: timestamp(row, "joined_at")?,
                 })
             })
             .collect()
@@ -247,11 +248,35 @@ mod tests {
 
     #[test]
     fn progress_shows_only_while_enrolled() {
+        let (read, unread) = (LessonId::new(), LessonId::new());
         let mut state = LearnerState::default();
-        state.progress.insert("l1".into(), Progress::Completed);
-        assert_eq!(state.progress_in("l1"), Progress::NotStarted);
+        state.progress.insert(read, Progress::Completed);
+        assert_eq!(state.progress_in(read), Progress::NotStarted);
         state.enrolled = true;
-        assert_eq!(state.progress_in("l1"), Progress::Completed);
-        assert_eq!(state.progress_in("l2"), Progress::NotStarted);
+        assert_eq!(state.progress_in(read), Progress::Completed);
+        assert_eq!(state.progress_in(unread), Progress::NotStarted);
+    }
+
+    #[test]
+    fn progress_is_cached_as_it_was_when_lesson_ids_were_text() {
+        let ids = [
+            "00000000-0000-4000-8000-00000000000a",
+            "00000000-0000-4000-8000-000000000009",
+        ];
+        let mut typed = LearnerState::default();
+        let mut text = BTreeMap::new();
+        for raw in ids {
+            typed
+                .progress
+                .insert(LessonId(raw.parse().unwrap()), Progress::InProgress);
+            text.insert(raw.to_owned(), Progress::InProgress);
+        }
+
+        let json = serde_json::to_string(&typed).unwrap();
+
+        let expected = serde_json::json!({"enrolled": false, "progress": text});
+        assert_eq!(json, expected.to_string());
+        let back: LearnerState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.progress, typed.progress);
     }
 }

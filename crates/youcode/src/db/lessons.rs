@@ -6,24 +6,24 @@ use sqlx::any::AnyRow;
 
 use super::executor::CountedTransaction;
 use super::pool::{Db, DbError, DbResult};
-use super::rows::{now_ms, parse_course_id};
+use super::rows::{id, now_ms, parse_id, parse_ids};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicLesson {
-    pub id: String,
+    pub id: LessonId,
     pub name: String,
     pub rank: i64,
-    pub course_id: String,
+    pub course_id: CourseId,
     pub course_name: String,
 }
 
 /// A line of a course's lesson list, for its admin.
 #[derive(Debug, Clone, Serialize)]
 pub struct AdminLessonItem {
-    pub id: String,
+    pub id: LessonId,
     pub name: String,
     pub rank: i64,
     pub state: LessonState,
@@ -33,8 +33,8 @@ pub struct AdminLessonItem {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminLesson {
-    pub id: String,
-    pub course_id: String,
+    pub id: LessonId,
+    pub course_id: CourseId,
     pub name: String,
     pub content: String,
     pub rank: i64,
@@ -65,8 +65,8 @@ fn lesson_state(row: &AnyRow) -> DbResult<LessonState> {
 
 fn admin_lesson(row: &AnyRow) -> DbResult<AdminLesson> {
     Ok(AdminLesson {
-        id: row.try_get("id")?,
-        course_id: row.try_get("course_id")?,
+        id: id(row, "id", LessonId)?,
+        course_id: id(row, "course_id", CourseId)?,
         name: row.try_get("name")?,
         content: row.try_get("content")?,
         rank: row.try_get("rank")?,
@@ -125,7 +125,7 @@ pub struct LessonWrite {
     /// The lesson after the write (`None` for a deletion).
     pub lesson: Option<AdminLesson>,
     /// Lessons whose rank moved besides the one written.
-    pub moved: Vec<String>,
+    pub moved: Vec<LessonId>,
     /// The previous name as it was stored for search. Rows folded by an older migration (the
     /// database's `LOWER`) may differ from the application's fold of the same name.
     pub previous_searched_as: Option<String>,
@@ -184,10 +184,10 @@ impl Db {
         rows.iter()
             .map(|row| {
                 Ok(PublicLesson {
-                    id: row.try_get("id")?,
+                    id: id(row, "id", LessonId)?,
                     name: row.try_get("name")?,
                     rank: row.try_get("rank")?,
-                    course_id: row.try_get("course_id")?,
+                    course_id: id(row, "course_id", CourseId)?,
                     course_name: row.try_get("course_name")?,
                 })
             })
@@ -220,9 +220,9 @@ impl Db {
         }
         let mut lessons = Vec::with_capacity(rows.len());
         for row in &rows {
-            if let Some(id) = row.try_get::<Option<String>, _>("id")? {
+            if let Some(lesson) = row.try_get::<Option<String>, _>("id")? {
                 lessons.push(AdminLessonItem {
-                    id,
+                    id: parse_id(&lesson, LessonId)?,
                     name: row.try_get("name")?,
                     rank: row.try_get("rank")?,
                     state: lesson_state(row)?,
@@ -279,12 +279,12 @@ impl Db {
             .bind(rank)
             .execute(&mut tx)
             .await?;
-        let id = LessonId::new().to_string();
+        let id = LessonId::new();
         sqlx::query(
             "INSERT INTO lessons (id, course_id, name, content, rank, state, name_folded)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&id)
+        .bind(id.to_string())
         .bind(course.to_string())
         .bind(&lesson.name)
         .bind(&lesson.content)
@@ -299,13 +299,13 @@ impl Db {
             previous: None,
             lesson: Some(AdminLesson {
                 id,
-                course_id: course.to_string(),
+                course_id: course,
                 name: lesson.name,
                 content: lesson.content,
                 rank,
                 state: lesson.state,
             }),
-            moved,
+            moved: parse_ids(&moved, LessonId)?,
             previous_searched_as: None,
         })
     }
@@ -339,7 +339,7 @@ impl Db {
                 } else {
                     (old + 1, new, -1)
                 };
-                moved = sqlx::query_scalar(
+                let ids: Vec<String> = sqlx::query_scalar(
                     "SELECT id FROM lessons WHERE course_id = $1 AND rank >= $2 AND rank <= $3",
                 )
                 .bind(course.to_string())
@@ -347,6 +347,7 @@ impl Db {
                 .bind(high)
                 .fetch_all(&mut tx)
                 .await?;
+                moved = parse_ids(&ids, LessonId)?;
                 sqlx::query(
                     "UPDATE lessons SET rank = rank + $1 WHERE course_id = $2 AND rank >= $3 AND rank <= $4",
                 )
@@ -424,7 +425,7 @@ impl Db {
         Ok(LessonWrite {
             previous: Some(previous),
             lesson: None,
-            moved,
+            moved: parse_ids(&moved, LessonId)?,
             previous_searched_as: None,
         })
     }
@@ -458,6 +459,6 @@ impl Db {
         .bind(now_ms())
         .fetch_optional(self)
         .await?;
-        parse_course_id(course.ok_or(DbError::NotFound)?)
+        parse_id(&course.ok_or(DbError::NotFound)?, CourseId)
     }
 }

@@ -25,7 +25,7 @@ pub use executor::CountedTransaction;
 pub use instance_lock::InstanceLock;
 pub use pool::{Backend, Db, DbError, DbResult, redact};
 pub use reconnect::connection_lost;
-pub use rows::{now_ms, rfc3339};
+pub use rows::now_ms;
 pub use users::holds_accounts;
 
 pub use courses::{AdminCourse, AdminCourseItem, CourseChanges, CourseUpdate, NewCourse};

@@ -5,13 +5,38 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::AnyRow;
 
 use super::pool::{DbError, DbResult};
-use crate::domain::CourseId;
+use crate::domain::Timestamp;
 
-/// A course id read from the database, where every id is a UUID written by the application.
-pub(crate) fn parse_course_id(raw: String) -> DbResult<CourseId> {
-    uuid::Uuid::try_parse(&raw)
-        .map(CourseId)
+/// An id read from the database, where every id is a UUID written by the application: `wrap`
+/// types it (`CourseId`, `LessonId`, `UserId`), and anything else is corrupt data, an error.
+pub(crate) fn parse_id<T>(raw: &str, wrap: fn(uuid::Uuid) -> T) -> DbResult<T> {
+    uuid::Uuid::try_parse(raw)
+        .map(wrap)
         .map_err(|error| DbError::Sql(sqlx::Error::Decode(Box::new(error))))
+}
+
+/// Ids read as a column of text, each typed by `wrap` (see [`parse_id`]).
+pub(crate) fn parse_ids<T>(raw: &[String], wrap: fn(uuid::Uuid) -> T) -> DbResult<Vec<T>> {
+    raw.iter().map(|id| parse_id(id, wrap)).collect()
+}
+
+/// The id in `column`, typed by `wrap` (see [`parse_id`]).
+pub(crate) fn id<T>(row: &AnyRow, column: &str, wrap: fn(uuid::Uuid) -> T) -> DbResult<T> {
+    use sqlx::Row as _;
+    uuid::Uuid::try_parse(&row.try_get::<String, _>(column)?)
+        .map(wrap)
+        .map_err(|error| {
+            DbError::Sql(sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: Box::new(error),
+            })
+        })
+}
+
+/// The time in `column`, stored as milliseconds since the Unix epoch.
+pub(crate) fn timestamp(row: &AnyRow, column: &str) -> DbResult<Timestamp> {
+    use sqlx::Row as _;
+    Ok(Timestamp::from_millis(row.try_get(column)?))
 }
 
 /// A named value (a role, a state, a progress) read from `column`: a name the application does
@@ -46,17 +71,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// RFC 3339 text of a millisecond timestamp.
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,11 +91,5 @@ mod tests {
         assert_eq!(known.unwrap(), crate::domain::CourseState::Published);
         let error = unknown.unwrap_err().to_string();
         assert!(error.contains("ARCHIVED"), "{error}");
-    }
-
-    #[test]
-    fn timestamps_format_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_500), "1970-01-01T00:00:01.5Z");
     }
 }

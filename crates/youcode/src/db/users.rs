@@ -11,7 +11,7 @@ use crate::domain::{Role, UserId};
 /// An account as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub image: Option<String>,
@@ -55,11 +55,6 @@ fn millis(duration: std::time::Duration) -> i64 {
 }
 
 impl Principal {
-    /// The typed id.
-    pub fn user_id(&self) -> UserId {
-        UserId(self.id.parse().unwrap_or_default())
-    }
-
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
@@ -77,7 +72,7 @@ pub struct NewUser {
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> DbResult<User> {
     Ok(User {
-        id: row.try_get("id")?,
+        id: super::rows::id(row, "id", UserId)?,
         email: row.try_get("email")?,
         name: row.try_get("name")?,
         image: row.try_get("image")?,
@@ -91,12 +86,12 @@ impl Db {
     /// # Errors
     /// [`DbError::Conflict`] when the email is taken.
     pub async fn create_user(&self, user: NewUser) -> DbResult<User> {
-        let id = UserId::new().to_string();
+        let id = UserId::new();
         sqlx::query(
             "INSERT INTO users (id, email, name, image, role, password_hash, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&id)
+        .bind(id.to_string())
         .bind(&user.email)
         .bind(&user.name)
         .bind(&user.image)
@@ -128,14 +123,14 @@ impl Db {
     }
 
     /// Records a session for `user`, under the hash of its token.
-    pub async fn create_session(&self, token_hash: &str, user: &str) -> DbResult<()> {
+    pub async fn create_session(&self, token_hash: &str, user: UserId) -> DbResult<()> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at)
              VALUES ($1, $2, $3, $3)",
         )
         .bind(token_hash)
-        .bind(user)
+        .bind(user.to_string())
         .bind(now)
         .execute(self)
         .await?;
@@ -179,14 +174,14 @@ impl Db {
     /// used (plus the expired sessions of accounts that never sign in again).
     pub async fn delete_expired_sessions(
         &self,
-        user: &str,
+        user: UserId,
         now: i64,
         limits: &SessionLimits,
     ) -> DbResult<u64> {
         let done = sqlx::query(
             "DELETE FROM sessions WHERE user_id = $1 AND (created_at <= $2 OR last_seen_at <= $3)",
         )
-        .bind(user)
+        .bind(user.to_string())
         .bind(now.saturating_sub(millis(limits.lifetime)))
         .bind(now.saturating_sub(millis(limits.idle_timeout)))
         .execute(self)

@@ -68,7 +68,7 @@ async fn courses(
     QueryParams(query): QueryParams,
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 5)?;
-    let admin = admin.user_id();
+    let admin = admin.id;
     let entry = state.keys.admin_courses_page(admin, &params);
     cached_json(&state, entry, || async {
         let rows = state
@@ -107,7 +107,7 @@ async fn create_course(
         )?,
         state: body.state.unwrap_or(CourseState::Draft),
     };
-    let admin = admin.user_id();
+    let admin = admin.id;
     let created = state.db.create_course(admin, course).await?;
     let tags = invalidation::course_created(&state.keys, admin);
     invalidate(&state, &tags).await;
@@ -119,7 +119,7 @@ async fn course(
     Admin(admin): Admin,
     Ids(course): Ids<CourseId>,
 ) -> Result<Response, AppError> {
-    let page = admin_course_page(&state, admin.user_id(), course).await?;
+    let page = admin_course_page(&state, admin.id, course).await?;
     Ok(json_bytes(page.value, page.outcome))
 }
 
@@ -166,7 +166,7 @@ async fn update_course(
             .transpose()?,
         state: body.state,
     };
-    let admin = admin.user_id();
+    let admin = admin.id;
     let update = state.db.update_course(admin, course, changes).await?;
     let tags =
         invalidation::course_changed(&state.keys, admin, course, CourseChange::updated(&update));
@@ -180,7 +180,7 @@ async fn delete_course(
     Admin(admin): Admin,
     Ids(course): Ids<CourseId>,
 ) -> Result<StatusCode, AppError> {
-    let admin = admin.user_id();
+    let admin = admin.id;
     let lessons = state.db.delete_course(admin, course).await?;
     let tags =
         invalidation::course_changed(&state.keys, admin, course, CourseChange::deleted(&lessons));
@@ -193,7 +193,7 @@ async fn lessons(
     Admin(admin): Admin,
     Ids(course): Ids<CourseId>,
 ) -> Result<Response, AppError> {
-    let admin = admin.user_id();
+    let admin = admin.id;
     let entry = state.keys.admin_lessons(admin, course);
     cached_json(&state, entry, || async {
         Ok(serde_json::json!({ "data": state.db.admin_lessons(admin, course).await? }))
@@ -235,10 +235,7 @@ async fn create_lesson(
         state: body.state.unwrap_or(LessonState::Hidden),
         rank: valid_rank(body.rank)?,
     };
-    let write = state
-        .db
-        .create_lesson(admin.user_id(), course, lesson)
-        .await?;
+    let write = state.db.create_lesson(admin.id, course, lesson).await?;
     invalidate_lesson_write(&state, course, &write).await;
     Ok((StatusCode::CREATED, Json(write.lesson)))
 }
@@ -248,7 +245,7 @@ async fn lesson(
     Admin(admin): Admin,
     Ids((course, lesson)): Ids<(CourseId, LessonId)>,
 ) -> Result<Response, AppError> {
-    let page = admin_lesson_page(&state, admin.user_id(), course, lesson).await?;
+    let page = admin_lesson_page(&state, admin.id, course, lesson).await?;
     Ok(json_bytes(page.value, page.outcome))
 }
 
@@ -293,7 +290,7 @@ async fn update_lesson(
         state: body.state,
         rank: valid_rank(body.rank)?,
     };
-    let admin = admin.user_id();
+    let admin = admin.id;
     let write = state
         .db
         .update_lesson(admin, course, lesson, changes)
@@ -308,10 +305,7 @@ async fn delete_lesson(
     Admin(admin): Admin,
     Ids((course, lesson)): Ids<(CourseId, LessonId)>,
 ) -> Result<StatusCode, AppError> {
-    let write = state
-        .db
-        .delete_lesson(admin.user_id(), course, lesson)
-        .await?;
+    let write = state.db.delete_lesson(admin.id, course, lesson).await?;
     invalidate_lesson_write(&state, course, &write).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -323,7 +317,7 @@ async fn participants(
     QueryParams(query): QueryParams,
 ) -> Result<Response, AppError> {
     let page = ListParams::parse_without_search(&query, 10)?;
-    let admin = admin.user_id();
+    let admin = admin.id;
     let entry = state.keys.admin_participants(admin, course, page);
     cached_json(&state, entry, || async {
         Ok(ListPage::new(

@@ -105,7 +105,7 @@ async fn login(
     let now = now_ms();
     if let Err(error) = state
         .db
-        .delete_expired_sessions(&user.id, now, &state.config.sessions)
+        .delete_expired_sessions(user.id, now, &state.config.sessions)
         .await
     {
         tracing::warn!(%error, "cannot delete expired sessions");
@@ -129,7 +129,7 @@ async fn start_session(state: &AppState, user: &User) -> Result<String, AppError
     let token = new_token();
     state
         .db
-        .create_session(&token_hash(&token), &user.id)
+        .create_session(&token_hash(&token), user.id)
         .await?;
     Ok(token)
 }

@@ -107,7 +107,7 @@ async fn courses(
     QueryParams(query): QueryParams,
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
-    let user = user.user_id();
+    let user = user.id;
     let split = course_list_split(now_ms());
     let search = params.search.as_ref();
     let earlier = EarlierCourses {
@@ -231,7 +231,7 @@ fn not_json() -> AppError {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct UserCourseDetail<'a> {
-    id: &'a str,
+    id: CourseId,
     name: &'a str,
     image: Option<&'a str>,
     presentation: &'a str,
@@ -243,7 +243,7 @@ struct UserCourseDetail<'a> {
 
 #[derive(Serialize)]
 struct UserCourseLesson<'a> {
-    id: &'a str,
+    id: LessonId,
     name: &'a str,
     rank: i64,
     state: LessonState,
@@ -255,7 +255,7 @@ async fn course(
     SignedIn(user): SignedIn,
     Ids(course): Ids<CourseId>,
 ) -> Result<Response, AppError> {
-    let user = user.user_id();
+    let user = user.id;
     let (found, shown) = oneshot::channel();
     let shared = async {
         let db = state.db.clone();
@@ -274,7 +274,7 @@ async fn course(
     let (shared, learner) = (shared?, learner?);
     let page = &shared.value;
     let detail = UserCourseDetail {
-        id: &page.id,
+        id: page.id,
         name: &page.name,
         image: page.image.as_deref(),
         presentation: &page.presentation,
@@ -285,11 +285,11 @@ async fn course(
             .lessons
             .iter()
             .map(|lesson| UserCourseLesson {
-                id: &lesson.id,
+                id: lesson.id,
                 name: &lesson.name,
                 rank: lesson.rank,
                 state: lesson.state,
-                progress: learner.value.progress_in(&lesson.id),
+                progress: learner.value.progress_in(lesson.id),
             })
             .collect(),
     };
@@ -305,7 +305,7 @@ async fn participants(
     let page = ListParams::parse_without_search(&query, 10)?;
     // The list is shared by all participants; who may see it is checked per user, first, so
     // that only a participant ever fetches it for the others.
-    let learner = learner_state(&state, user.user_id(), course).await?;
+    let learner = learner_state(&state, user.id, course).await?;
     if !learner.value.enrolled {
         return Err(AppError::NotFound);
     }
@@ -329,7 +329,7 @@ async fn participants(
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Enrolment {
-    course_id: String,
+    course_id: CourseId,
     enrolled: bool,
 }
 
@@ -338,7 +338,7 @@ async fn join(
     SignedIn(user): SignedIn,
     Ids(course): Ids<CourseId>,
 ) -> Result<Json<Enrolment>, AppError> {
-    set_enrolment(&state, user.user_id(), course, true).await
+    set_enrolment(&state, user.id, course, true).await
 }
 
 async fn leave(
@@ -346,7 +346,7 @@ async fn leave(
     SignedIn(user): SignedIn,
     Ids(course): Ids<CourseId>,
 ) -> Result<Json<Enrolment>, AppError> {
-    set_enrolment(&state, user.user_id(), course, false).await
+    set_enrolment(&state, user.id, course, false).await
 }
 
 /// Joins or leaves a course (both idempotent), then invalidates what that changes: the user's
@@ -380,7 +380,7 @@ async fn set_enrolment(
     let recent = JoinedPart::Since(course_list_split(now_ms()));
     refresh(state, course_list_part(state, user, recent)).await;
     Ok(Json(Enrolment {
-        course_id: course.to_string(),
+        course_id: course,
         enrolled,
     }))
 }
@@ -405,13 +405,13 @@ async fn lesson(
         })
         .await?;
     let page = &shared.value;
-    let learner = learner_state(&state, user.user_id(), page.course_id).await?;
+    let learner = learner_state(&state, user.id, page.course_id).await?;
     if page.state != LessonState::Public && !learner.value.enrolled {
         return Err(AppError::NotFound);
     }
     let answer = UserLesson {
         page,
-        progress: learner.value.progress_in(&page.id),
+        progress: learner.value.progress_in(page.id),
     };
     json_value(&answer, combined(&[shared.outcome, learner.outcome]))
 }
@@ -425,7 +425,7 @@ struct ProgressUpdate {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ProgressSaved {
-    lesson_id: String,
+    lesson_id: LessonId,
     progress: Progress,
 }
 
@@ -435,13 +435,13 @@ async fn set_progress(
     Ids(lesson): Ids<LessonId>,
     JsonBody(body): JsonBody<ProgressUpdate>,
 ) -> Result<Json<ProgressSaved>, AppError> {
-    let user = user.user_id();
+    let user = user.id;
     let course = state.db.set_progress(user, lesson, body.progress).await?;
     let tags = invalidation::progress_set(&state.keys, user, course);
     invalidate(&state, &tags).await;
     refresh(&state, learner_state(&state, user, course)).await;
     Ok(Json(ProgressSaved {
-        lesson_id: lesson.to_string(),
+        lesson_id: lesson,
         progress: body.progress,
     }))
 }

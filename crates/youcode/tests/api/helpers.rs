@@ -347,7 +347,7 @@ impl TestApp {
             .await
             .expect(200);
         TestUser {
-            id: user.id,
+            id: user.id.to_string(),
             email,
             password,
             token: body["token"].as_str().unwrap().to_owned(),
