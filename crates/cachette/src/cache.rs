@@ -14,13 +14,16 @@ use tracing::warn;
 use crate::breaker::Breaker;
 use crate::bus::{Bus, Heard};
 use crate::codec::{Codec, Json, Raw};
+use crate::envelope;
 use crate::fleet::{Fleet, FleetConfig, FleetStatus, Forget};
 use crate::flight::{self, Flights, Leader, Role};
+use crate::generation::Snapshot;
+use crate::key::{Key, KeyBuilder, Namespace, Tag};
 use crate::pending::Pending;
+use crate::policy::Policy;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::{AnyStore, LeaseToken, Store, StoreError, Usage};
 use crate::tier::Tier;
-use crate::{Key, KeyBuilder, Namespace, Policy, Snapshot, Tag, envelope};
 
 /// A payload and how it was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::Generation;
+use crate::generation::Generation;
 
 const MAGIC: u8 = 0xCA;
 const VERSION: u8 = 1;

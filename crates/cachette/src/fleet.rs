@@ -58,8 +58,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, oneshot};
 
-use crate::Namespace;
 use crate::bus::{Bus, BusError, Heard};
+use crate::key::Namespace;
 
 /// Version of the message format; a message of another version is foreign.
 const FORMAT: u8 = 1;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use crate::Snapshot;
+use crate::generation::Snapshot;
 
 /// In-flight fetches by key and snapshot.
 ///
@@ -85,7 +85,7 @@ pub(crate) async fn wait(mut receiver: watch::Receiver<Option<Bytes>>) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Generation;
+    use crate::generation::Generation;
 
     #[tokio::test]
     async fn followers_of_one_snapshot_get_the_leaders_payload_and_the_flight_ends_with_it() {

@@ -56,6 +56,8 @@
 //! ## Layout
 //!
 //! - [`key`]: `Namespace`, `Key`, `Tag` — readable, injective, namespaced names.
+//! - `generation`: [`Generation`], the random token a tag holds, and the [`Snapshot`] of them an
+//!   entry is built under.
 //! - `envelope`: the stored bytes — header (generations, times, flags) and payload.
 //! - `policy`: [`Policy`], TTL with jitter, stale-if-error and stale-while-revalidate graces,
 //!   fetch time limits.
@@ -83,6 +85,7 @@ mod codec;
 mod envelope;
 pub mod fleet;
 mod flight;
+mod generation;
 pub mod key;
 mod pending;
 mod policy;
@@ -101,14 +104,13 @@ pub mod internals {
     pub use crate::store::redis::RELEASE_LEASE_SHA;
 }
 
-use smallvec::SmallVec;
-
 #[cfg(feature = "redis")]
 pub use bus::RedisBus;
 pub use bus::{Bus, BusError, Heard, LocalBus};
 pub use cache::{Cache, CacheBuilder, Config, Fetched, Invalidation};
 pub use codec::{Codec, Json, Raw};
 pub use fleet::{FleetConfig, FleetStatus, MemberStatus, WaitSummary};
+pub use generation::{Generation, Snapshot};
 pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
 pub use policy::Policy;
 pub use refresh::FetchTimedOut;
@@ -116,32 +118,3 @@ pub use stats::{Lookups, Outcome, StatsSnapshot};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
 pub use store::{AnyStore, MemoryStore, Store, StoreError, Usage};
-
-/// A tag's generation: a random token that changes on every invalidation of the tag.
-///
-/// Its bits are not part of the API: a store makes new generations with [`Generation::random`]
-/// only, and keeps the bits [`Generation::to_bits`] gives, to read them back with
-/// [`Generation::from_bits`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Generation(u64);
-
-impl Generation {
-    /// A fresh random generation. Random rather than counted, so that a generation lost by the
-    /// store is never reissued (invariant 4).
-    pub fn random() -> Self {
-        Generation(rand::random())
-    }
-
-    /// The generation a store kept as `bits` (what [`Generation::to_bits`] gave).
-    pub const fn from_bits(bits: u64) -> Self {
-        Generation(bits)
-    }
-
-    /// The bits a store keeps for this generation.
-    pub const fn to_bits(self) -> u64 {
-        self.0
-    }
-}
-
-/// The generations one value was built under: the namespace epoch first, then its tags in order.
-pub type Snapshot = SmallVec<[Generation; 8]>;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::Tag;
+use crate::key::Tag;
 
 /// Past this many pending tags, the retry bumps the namespace epoch instead: one write
 /// supersedes them all.
@@ -112,7 +112,7 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Namespace;
+    use crate::key::Namespace;
 
     #[test]
     fn a_failure_recorded_during_a_retry_survives_its_success() {

@@ -19,10 +19,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cache::{Cache, Fetched};
 use crate::cache::{Entry, Lookup, Missed};
 use crate::codec::Codec;
 use crate::flight::Role;
-use crate::{Cache, Fetched, Key, Outcome, Policy, Store, Tag};
+use crate::key::{Key, Tag};
+use crate::policy::Policy;
+use crate::stats::Outcome;
+use crate::store::Store;
 
 /// A fetch ran past the policy's `hard_timeout`: the call gave up waiting for it (the fetch
 /// itself goes on, and stores its value).

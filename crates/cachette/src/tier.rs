@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use crate::Tag;
+use crate::key::Tag;
 
 /// Bytes counted for each entry beyond its key, payload and tags.
 const ENTRY_OVERHEAD: usize = 96;
@@ -152,7 +152,7 @@ impl Tier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Namespace;
+    use crate::key::Namespace;
 
     fn tags(names: &[&str]) -> Arc<[Tag]> {
         let namespace = Namespace::new("tier", 1).unwrap();

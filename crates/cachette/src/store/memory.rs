@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use moka::Expiry;
 
 use super::{LeaseAttempt, LeaseToken, Read, Store, StoreError, Usage, generation_ttl, glob_match};
-use crate::Generation;
+use crate::generation::Generation;
 
 /// Bytes counted for each entry beyond its key and value (moka's own bookkeeping, roughly).
 const ENTRY_OVERHEAD: usize = 64;

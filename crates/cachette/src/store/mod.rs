@@ -37,7 +37,7 @@ pub(crate) use self::glob::glob_match;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
-use crate::Generation;
+use crate::generation::Generation;
 
 /// How much longer than the entries built under it a tag generation lives, so that it never
 /// expires first for want of clock precision. Should it expire or be evicted anyway, readers

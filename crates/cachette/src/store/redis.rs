@@ -15,7 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, ServerErrorKind, Value};
 
 use super::{LeaseAttempt, LeaseToken, Read, Store, StoreError, Usage, generation_ttl};
-use crate::Generation;
+use crate::generation::Generation;
 
 /// Keys asked for per `SCAN` step and deleted per `UNLINK`.
 const BATCH: usize = 1000;
