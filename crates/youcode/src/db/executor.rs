@@ -147,6 +147,7 @@ impl<'c> sqlx::Executor<'c> for &'c Db {
         self.statements.add_one();
         let steps = async move {
             if !only_reads(query.sql()) {
+                self.record_ahead().await?;
                 return self
                     .stash
                     .run(async |conn| conn.fetch_many(query).try_collect::<Vec<_>>().await)

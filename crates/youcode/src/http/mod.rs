@@ -20,13 +20,14 @@ mod public;
 mod user;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 
 pub use body_limit::{MAX_BODY_BYTES, MAX_CONTENT_BODY_BYTES};
 pub use error::AppError;
 pub use invalidate::{RELAY_DELAY, relay};
 
+use crate::db::outbox;
 use crate::state::AppState;
 
 /// The whole API, ready to serve or to test with `oneshot`.
@@ -41,7 +42,10 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn(finish_writes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            finish_writes,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower::util::MapRequestLayer::new(move |request| {
             body_deadline::apply(request, body_timeout)
@@ -54,7 +58,11 @@ pub fn app(state: AppState) -> Router {
 /// invalidates the cache, and a request dropped between the two would leave stale entries. Its
 /// transactions record what they owe the cache in the outbox (`db/outbox.rs`), in case the
 /// process dies between the two.
-async fn finish_writes(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn finish_writes(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     use axum::http::Method;
     if matches!(
         *request.method(),
@@ -62,7 +70,21 @@ async fn finish_writes(request: axum::extract::Request, next: axum::middleware::
     ) {
         return next.run(request).await;
     }
-    tokio::spawn(crate::db::outbox::recording(next.run(request)))
+    let write = async move {
+        let response = next.run(request).await;
+        // What the request recorded and did not settle, it owed nothing for (a sign-in's new
+        // session, say): gone, rather than left for a relay to invalidate everything.
+        let owed = outbox::take_owed();
+        if !owed.is_empty() {
+            tokio::spawn(async move {
+                if let Err(error) = state.db.settle_outbox(&owed, true, &[]).await {
+                    tracing::warn!(%error, "the cache outbox could not be settled");
+                }
+            });
+        }
+        response
+    };
+    tokio::spawn(outbox::recording(write))
         .await
         .unwrap_or_else(|error| AppError::Internal(error.into()).into_response())
 }
