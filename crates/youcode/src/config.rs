@@ -112,6 +112,15 @@ pub struct BenchArgs {
     /// Run with the cache off, then on, and measure the ceiling (GET /api/me); print ratios.
     #[arg(long)]
     pub compare: bool,
+    /// Empty every instance's cache right before the clients start (servers bench starts
+    /// begin with an empty cache anyway; this is for `--url`).
+    #[arg(long)]
+    pub clear_cache: bool,
+    /// Warm every instance's cache for the N most-joined courses right before the clients
+    /// start (`POST /api/admin/cache/warm`), after `--clear-cache`. With `--warmup 0s
+    /// --duration 5s` it shows what warming gives the first seconds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WARM_TOP)))]
+    pub warm_cache: Option<u32>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -275,6 +284,49 @@ pub struct ServeArgs {
     pub password_hashing_wait: Duration,
     #[command(flatten)]
     pub limits: LimitsArgs,
+    #[command(flatten)]
+    pub warming: WarmingArgs,
+}
+
+/// Flags of [`Warming`]; their defaults are [`Warming::default`].
+#[derive(Debug, Clone, Args)]
+pub struct WarmingArgs {
+    /// Entries warming looks up per second at most (each costs at most two statements when it
+    /// is not cached yet): the most load it adds to the database.
+    #[arg(long, env = "YOUCODE_WARM_RATE", default_value_t = Warming::default().rate)]
+    pub warm_rate: NonZeroU32,
+    /// Entries warming looks up at once.
+    #[arg(long, env = "YOUCODE_WARM_CONCURRENCY", default_value_t = Warming::default().concurrency)]
+    pub warm_concurrency: NonZeroUsize,
+}
+
+/// How fast warming fills a cold cache (`youcode cache warm`, `POST /api/admin/cache/warm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Warming {
+    /// Entries looked up per second at most: warming runs beside live traffic, so it is paced
+    /// rather than left to fetch as fast as the database answers.
+    pub rate: NonZeroU32,
+    /// Entries looked up at once.
+    pub concurrency: NonZeroUsize,
+}
+
+impl Default for Warming {
+    /// 100 entries a second, 4 at once.
+    fn default() -> Self {
+        Self {
+            rate: NonZeroU32::new(100).expect("non-zero"),
+            concurrency: NonZeroUsize::new(4).expect("non-zero"),
+        }
+    }
+}
+
+impl From<WarmingArgs> for Warming {
+    fn from(args: WarmingArgs) -> Self {
+        Self {
+            rate: args.warm_rate,
+            concurrency: args.warm_concurrency,
+        }
+    }
 }
 
 /// Flags of [`ServerLimits`]; their defaults are [`ServerLimits::default`].
@@ -414,7 +466,28 @@ pub enum CacheCommand {
         #[arg(required = true)]
         tags: Vec<String>,
     },
+    /// Fill the entries read first: the first pages of the public lesson list, the pages of the
+    /// most-joined published courses and of their lessons.
+    Warm(WarmArgs),
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct WarmArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// How many of the most-joined published courses to warm (with their lessons' pages).
+    #[arg(long, default_value_t = DEFAULT_WARM_TOP, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_WARM_TOP)))]
+    pub top: u32,
+    #[command(flatten)]
+    pub warming: WarmingArgs,
+}
+
+/// Courses warmed when no `--top` (or `top`) is given.
+pub const DEFAULT_WARM_TOP: u32 = 50;
+/// The most courses one warming takes.
+pub const MAX_WARM_TOP: u32 = 1000;
 
 #[derive(Debug, Clone, Args)]
 pub struct CacheCliArgs {
@@ -624,6 +697,25 @@ pub struct Config {
     pub sessions: SessionLimits,
     pub login: LoginLimits,
     pub limits: ServerLimits,
+    pub warming: Warming,
+}
+
+impl Config {
+    /// The configuration of a command working beside the servers (`youcode cache warm`): their
+    /// database and cache, and defaults for what only serving uses.
+    pub fn beside_servers(database_url: String, cache: CacheConfig, warming: Warming) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url,
+            cache,
+            seed_demo: false,
+            password_cost: PasswordCost::Standard,
+            sessions: SessionLimits::default(),
+            login: LoginLimits::default(),
+            limits: ServerLimits::default(),
+            warming,
+        }
+    }
 }
 
 impl From<ServeArgs> for Config {
@@ -648,6 +740,7 @@ impl From<ServeArgs> for Config {
                 hashing_wait: args.password_hashing_wait,
             },
             limits: args.limits.into(),
+            warming: args.warming.into(),
         }
     }
 }

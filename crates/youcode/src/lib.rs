@@ -49,7 +49,6 @@ use anyhow::Context as _;
 use cachette::{AnyStore, Cache, FleetConfig, MemoryStore, Namespace, RedisBus, RedisStore};
 use tokio::net::TcpListener;
 
-use crate::cache::keys::CacheKeys;
 use crate::config::{CacheBackend, CacheConfig, Config};
 use crate::db::{Db, InstanceLock};
 use crate::state::{AppCache, AppState};
@@ -93,23 +92,16 @@ impl Application {
                 "the cache bus cannot be heard: serving without the in-process cache until it can"
             );
         }
-        let keys = CacheKeys::new(cache.namespace().clone(), config.cache.policies.clone());
         if config.seed_demo && !db.has_users().await? {
             db::seed::seed_demo(&db).await?;
         }
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
-        let login_guard = Arc::new(auth::LoginGuard::new(&config.login));
-        tokio::spawn(forget_old_login_failures(Arc::downgrade(&login_guard)));
-        let state = AppState {
-            db,
-            cache,
-            keys,
-            hashing: Arc::new(auth::Hashing::new(&config.login)),
-            login_guard,
-            config: Arc::new(config),
-        };
+        let state = AppState::new(db, cache, config);
+        tokio::spawn(forget_old_login_failures(Arc::downgrade(
+            &state.login_guard,
+        )));
         Ok(Self {
             listener,
             state,

@@ -24,3 +24,18 @@ pub struct AppState {
     /// Password hashing, a few at a time.
     pub hashing: Arc<Hashing>,
 }
+
+impl AppState {
+    /// The state of an application on `db` and `cache`, configured by `config`.
+    pub fn new(db: Db, cache: AppCache, config: Config) -> Self {
+        let keys = CacheKeys::new(cache.namespace().clone(), config.cache.policies.clone());
+        Self {
+            db,
+            cache,
+            keys,
+            hashing: Arc::new(Hashing::new(&config.login)),
+            login_guard: Arc::new(LoginGuard::new(&config.login)),
+            config: Arc::new(config),
+        }
+    }
+}

@@ -18,6 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use serde_json::json;
 
 use instances::Instances;
 pub use report::{BenchReport, Ratios, Recorder, RouteReport, RunReport, ServerFigures};
@@ -89,6 +90,7 @@ async fn measure_running(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         label: "server",
         instances: &instances,
         ceiling: false,
+        cache_off: false,
     };
     let (run, _) = run_workload(args, &plan).await?;
     Ok(BenchReport::new(instances.count(), vec![run], None))
@@ -153,6 +155,7 @@ async fn run_on_own_servers(
         label: &label,
         instances: &instances,
         ceiling,
+        cache_off: config.cache.backend == CacheBackend::Off,
     };
     let measured = run_workload(args, &plan).await;
     let stopped = servers.stop().await;
@@ -210,6 +213,8 @@ struct RunPlan<'a> {
     instances: &'a Instances,
     /// Also measure the ceiling with the same clients, once the run is over.
     ceiling: bool,
+    /// The servers run with the cache off: there is nothing to warm.
+    cache_off: bool,
 }
 
 /// One measured run of the workload, as `plan` says; with `plan.ceiling`, also the ceiling's
@@ -231,6 +236,7 @@ async fn run_workload(
         clients.push(client);
     }
 
+    prepare_caches(&shared, &stats_admin, args, plan).await?;
     let tasks = clients.into_iter().map(|c| tokio::spawn(c.run())).collect();
     let window = Window {
         label: plan.label,
@@ -260,6 +266,60 @@ async fn run_workload(
         None
     };
     Ok((report, ceiling_rps))
+}
+
+/// Empties, then warms, every instance's cache as `--clear-cache` and `--warm-cache` ask, right
+/// before the clients start (a run with the cache off is not warmed).
+async fn prepare_caches(
+    shared: &Shared,
+    admin: &Account,
+    args: &BenchArgs,
+    plan: &RunPlan<'_>,
+) -> anyhow::Result<()> {
+    let top = args.warm_cache.filter(|_| !plan.cache_off);
+    for base in shared.instances.bases() {
+        if args.clear_cache {
+            let cleared = admin_post(shared, base, admin, "clear", json!({})).await?;
+            eprintln!("bench: {base}: deleted {} keys", cleared["deletedKeys"]);
+        }
+    }
+    let Some(top) = top else {
+        return Ok(());
+    };
+    for base in shared.instances.bases() {
+        let warmed = admin_post(shared, base, admin, "warm", json!({ "top": top })).await?;
+        eprintln!(
+            "bench: {base}: warmed {} entries ({} already cached) in {} ms",
+            warmed["warmed"], warmed["alreadyCached"], warmed["elapsedMs"]
+        );
+    }
+    Ok(())
+}
+
+/// `POST /api/admin/cache/{action}` on the instance at `base`, as `admin`; its JSON answer.
+async fn admin_post(
+    shared: &Shared,
+    base: &str,
+    admin: &Account,
+    action: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let response = shared
+        .http
+        .post(format!("{base}/api/admin/cache/{action}"))
+        .bearer_auth(&admin.token)
+        .timeout(Duration::from_secs(600))
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    anyhow::ensure!(
+        status.is_success(),
+        "POST /api/admin/cache/{action} on {base} answered {status}: {}",
+        answer["error"]["message"]
+    );
+    Ok(answer)
 }
 
 /// The HTTP client every virtual client shares.

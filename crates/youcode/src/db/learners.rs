@@ -126,6 +126,23 @@ impl Db {
         })
     }
 
+    /// The `limit` published courses with the most active enrolments, most joined first (ties
+    /// by id): the course pages users are likeliest to open.
+    pub async fn most_joined_courses(&self, limit: u32) -> DbResult<Vec<CourseId>> {
+        let rows = sqlx::query(
+            "SELECT c.id FROM courses c
+             LEFT JOIN enrolments e ON e.course_id = c.id AND e.canceled_at IS NULL
+             WHERE c.state = 'PUBLISHED'
+             GROUP BY c.id
+             ORDER BY COUNT(e.course_id) DESC, c.id
+             LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self)
+        .await?;
+        rows.iter().map(|row| id(row, "id", CourseId)).collect()
+    }
+
     /// A PUBLISHED or PUBLIC lesson of a published course.
     ///
     /// # Errors

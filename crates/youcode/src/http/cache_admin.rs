@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AppError;
 use super::extract::{Admin, JsonBody, QueryParams};
-use crate::config::CacheBackend;
+use super::warm::Warmed;
+use crate::config::{CacheBackend, DEFAULT_WARM_TOP, MAX_WARM_TOP};
 use crate::domain::{ParamError, fields};
 use crate::state::AppState;
 
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/cache/stats", get(stats))
         .route("/api/admin/cache/clear", post(clear))
         .route("/api/admin/cache/invalidate", post(invalidate))
+        .route("/api/admin/cache/warm", post(warm))
         .route("/api/test/cache", get(legacy))
 }
 
@@ -143,6 +145,32 @@ async fn invalidate(
         invalidated: tags.len(),
         applied,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarmBody {
+    /// How many of the most-joined published courses to warm; [`DEFAULT_WARM_TOP`] when absent.
+    top: Option<u32>,
+}
+
+/// `POST /api/admin/cache/warm`: warms the entries read first, at this server's warming pace
+/// (`--warm-rate`, `--warm-concurrency`), and answers once they are.
+async fn warm(
+    State(state): State<AppState>,
+    _: Admin,
+    JsonBody(body): JsonBody<WarmBody>,
+) -> Result<Json<Warmed>, AppError> {
+    let top = body.top.unwrap_or(DEFAULT_WARM_TOP);
+    if !(1..=MAX_WARM_TOP).contains(&top) {
+        return Err(AppError::InvalidBody(format!(
+            "top: must be a whole number from 1 to {MAX_WARM_TOP}"
+        )));
+    }
+    let pace = state.config.warming;
+    super::warm::warm(&state, top, pace, &|_, _| {})
+        .await
+        .map(Json)
 }
 
 /// `GET /api/test/cache?action=stats|clear`, kept for old clients (admins only, unlike the

@@ -2,7 +2,7 @@
 //!
 //! Below the resources: `cached` (cached reads and `X-Cache`), `list_page` (the page every list
 //! route answers), `extract` (typed request parts), `body_limit` and `body_deadline` (what a
-//! request body may cost), `error` (the API's error type).
+//! request body may cost), `error` (the API's error type), `warm` (filling a cold cache).
 
 mod admin;
 mod auth;
@@ -18,6 +18,7 @@ mod invalidate;
 mod list_page;
 mod public;
 mod user;
+mod warm;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -26,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 pub use body_limit::{MAX_BODY_BYTES, MAX_CONTENT_BODY_BYTES};
 pub use error::AppError;
 pub use invalidate::{RELAY_DELAY, relay};
+pub use warm::{LESSONS_PER_COURSE, PUBLIC_PAGES, Warmed, warm};
 
 use crate::db::outbox;
 use crate::state::AppState;

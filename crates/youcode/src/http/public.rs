@@ -4,8 +4,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
+use bytes::Bytes;
+use cachette::Fetched;
 
-use super::cached::{cached, cached_json};
+use super::cached::{cached, cached_bytes, json_bytes};
 use super::error::AppError;
 use super::extract::QueryParams;
 use super::list_page::ListPage;
@@ -21,12 +23,21 @@ async fn public_lessons(
     QueryParams(query): QueryParams,
 ) -> Result<Response, AppError> {
     let params = ListParams::parse(&query, 10)?;
-    let entry = state.keys.public_lessons_page(&params);
-    cached_json(&state, entry, || async {
+    let page = public_lessons_page(&state, &params).await?;
+    Ok(json_bytes(page.value, page.outcome))
+}
+
+/// A page of the public lesson list as JSON, from the cache.
+pub(super) async fn public_lessons_page(
+    state: &AppState,
+    params: &ListParams,
+) -> Result<Fetched<Bytes>, AppError> {
+    let entry = state.keys.public_lessons_page(params);
+    cached_bytes(state, entry, || async {
         let search = params.search.as_ref();
         // A list's length changes far more rarely than what its pages show (names, most
         // often): it is cached on its own, once for every page.
-        let total = cached(&state, state.keys.public_lesson_count(search), || async {
+        let total = cached(state, state.keys.public_lesson_count(search), || async {
             Ok(state.db.public_lesson_count(search).await?)
         })
         .await?

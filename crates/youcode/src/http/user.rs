@@ -250,6 +250,36 @@ struct UserCourseLesson<'a> {
     progress: Progress,
 }
 
+/// A published course's page, shared by every user, from the cache (`STALE` within the grace
+/// of its policy).
+pub(super) async fn published_course_page(
+    state: &AppState,
+    course: CourseId,
+) -> Result<Fetched<PublishedCourse>, AppError> {
+    let db = state.db.clone();
+    cached_or_stale(
+        state,
+        state.keys.published_course(course),
+        move || async move { Ok(db.published_course(course).await?) },
+    )
+    .await
+}
+
+/// A visible lesson's page, shared by every user, from the cache (`STALE` within the grace
+/// of its policy).
+pub(super) async fn published_lesson_page(
+    state: &AppState,
+    lesson: LessonId,
+) -> Result<Fetched<PublishedLesson>, AppError> {
+    let db = state.db.clone();
+    cached_or_stale(
+        state,
+        state.keys.published_lesson(lesson),
+        move || async move { Ok(db.published_lesson(lesson).await?) },
+    )
+    .await
+}
+
 async fn course(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -258,13 +288,7 @@ async fn course(
     let user = user.id;
     let (found, shown) = oneshot::channel();
     let shared = async {
-        let db = state.db.clone();
-        let shared: Result<Fetched<PublishedCourse>, AppError> = cached_or_stale(
-            &state,
-            state.keys.published_course(course),
-            move || async move { Ok(db.published_course(course).await?) },
-        )
-        .await;
+        let shared = published_course_page(&state, course).await;
         let _ = found.send(shared.is_ok());
         shared
     };
@@ -398,12 +422,7 @@ async fn lesson(
     SignedIn(user): SignedIn,
     Ids(lesson): Ids<LessonId>,
 ) -> Result<Response, AppError> {
-    let shared: Fetched<PublishedLesson> =
-        cached_or_stale(&state, state.keys.published_lesson(lesson), {
-            let db = state.db.clone();
-            move || async move { Ok(db.published_lesson(lesson).await?) }
-        })
-        .await?;
+    let shared = published_lesson_page(&state, lesson).await?;
     let page = &shared.value;
     let learner = learner_state(&state, user.id, page.course_id).await?;
     if page.state != LessonState::Public && !learner.value.enrolled {

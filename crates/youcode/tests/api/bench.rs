@@ -44,6 +44,8 @@ fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String
         duration: Duration::from_secs(3),
         warmup: Duration::from_secs(1),
         compare: false,
+        clear_cache: false,
+        warm_cache: None,
         json: true,
         password: "youcode".into(),
     }
@@ -90,6 +92,27 @@ async fn pages_that_expire_during_a_bench_are_answered_stale_and_no_read_is_olde
     );
     assert!(run.writes > 0, "no write was checked");
     assert_eq!((run.stale_reads, run.errors), (0, 0), "{run:?}");
+}
+
+/// `--compare --clear-cache --warm-cache`: the run with the cache off is not warmed (it would
+/// answer 409), the run with the cache is, and both run clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compared_bench_warms_only_the_run_with_the_cache() {
+    let args = BenchArgs {
+        compare: true,
+        clear_cache: true,
+        warm_cache: Some(10),
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs(1),
+        ..short_run(sqlite_url(), CacheBackend::Memory, None)
+    };
+    let report = measure_within(RUN_TIMEOUT, &args)
+        .await
+        .expect("the bench runs");
+    assert_eq!(report.runs.len(), 2);
+    for run in &report.runs {
+        assert_eq!((run.stale_reads, run.errors), (0, 0), "{run:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,3 +27,4 @@ mod smoke;
 mod stale;
 mod user_routes;
 mod validation;
+mod warming;
