@@ -274,6 +274,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_statement_waiting_for_its_turn_is_counted_until_it_gets_one() {
+        let stash = std::sync::Arc::new(Stash::new(pool(1).await));
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let holder = tokio::spawn({
+            let stash = stash.clone();
+            async move {
+                stash
+                    .run(async |_| {
+                        let _ = started.send(());
+                        let _ = released.await;
+                        Ok::<_, sqlx::Error>(())
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        assert_eq!(stash.waiting(), 0, "the holder waits no more");
+
+        let waiter = tokio::spawn({
+            let stash = stash.clone();
+            async move { select_one(&stash).await }
+        });
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while stash.waiting() != 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the second statement waits for the only turn");
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap(), 1);
+
+        assert_eq!(stash.waiting(), 0);
+    }
+
+    #[tokio::test]
     async fn a_connection_whose_statement_broke_a_constraint_is_kept() {
         let stash = Stash::new(pool(4).await);
 
