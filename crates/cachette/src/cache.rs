@@ -19,7 +19,8 @@ use crate::fleet::{Fleet, FleetConfig, FleetStatus, Forget};
 use crate::flight::{self, Flights, Leader, Role};
 use crate::generation::Snapshot;
 use crate::key::{Key, KeyBuilder, Namespace, Tag};
-use crate::pending::Pending;
+use crate::latency::{Latencies, StoreCallLatency};
+use crate::pending::{Pending, PendingInvalidations};
 use crate::policy::Policy;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::{AnyStore, LeaseToken, Store, StoreError, Usage};
@@ -164,6 +165,7 @@ impl<S: Store> CacheBuilder<S> {
                 namespace: self.namespace,
                 config: self.config,
                 stats: Stats::default(),
+                latencies: Latencies::default(),
                 flights: Flights::default(),
                 breaker,
                 pending: Pending::default(),
@@ -206,6 +208,8 @@ struct Inner<S> {
     namespace: Namespace,
     config: Config,
     stats: Stats,
+    /// Durations of store calls, beside `stats` since they are a histogram, not counters.
+    latencies: Latencies,
     flights: Flights,
     breaker: Breaker,
     pending: Pending,
@@ -1164,6 +1168,11 @@ impl<S: Store> Cache<S> {
         self.inner.pending.any()
     }
 
+    /// How many invalidations are waiting to reach the store, and for how long the oldest has.
+    pub fn pending_invalidations(&self) -> PendingInvalidations {
+        self.inner.pending.summary()
+    }
+
     /// Deletes every entry whose key (after the namespace prefix) matches the Redis glob
     /// `pattern`, e.g. `admin:courses:*`, by `SCAN` and batched `UNLINK`; returns how many keys
     /// it deleted. For administration: unlike [`Cache::invalidate_tags`] it does not stop a fetch
@@ -1227,6 +1236,12 @@ impl<S: Store> Cache<S> {
         self.inner.stats.snapshot()
     }
 
+    /// How long store calls have taken so far: every call, on the request path, in the
+    /// background and for administration, failed ones included (see [`StatsSnapshot::errors`]).
+    pub fn store_call_latency(&self) -> StoreCallLatency {
+        self.inner.latencies.snapshot()
+    }
+
     /// Whether the circuit breaker currently skips the store.
     pub fn is_circuit_open(&self) -> bool {
         self.inner.breaker.is_open()
@@ -1263,6 +1278,7 @@ impl<S: Store> Cache<S> {
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let inner = &*self.inner;
+        let started = Instant::now();
         let result = if inner.remote {
             tokio::time::timeout(limit, operation)
                 .await
@@ -1270,6 +1286,7 @@ impl<S: Store> Cache<S> {
         } else {
             operation.await
         };
+        inner.latencies.record(started.elapsed());
         match &result {
             Ok(_) => inner.breaker.success(),
             Err(error) => {

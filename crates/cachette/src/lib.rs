@@ -70,7 +70,8 @@
 //!   layout of the caller's own.
 //! - `flight`: single-flight of concurrent misses in a process (across processes: leases, in
 //!   [`store`] and `cache`).
-//! - `pending`: invalidations that failed and are being retried.
+//! - `pending`: invalidations that failed and are being retried ([`PendingInvalidations`]).
+//! - `latency`: how long store calls take ([`StoreCallLatency`]).
 //! - `breaker`: the circuit breaker in front of the store.
 //! - `stats`: counters, overall and per key prefix ([`StatsSnapshot`]).
 //! - [`bus`]: the `Bus` trait between instances; `LocalBus` (in-process), `RedisBus`.
@@ -87,6 +88,7 @@ pub mod fleet;
 mod flight;
 mod generation;
 pub mod key;
+mod latency;
 mod pending;
 mod policy;
 mod refresh;
@@ -112,6 +114,8 @@ pub use codec::{Codec, Json, Raw};
 pub use fleet::{FleetConfig, FleetStatus, MemberStatus, WaitSummary};
 pub use generation::{Generation, Snapshot};
 pub use key::{Key, KeyBuilder, KeyError, Namespace, Tag};
+pub use latency::{STORE_CALL_BUCKETS, StoreCallLatency};
+pub use pending::PendingInvalidations;
 pub use policy::Policy;
 pub use refresh::FetchTimedOut;
 pub use stats::{Lookups, Outcome, StatsSnapshot};

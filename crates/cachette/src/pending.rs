@@ -26,10 +26,11 @@ pub(crate) struct Pending {
 #[derive(Default)]
 struct State {
     /// Each tag with the sequence number of its latest failure, so a retry that succeeds clears
-    /// only failures it covered, never one recorded while it was under way.
-    tags: HashMap<Tag, u64>,
-    /// Sequence number of a failed whole-namespace invalidation.
-    epoch: Option<u64>,
+    /// only failures it covered, never one recorded while it was under way; and since when it
+    /// has been pending without a break (for [`Pending::summary`]).
+    tags: HashMap<Tag, (u64, Instant)>,
+    /// Sequence number of a failed whole-namespace invalidation, and since when it is pending.
+    epoch: Option<(u64, Instant)>,
     next_seq: u64,
     last_attempt: Option<Instant>,
 }
@@ -50,11 +51,14 @@ impl Pending {
         let mut state = self.state.lock();
         let seq = state.next_seq;
         state.next_seq += 1;
+        let now = Instant::now();
         for tag in tags {
             if tag == epoch {
-                state.epoch = Some(seq);
+                let since = state.epoch.map_or(now, |(_, since)| since);
+                state.epoch = Some((seq, since));
             } else {
-                state.tags.insert(tag.clone(), seq);
+                let since = state.tags.get(tag).map_or(now, |(_, since)| *since);
+                state.tags.insert(tag.clone(), (seq, since));
             }
         }
         self.any.store(true, Ordering::Release);
@@ -92,13 +96,13 @@ impl Pending {
     pub(crate) fn succeeded(&self, retry: &Retry) -> bool {
         let mut state = self.state.lock();
         if retry.covers_epoch {
-            state.tags.retain(|_, seq| *seq >= retry.seq);
-            if state.epoch.is_some_and(|seq| seq < retry.seq) {
+            state.tags.retain(|_, (seq, _)| *seq >= retry.seq);
+            if state.epoch.is_some_and(|(seq, _)| seq < retry.seq) {
                 state.epoch = None;
             }
         } else {
             for tag in &retry.tags {
-                if state.tags.get(tag).is_some_and(|seq| *seq < retry.seq) {
+                if state.tags.get(tag).is_some_and(|(seq, _)| *seq < retry.seq) {
                     state.tags.remove(tag);
                 }
             }
@@ -107,6 +111,33 @@ impl Pending {
         self.any.store(any, Ordering::Release);
         any
     }
+
+    /// How many invalidations are pending, and for how long the oldest has been.
+    pub(crate) fn summary(&self) -> PendingInvalidations {
+        if !self.any() {
+            return PendingInvalidations::default();
+        }
+        let state = self.state.lock();
+        let oldest = state
+            .tags
+            .values()
+            .chain(state.epoch.as_ref())
+            .map(|(_, since)| *since)
+            .min();
+        PendingInvalidations {
+            tags: state.tags.len() + usize::from(state.epoch.is_some()),
+            oldest: oldest.map(|since| since.elapsed()),
+        }
+    }
+}
+
+/// Invalidations waiting to reach the store ([`crate::Cache::pending_invalidations`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingInvalidations {
+    /// Tags pending, the namespace epoch counting as one.
+    pub tags: usize,
+    /// How long the oldest of them has been pending without a break; `None` when none is.
+    pub oldest: Option<Duration>,
 }
 
 #[cfg(test)]
@@ -139,6 +170,25 @@ mod tests {
         let retry = pending.due(Duration::ZERO, ns.epoch()).unwrap();
         assert_eq!(retry.tags, vec![ns.epoch().clone()]);
         assert!(!pending.succeeded(&retry));
+    }
+
+    #[test]
+    fn the_summary_counts_pending_tags_and_ages_the_oldest() {
+        let ns = Namespace::new("t", 1).unwrap();
+        let pending = Pending::default();
+        assert_eq!(pending.summary(), PendingInvalidations::default());
+        pending.add(&[ns.tag("a")], ns.epoch());
+        std::thread::sleep(Duration::from_millis(20));
+        pending.add(&[ns.tag("a"), ns.tag("b"), ns.epoch().clone()], ns.epoch());
+        let summary = pending.summary();
+        assert_eq!(summary.tags, 3);
+        assert!(
+            summary.oldest.unwrap() >= Duration::from_millis(20),
+            "a tag failing again is pending since its first failure"
+        );
+        let retry = pending.due(Duration::ZERO, ns.epoch()).unwrap();
+        assert!(!pending.succeeded(&retry));
+        assert_eq!(pending.summary(), PendingInvalidations::default());
     }
 
     #[test]

@@ -256,6 +256,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "YOUCODE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
+    /// Address to serve Prometheus metrics on (`GET /metrics`, no sign-in); off when not given.
+    /// Keep it private (loopback, or an interface only the monitoring network reaches).
+    #[arg(long, env = "YOUCODE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -689,6 +693,8 @@ impl Default for LoginLimits {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` listens; no metrics (and no request counting) without one.
+    pub metrics_addr: Option<SocketAddr>,
     pub database_url: String,
     pub cache: CacheConfig,
     /// Create the demo data set when the database is empty.
@@ -706,6 +712,7 @@ impl Config {
     pub fn beside_servers(database_url: String, cache: CacheConfig, warming: Warming) -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_addr: None,
             database_url,
             cache,
             seed_demo: false,
@@ -723,6 +730,7 @@ impl From<ServeArgs> for Config {
         let defaults = LoginLimits::default();
         Self {
             addr: args.addr,
+            metrics_addr: args.metrics_addr,
             database_url: args.database.database_url,
             cache: args.cache.into(),
             seed_demo: !args.no_demo,

@@ -14,6 +14,8 @@
 //!   ([`cache::keys`]), what each write invalidates ([`cache::invalidation`]), and the layout a
 //!   user's course list is cached in.
 //! - [`http`]: the routes, one module per resource, and the API's error type.
+//! - [`metrics`]: what Prometheus scrapes from `--metrics-addr`: request, cache and database
+//!   figures of one application.
 //! - [`server`]: accepting connections and serving them within the limits of the configuration.
 //! - [`cli`]: `seed`, `user create`, `cache …`.
 //! - [`bench`]: `youcode bench`, a mixed workload that measures the cache and checks freshness.
@@ -30,6 +32,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod metrics;
 pub mod server;
 pub mod state;
 
@@ -60,6 +63,8 @@ pub const CACHE_SCHEMA_VERSION: u32 = 2;
 /// A built application: database migrated, cache connected, listener bound.
 pub struct Application {
     listener: TcpListener,
+    /// Where `GET /metrics` is served, when `--metrics-addr` asks for it.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     /// Held while the application lives: a second instance on the same SQLite file would serve
     /// stale data from its own cache, since only PostgreSQL and Redis carry invalidations
@@ -98,12 +103,21 @@ impl Application {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
         let state = AppState::new(db, cache, config);
         tokio::spawn(forget_old_login_failures(Arc::downgrade(
             &state.login_guard,
         )));
         Ok(Self {
             listener,
+            metrics_listener,
             state,
             instance_lock,
         })
@@ -119,6 +133,15 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address `GET /metrics` is served on, when the configuration asks for one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|listener| {
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        })
     }
 
     /// The state the handlers share (tests use its database and cache directly).
@@ -145,15 +168,27 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             state,
             instance_lock,
         } = self;
+        let metrics = metrics_listener.map(|listener| {
+            let router = http::metrics::router(state.metrics.clone());
+            tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, router).await {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            })
+        });
         let db = state.db.clone();
         let cache = state.cache.clone();
         let limits = state.config.limits;
         let relay = tokio::spawn(http::relay(state.clone()));
         let served = server::serve(listener, http::app(state), limits, shutdown).await;
         relay.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         served.context("server error")?;
         // Invalidations that have not reached the store yet get a last chance before exit.
         let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), async {

@@ -8,6 +8,7 @@ use crate::auth::{Hashing, LoginGuard};
 use crate::cache::keys::CacheKeys;
 use crate::config::Config;
 use crate::db::Db;
+use crate::metrics::Metrics;
 
 /// The application's cache, over whichever store the configuration chose.
 pub type AppCache = Cache<AnyStore>;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub login_guard: Arc<LoginGuard>,
     /// Password hashing, a few at a time.
     pub hashing: Arc<Hashing>,
+    /// What `GET /metrics` answers (on `--metrics-addr`).
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -30,6 +33,7 @@ impl AppState {
     pub fn new(db: Db, cache: AppCache, config: Config) -> Self {
         let keys = CacheKeys::new(cache.namespace().clone(), config.cache.policies.clone());
         Self {
+            metrics: Metrics::new(cache.clone(), db.clone()),
             db,
             cache,
             keys,

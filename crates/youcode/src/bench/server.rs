@@ -26,6 +26,7 @@ pub fn config(database_url: &str, backend: CacheBackend, args: &BenchArgs) -> Co
     );
     Config {
         addr: "127.0.0.1:0".parse().expect("a valid address"),
+        metrics_addr: None,
         database_url: database_url.to_owned(),
         cache,
         seed_demo: false,

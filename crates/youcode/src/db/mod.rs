@@ -23,7 +23,7 @@ mod users;
 
 pub use executor::CountedTransaction;
 pub use instance_lock::InstanceLock;
-pub use pool::{Backend, Db, DbError, DbResult, redact};
+pub use pool::{Backend, Connections, Db, DbError, DbResult, redact};
 pub use reconnect::connection_lost;
 pub use rows::now_ms;
 pub use users::holds_accounts;

@@ -63,6 +63,20 @@ impl Backend {
     }
 }
 
+/// What a [`Db`]'s connections are doing at one moment ([`Db::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// How many the pool may open.
+    pub max: u32,
+    /// Open and running a statement or a transaction.
+    pub in_use: u32,
+    /// Open and waiting for one.
+    pub idle: u32,
+    /// Statements and transactions waiting for a connection (or, for single statements, their
+    /// turn at the three quarters of the pool they may use).
+    pub waiting: usize,
+}
+
 /// The connection pool and the statement counter. Cloning is cheap.
 #[derive(Clone)]
 pub struct Db {
@@ -154,6 +168,23 @@ impl Db {
     /// Statements run since start.
     pub fn queries(&self) -> u64 {
         self.statements.get()
+    }
+
+    /// What the pool's connections are doing right now. A connection kept between statements
+    /// (`stash.rs`) is idle, though out of sqlx's pool.
+    pub fn connections(&self) -> Connections {
+        let stashed = u32::try_from(self.stash.stashed()).unwrap_or(u32::MAX);
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle())
+            .unwrap_or(u32::MAX)
+            .saturating_add(stashed)
+            .min(open);
+        Connections {
+            max: self.pool.options().get_max_connections(),
+            in_use: open - idle,
+            idle,
+            waiting: self.stash.waiting(),
+        }
     }
 
     /// The transaction [`Db::begin_write`] starts, without counting its statements.

@@ -17,7 +17,7 @@
 //! whole pool while statements are idle.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
@@ -55,6 +55,25 @@ pub(super) struct Stash {
     /// Set when a connection was lost, cleared when a statement succeeds: while set, getting
     /// a connection from the pool may take [`SUSPECT_CONNECT`] at most.
     suspect: AtomicBool,
+    /// Statements and transactions waiting for their turn or a connection right now (sqlx's
+    /// pool does not say how many wait for it).
+    waiting: AtomicUsize,
+}
+
+/// Counts a caller in [`Stash::waiting`] until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 struct Stashed {
@@ -80,6 +99,7 @@ impl Stash {
             lifetime,
             idle_limit,
             suspect: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -95,6 +115,7 @@ impl Stash {
         statement: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
         let wait = self.pool.options().get_acquire_timeout();
+        let waiting = Waiting::start(&self.waiting);
         let _turn = tokio::time::timeout(wait, self.turns.acquire())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
@@ -106,6 +127,7 @@ impl Stash {
                 Instant::now(),
             ),
         };
+        drop(waiting);
         let result = statement(&mut conn).await;
         self.judge(&result);
         let ready = result.as_ref().err().is_none_or(answered);
@@ -124,6 +146,7 @@ impl Stash {
         &self,
         begin: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, sqlx::Error> {
+        let _waiting = Waiting::start(&self.waiting);
         let max_connections = self.pool.options().get_max_connections();
         if self.pool.num_idle() == 0 && self.pool.size() >= max_connections {
             drop(self.take());
@@ -159,6 +182,16 @@ impl Stash {
             Err(error) if connection_lost(error) => self.suspect.store(true, Ordering::Relaxed),
             Err(_) => {}
         }
+    }
+
+    /// Connections kept here, between statements.
+    pub(super) fn stashed(&self) -> usize {
+        self.idle().len()
+    }
+
+    /// Statements and transactions waiting for their turn or a connection right now.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Gives every waiting connection back to the pool.
@@ -238,6 +271,44 @@ mod tests {
             1,
             "the second statement reused the connection"
         );
+    }
+
+    #[tokio::test]
+    async fn a_statement_waiting_for_its_turn_is_counted_until_it_gets_one() {
+        let stash = std::sync::Arc::new(Stash::new(pool(1).await));
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let holder = tokio::spawn({
+            let stash = stash.clone();
+            async move {
+                stash
+                    .run(async |_| {
+                        let _ = started.send(());
+                        let _ = released.await;
+                        Ok::<_, sqlx::Error>(())
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        assert_eq!(stash.waiting(), 0, "the holder waits no more");
+
+        let waiter = tokio::spawn({
+            let stash = stash.clone();
+            async move { select_one(&stash).await }
+        });
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while stash.waiting() != 1 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the second statement waits for the only turn");
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap(), 1);
+
+        assert_eq!(stash.waiting(), 0);
     }
 
     #[tokio::test]

@@ -50,7 +50,10 @@ pub async fn relay(state: AppState) {
             .await;
         match applied {
             Ok(0) => {}
-            Ok(rows) => tracing::info!(rows, "applied cache invalidations a writer left behind"),
+            Ok(rows) => {
+                state.metrics.record_relayed(rows as u64);
+                tracing::info!(rows, "applied cache invalidations a writer left behind");
+            }
             // The database is down: so are the writes that could owe anything.
             Err(error) => tracing::debug!(%error, "the cache outbox relay cannot read the outbox"),
         }

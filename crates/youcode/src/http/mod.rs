@@ -2,7 +2,8 @@
 //!
 //! Below the resources: `cached` (cached reads and `X-Cache`), `list_page` (the page every list
 //! route answers), `extract` (typed request parts), `body_limit` and `body_deadline` (what a
-//! request body may cost), `error` (the API's error type), `warm` (filling a cold cache).
+//! request body may cost), `error` (the API's error type), `metrics` (`GET /metrics` on its own
+//! listener, and the counting of requests), `warm` (filling a cold cache).
 
 mod admin;
 mod auth;
@@ -16,6 +17,7 @@ mod extract;
 mod health;
 mod invalidate;
 mod list_page;
+pub mod metrics;
 mod public;
 mod user;
 mod warm;
@@ -35,7 +37,8 @@ use crate::state::AppState;
 /// The whole API, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
     let body_timeout = state.config.limits.body_timeout;
-    Router::new()
+    let counted = state.config.metrics_addr.is_some();
+    let router = Router::new()
         .merge(auth::router())
         .merge(public::router())
         .merge(user::router())
@@ -52,8 +55,17 @@ pub fn app(state: AppState) -> Router {
         .layer(tower::util::MapRequestLayer::new(move |request| {
             body_deadline::apply(request, body_timeout)
         }))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    // Counted only when something scrapes the counts.
+    let router = if counted {
+        router.layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// Runs each write request to the end even if its client goes away: a write commits and then

@@ -22,7 +22,7 @@ async fn app_behind(proxy: &Proxy) -> TestApp {
 }
 
 /// The port of the PostgreSQL server the tests use.
-fn postgres_port() -> u16 {
+pub(crate) fn postgres_port() -> u16 {
     let url = postgres_url();
     let authority = url.split("://").nth(1).unwrap().split('/').next().unwrap();
     let host = authority.rsplit('@').next().unwrap();

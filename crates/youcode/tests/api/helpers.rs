@@ -38,6 +38,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub backend: Backend,
+    /// Where `GET /metrics` answers (`http://…`), when the configuration set `metrics_addr`.
+    pub metrics_address: Option<String>,
 }
 
 /// An account made for a test, signed in.
@@ -175,6 +177,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     cache.lease = std::time::Duration::from_millis(300);
     let mut config = Config {
         addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: None,
         database_url,
         cache,
         seed_demo: false,
@@ -197,6 +200,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         });
     }
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -204,6 +208,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         client: reqwest::Client::new(),
         state,
         backend,
+        metrics_address,
     }
 }
 

@@ -16,6 +16,7 @@ mod hardening;
 mod helpers;
 mod isolation;
 mod logout;
+mod metrics;
 mod outbox;
 mod public;
 mod redis_down;

@@ -29,6 +29,7 @@ async fn start_two_instances_together(
     let database_url = fresh_database_url(backend).await;
     let config = || Config {
         addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: None,
         database_url: database_url.clone(),
         cache: CacheConfig::memory(&unique("yc-test").replace('_', "-")),
         seed_demo: true,

@@ -16,6 +16,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 fn config(database_url: &str) -> Config {
     Config {
         addr: "127.0.0.1:0".parse().unwrap(),
+        metrics_addr: None,
         database_url: database_url.to_owned(),
         cache: CacheConfig::memory(&unique("yc-test").replace('_', "-")),
         seed_demo: false,
