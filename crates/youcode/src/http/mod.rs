@@ -2,7 +2,8 @@
 //!
 //! Below the resources: `cached` (cached reads and `X-Cache`), `list_page` (the page every list
 //! route answers), `extract` (typed request parts), `body_limit` and `body_deadline` (what a
-//! request body may cost), `error` (the API's error type).
+//! request body may cost), `error` (the API's error type), `openapi` (the OpenAPI document the
+//! routes' declarations make, and the error answers they name).
 
 mod admin;
 mod auth;
@@ -16,12 +17,14 @@ mod extract;
 mod health;
 mod invalidate;
 mod list_page;
+pub mod openapi;
 mod public;
 mod user;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
 
 pub use body_limit::{MAX_BODY_BYTES, MAX_CONTENT_BODY_BYTES};
 pub use error::AppError;
@@ -30,16 +33,29 @@ pub use invalidate::{RELAY_DELAY, relay};
 use crate::db::outbox;
 use crate::state::AppState;
 
-/// The whole API, ready to serve or to test with `oneshot`.
-pub fn app(state: AppState) -> Router {
-    let body_timeout = state.config.limits.body_timeout;
-    Router::new()
+/// Every route, each declared once with its OpenAPI description: the router and the document
+/// (`GET /api/openapi.json`) come from the same declarations.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
         .merge(auth::router())
         .merge(public::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(cache_admin::router())
         .merge(health::router())
+        .merge(openapi::router())
+}
+
+/// The OpenAPI 3.1 document of the API, as `GET /api/openapi.json` answers it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// The whole API, ready to serve or to test with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let body_timeout = state.config.limits.body_timeout;
+    let (routes, _) = routes().split_for_parts();
+    routes
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

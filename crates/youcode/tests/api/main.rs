@@ -16,6 +16,7 @@ mod hardening;
 mod helpers;
 mod isolation;
 mod logout;
+mod openapi;
 mod outbox;
 mod public;
 mod redis_down;
