@@ -218,6 +218,9 @@ async fn schemathesis_finds_no_server_error_and_no_undocumented_answer_as_a_user
     let mut failures = Vec::new();
     for (role, token) in [("user", user), ("admin", admin)] {
         let (passed, output) = run_schemathesis(&app, &token).await;
+        // The summary, for `--nocapture`.
+        let summary: Vec<&str> = output.lines().rev().take(4).collect();
+        println!("schemathesis as the {role}: {summary:?}");
         if !passed {
             failures.push(format!("--- as the {role}:\n{output}"));
         }
