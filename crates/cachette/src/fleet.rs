@@ -195,6 +195,7 @@ struct State {
 
 /// Another live instance, as this one last heard it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MemberStatus {
     /// Its random id, in hex.
@@ -204,6 +205,7 @@ pub struct MemberStatus {
 
 /// Counters and state for stats and health.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FleetStatus {
     /// This instance's random id, in hex.
@@ -308,6 +310,7 @@ impl WaitTimes {
 /// How long writes waited for the fleet since start: from the message's acceptance by the bus
 /// to the last acknowledgement (or the lease's end). Quantiles are bucket bounds, within 19 %.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WaitSummary {
     pub count: u64,

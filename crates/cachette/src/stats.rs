@@ -8,6 +8,7 @@ use serde::Serialize;
 
 /// How a lookup was answered; sent by HTTP routes as `X-Cache`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {
     /// Served from the store.
@@ -174,6 +175,36 @@ impl Serialize for Lookups {
     }
 }
 
+/// [`Lookups`] as they serialize: the counts, then their hit ratio.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Lookups {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let number = |kind, format| {
+            ObjectBuilder::new()
+                .schema_type(kind)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+                .minimum(Some(0.0))
+        };
+        let mut lookups = ObjectBuilder::new();
+        for count in ["hits", "misses", "stale", "bypasses"] {
+            lookups = lookups
+                .property(count, number(Type::Integer, KnownFormat::Int64))
+                .required(count);
+        }
+        lookups
+            .property(
+                "hitRatio",
+                number(Type::Number, KnownFormat::Double).maximum(Some(1.0)),
+            )
+            .required("hitRatio")
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Lookups {}
+
 /// A copy of a cache's counters at one moment.
 ///
 /// Serialized as the overall figures, in camelCase and in the order of the fields, so that a
@@ -181,6 +212,7 @@ impl Serialize for Lookups {
 /// shows up there without more code. Its per-prefix figures are left to the service, which
 /// names the prefixes its own way.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StatsSnapshot {
     /// Every lookup, by outcome, and their hit ratio.

@@ -80,6 +80,7 @@ pub struct LeaseAttempt {
 
 /// How much of a store a pattern covers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Usage {
     /// Number of keys.
     pub keys: u64,

@@ -11,7 +11,7 @@ use super::rows::{id, now_ms, parse_ids, timestamp};
 use crate::domain::{CourseId, CourseState, LessonId, Page, Search, Timestamp, UserId, fold};
 
 /// A line of an admin's course list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminCourseItem {
     pub id: CourseId,
@@ -22,7 +22,7 @@ pub struct AdminCourseItem {
 }
 
 /// A course as its admin sees it, with counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminCourse {
     pub id: CourseId,

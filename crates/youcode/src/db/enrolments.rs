@@ -9,7 +9,7 @@ use super::rows::{id, now_ms, timestamp};
 use crate::domain::{CourseId, Page, Timestamp, UserId};
 
 /// A participant as the course's admin sees them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminParticipant {
     pub id: UserId,
@@ -20,7 +20,7 @@ pub struct AdminParticipant {
 }
 
 /// A participant as fellow participants see them: no email.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserParticipant {
     pub id: UserId,
     pub name: String,

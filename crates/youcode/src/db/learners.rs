@@ -36,7 +36,7 @@ pub struct PublishedCourseLesson {
 }
 
 /// A PUBLISHED or PUBLIC lesson of a published course, as every user sees it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedLesson {
     pub id: LessonId,
@@ -72,7 +72,7 @@ impl LearnerState {
 }
 
 /// A line of a user's course list (the presentation is on the course's own page).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserCourseItem {
     pub id: CourseId,

@@ -10,7 +10,7 @@ use super::rows::{id, now_ms, parse_id, parse_ids};
 use crate::domain::{CourseId, LessonId, LessonState, Page, Progress, Search, UserId, fold};
 
 /// A line of the public lesson list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicLesson {
     pub id: LessonId,
@@ -21,7 +21,7 @@ pub struct PublicLesson {
 }
 
 /// A line of a course's lesson list, for its admin.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AdminLessonItem {
     pub id: LessonId,
     pub name: String,
@@ -30,7 +30,7 @@ pub struct AdminLessonItem {
 }
 
 /// A lesson, for its admin.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AdminLesson {
     pub id: LessonId,

@@ -9,7 +9,7 @@ use crate::config::SessionLimits;
 use crate::domain::{Role, UserId};
 
 /// An account as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: UserId,
     pub email: String,

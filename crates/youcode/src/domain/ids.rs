@@ -11,7 +11,17 @@ macro_rules! id_type {
     ($name:ident, $param:literal) => {
         #[doc = concat!("The id of a ", $param, " (a UUID).")]
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            Serialize,
+            Deserialize,
+            utoipa::ToSchema,
         )]
         #[serde(transparent)]
         pub struct $name(pub Uuid);

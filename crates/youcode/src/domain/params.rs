@@ -2,6 +2,10 @@
 
 use std::collections::HashMap;
 
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+
 /// A bad request parameter, named so the client knows which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{param}: {reason}")]
@@ -20,6 +24,8 @@ impl ParamError {
 pub const MAX_SEARCH_CHARS: usize = 100;
 /// Largest page size accepted.
 pub const MAX_LIMIT: u32 = 100;
+/// Largest page number accepted.
+pub const MAX_PAGE: u32 = 1_000_000;
 
 /// A page of a list: 1-based page number and page size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +95,7 @@ impl ListParams {
             Some(raw) => raw
                 .parse::<u32>()
                 .ok()
-                .filter(|p| *p >= 1 && *p <= 1_000_000)
+                .filter(|p| (1..=MAX_PAGE).contains(p))
                 .ok_or(ParamError::new("page", "must be a whole number from 1"))?,
         };
         let limit = match query.get("limit") {
@@ -133,6 +139,58 @@ impl ListParams {
     ) -> Result<Page, ParamError> {
         Self::parse(query, default_limit).map(|params| params.page)
     }
+}
+
+/// `page` and `limit`, as the query of a list route that takes no search.
+impl utoipa::IntoParams for Page {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query_param(
+                "page",
+                "The page, from 1 (default 1).",
+                whole_number(1, MAX_PAGE),
+            ),
+            query_param(
+                "limit",
+                "Items a page holds (default 5 on `/api/admin/courses`, 10 elsewhere).",
+                whole_number(1, MAX_LIMIT),
+            ),
+        ]
+    }
+}
+
+/// `page`, `limit` and `search`, as the query of a list route.
+impl utoipa::IntoParams for ListParams {
+    fn into_params(in_provider: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let search = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(MAX_SEARCH_CHARS));
+        let mut params = Page::into_params(in_provider);
+        params.push(query_param(
+            "search",
+            "A case-insensitive match on the name, trimmed (absent or empty: no filter); no \
+             control characters.",
+            search,
+        ));
+        params
+    }
+}
+
+fn whole_number(min: u32, max: u32) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(f64::from(min)))
+        .maximum(Some(f64::from(max)))
+}
+
+fn query_param(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
 }
 
 #[cfg(test)]

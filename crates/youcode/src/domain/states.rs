@@ -21,6 +21,19 @@ macro_rules! named_enum {
                 match text { $($text => Some(Self::$variant),)* _ => None }
             }
         }
+
+        /// Its wire names (written by hand: utoipa's derive does not see a `serde(rename)`
+        /// made by a macro).
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),*]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 

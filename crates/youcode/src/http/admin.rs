@@ -1,13 +1,15 @@
 //! Routes of an admin: their own courses and lessons, and who takes part.
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use bytes::Bytes;
-use cachette::Fetched;
-use serde::{Deserialize, Deserializer};
+use cachette::{Fetched, Outcome};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::body_limit::MAX_CONTENT_BODY_BYTES;
 use super::cached::{cached_bytes, cached_json, json_bytes, refresh};
@@ -15,32 +17,26 @@ use super::error::AppError;
 use super::extract::{Admin, Ids, JsonBody, QueryParams};
 use super::invalidate::invalidate;
 use super::list_page::ListPage;
+use super::openapi::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RequestTimeout, Unauthorized, Unavailable,
+};
 use crate::cache::invalidation::{self, CourseChange};
-use crate::db::{CourseChanges, LessonChanges, LessonWrite, NewCourse, NewLesson};
+use crate::db::{
+    AdminCourse, AdminCourseItem, AdminLesson, AdminLessonItem, AdminParticipant, CourseChanges,
+    LessonChanges, LessonWrite, NewCourse, NewLesson,
+};
 use crate::domain::{
-    CourseId, CourseState, FieldError, LessonId, LessonState, ListParams, UserId, fields,
+    CourseId, CourseState, FieldError, LessonId, LessonState, ListParams, Page, UserId, fields,
 };
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/courses", get(courses).post(create_course))
-        .route(
-            "/api/admin/courses/{course_id}",
-            get(course).patch(update_course).delete(delete_course),
-        )
-        .route(
-            "/api/admin/courses/{course_id}/lessons",
-            get(lessons).post(create_lesson),
-        )
-        .route(
-            "/api/admin/courses/{course_id}/lessons/{lesson_id}",
-            get(lesson).patch(update_lesson).delete(delete_lesson),
-        )
-        .route(
-            "/api/admin/courses/{course_id}/participants",
-            get(participants),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(courses, create_course))
+        .routes(routes!(course, update_course, delete_course))
+        .routes(routes!(lessons, create_lesson))
+        .routes(routes!(lesson, update_lesson, delete_lesson))
+        .routes(routes!(participants))
         .layer(DefaultBodyLimit::max(MAX_CONTENT_BODY_BYTES))
 }
 
@@ -62,6 +58,18 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// The admin's own courses, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/admin/courses",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, body = ListPage<AdminCourseItem>, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, Forbidden, Unavailable
+    )
+)]
 async fn courses(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -80,18 +88,34 @@ async fn courses(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CourseBody {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// An URL of at most 2 000 characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     image: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 10000)]
     presentation: Option<String>,
     #[serde(default)]
     state: Option<CourseState>,
 }
 
+/// Creates a course (DRAFT unless `state` says otherwise).
+#[utoipa::path(
+    post,
+    path = "/api/admin/courses",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CourseBody,
+    responses(
+        (status = 201, body = AdminCourse),
+        BadRequest, Unauthorized, Forbidden, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn create_course(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -114,6 +138,18 @@ async fn create_course(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
+/// One of the admin's courses, with counts.
+#[utoipa::path(
+    get,
+    path = "/api/admin/courses/{course_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    responses(
+        (status = 200, body = AdminCourse, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
+    )
+)]
 async fn course(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -135,19 +171,36 @@ async fn admin_course_page(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CoursePatch {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
+    /// An URL of at most 2 000 characters, or null for none.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     image: Option<Option<String>>,
     #[serde(default)]
+    #[schema(max_length = 10000)]
     presentation: Option<String>,
     #[serde(default)]
     state: Option<CourseState>,
 }
 
+/// Changes the fields given of one of the admin's courses.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/courses/{course_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    request_body = CoursePatch,
+    responses(
+        (status = 200, body = AdminCourse),
+        BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn update_course(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -175,6 +228,18 @@ async fn update_course(
     Ok(Json(update.updated).into_response())
 }
 
+/// Deletes one of the admin's courses, with its lessons, enrolments and progress.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/courses/{course_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    responses(
+        (status = 204, description = "Deleted"),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
+    )
+)]
 async fn delete_course(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -188,6 +253,24 @@ async fn delete_course(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// All the lessons of a course, by rank.
+#[derive(Serialize, ToSchema)]
+struct LessonList {
+    data: Vec<AdminLessonItem>,
+}
+
+/// All the lessons of one of the admin's courses, by rank.
+#[utoipa::path(
+    get,
+    path = "/api/admin/courses/{course_id}/lessons",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    responses(
+        (status = 200, body = LessonList, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
+    )
+)]
 async fn lessons(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -196,20 +279,26 @@ async fn lessons(
     let admin = admin.id;
     let entry = state.keys.admin_lessons(admin, course);
     cached_json(&state, entry, || async {
-        Ok(serde_json::json!({ "data": state.db.admin_lessons(admin, course).await? }))
+        Ok(LessonList {
+            data: state.db.admin_lessons(admin, course).await?,
+        })
     })
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LessonBody {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 100000)]
     content: Option<String>,
     #[serde(default)]
     state: Option<LessonState>,
+    /// Where it goes, from 1 (lessons from that rank on move down); absent: last.
     #[serde(default)]
+    #[schema(minimum = 1)]
     rank: Option<i64>,
 }
 
@@ -219,6 +308,19 @@ async fn invalidate_lesson_write(state: &AppState, course: CourseId, write: &Les
     invalidate(state, &tags).await;
 }
 
+/// Adds a lesson to one of the admin's courses (HIDDEN unless `state` says otherwise).
+#[utoipa::path(
+    post,
+    path = "/api/admin/courses/{course_id}/lessons",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    request_body = LessonBody,
+    responses(
+        (status = 201, body = AdminLesson),
+        BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn create_lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -240,6 +342,18 @@ async fn create_lesson(
     Ok((StatusCode::CREATED, Json(write.lesson)))
 }
 
+/// A lesson of one of the admin's courses.
+#[utoipa::path(
+    get,
+    path = "/api/admin/courses/{course_id}/lessons/{lesson_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<(CourseId, LessonId)>),
+    responses(
+        (status = 200, body = AdminLesson, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
+    )
+)]
 async fn lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -262,19 +376,36 @@ async fn admin_lesson_page(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LessonPatch {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100000)]
     content: Option<String>,
     #[serde(default)]
     state: Option<LessonState>,
+    /// A new rank moves the lesson there and shifts the others (ranks stay 1..=n).
     #[serde(default)]
+    #[schema(minimum = 1)]
     rank: Option<i64>,
 }
 
+/// Changes the fields given of a lesson of one of the admin's courses.
+#[utoipa::path(
+    patch,
+    path = "/api/admin/courses/{course_id}/lessons/{lesson_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<(CourseId, LessonId)>),
+    request_body = LessonPatch,
+    responses(
+        (status = 200, body = AdminLesson),
+        BadRequest, Unauthorized, Forbidden, NotFound, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn update_lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -300,6 +431,18 @@ async fn update_lesson(
     Ok(Json(write.lesson).into_response())
 }
 
+/// Deletes a lesson of one of the admin's courses; later lessons move up.
+#[utoipa::path(
+    delete,
+    path = "/api/admin/courses/{course_id}/lessons/{lesson_id}",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<(CourseId, LessonId)>),
+    responses(
+        (status = 204, description = "Deleted"),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
+    )
+)]
 async fn delete_lesson(
     State(state): State<AppState>,
     Admin(admin): Admin,
@@ -310,6 +453,18 @@ async fn delete_lesson(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The participants of one of the admin's courses, by join date.
+#[utoipa::path(
+    get,
+    path = "/api/admin/courses/{course_id}/participants",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(Ids<CourseId>, Page),
+    responses(
+        (status = 200, body = ListPage<AdminParticipant>, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
+    )
+)]
 async fn participants(
     State(state): State<AppState>,
     Admin(admin): Admin,

@@ -2,51 +2,72 @@
 
 use std::sync::OnceLock;
 
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::AppError;
 use super::extract::{ClientAddress, JsonBody, SignedIn, bearer, end_session};
+use super::openapi::{
+    BadRequest, Conflict, PayloadTooLarge, RequestTimeout, TooManyRequests, Unauthorized,
+    Unavailable,
+};
 use crate::auth::{hash_password, new_token, token_hash, verify_password};
 use crate::config::PasswordCost;
 use crate::db::{DbError, NewUser, User, now_ms};
 use crate::domain::{Role, fields};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/register", post(register))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Registration {
+    /// An email address, with `@`; stored normalised (NFKC, lower case, trimmed).
     email: String,
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    #[schema(min_length = 8)]
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SignedInUser {
+    /// The bearer token of the new session.
     token: String,
     user: User,
 }
 
+/// Creates a USER account and signs it in.
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "auth",
+    request_body = Registration,
+    responses(
+        (status = 201, description = "Registered and signed in", body = SignedInUser),
+        BadRequest, Conflict, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn register(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Registration>,
@@ -79,6 +100,16 @@ async fn register(
 
 /// Signs in. Failed attempts are counted per account and per client address; past either
 /// limit, attempts answer 429 with `Retry-After` before any password is checked.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in", body = SignedInUser),
+        BadRequest, Unauthorized, RequestTimeout, PayloadTooLarge, TooManyRequests, Unavailable
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -147,6 +178,17 @@ impl FromRequestParts<AppState> for Token {
     }
 }
 
+/// Signs out: the token is revoked at once, on every instance.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Signed out"),
+        Unauthorized, Unavailable
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     Token(token): Token,
@@ -159,6 +201,14 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = User), Unauthorized, Unavailable)
+)]
 async fn me(SignedIn(user): SignedIn) -> Json<User> {
     Json(user)
 }

@@ -2,34 +2,41 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::AppError;
 use super::extract::{Admin, JsonBody, QueryParams};
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, PayloadTooLarge, RequestTimeout, Unauthorized, Unavailable,
+};
 use super::warm::Warmed;
 use crate::config::{CacheBackend, DEFAULT_WARM_TOP, MAX_WARM_TOP};
 use crate::domain::{ParamError, fields};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/cache/stats", get(stats))
-        .route("/api/admin/cache/clear", post(clear))
-        .route("/api/admin/cache/invalidate", post(invalidate))
-        .route("/api/admin/cache/warm", post(warm))
-        .route("/api/test/cache", get(legacy))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stats))
+        .routes(routes!(clear))
+        .routes(routes!(invalidate))
+        .routes(routes!(warm))
+        .routes(routes!(legacy))
 }
 
 /// How many keys `sampleKeys` shows.
 const SAMPLE_KEYS: usize = 20;
 
 /// The figures of `GET /api/admin/cache/stats`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CacheStats {
+    /// `memory`, `redis`, `tiered` or `off`.
+    #[schema(value_type = String, pattern = "^(memory|redis|tiered|off)$")]
     backend: &'static str,
     total_keys: u64,
     memory_bytes: Option<u64>,
@@ -93,16 +100,32 @@ fn backend_name(state: &AppState) -> &'static str {
     }
 }
 
+/// The cache's counters and the store's figures.
+#[utoipa::path(
+    get,
+    path = "/api/admin/cache/stats",
+    tag = "cache",
+    security(("bearer" = [])),
+    responses((status = 200, body = CacheStats), Unauthorized, Forbidden, Unavailable)
+)]
 async fn stats(State(state): State<AppState>, _: Admin) -> Result<Json<CacheStats>, AppError> {
     cache_stats(&state).await.map(Json)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Cleared {
     deleted_keys: u64,
 }
 
+/// Deletes every key of the cache's namespace (and nothing else).
+#[utoipa::path(
+    post,
+    path = "/api/admin/cache/clear",
+    tag = "cache",
+    security(("bearer" = [])),
+    responses((status = 200, body = Cleared), Unauthorized, Forbidden, Unavailable)
+)]
 async fn clear(State(state): State<AppState>, _: Admin) -> Result<Json<Cleared>, AppError> {
     let deleted_keys = state
         .cache
@@ -112,18 +135,33 @@ async fn clear(State(state): State<AppState>, _: Admin) -> Result<Json<Cleared>,
     Ok(Json(Cleared { deleted_keys }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TagsBody {
+    /// 1 or more tags (`course:<id>`, …) of 1 to 200 characters, without control characters.
+    #[schema(min_items = 1)]
     tags: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Invalidated {
     invalidated: usize,
     applied: bool,
 }
 
+/// Invalidates tags: the entries built under them are misses from now on, on every instance.
+#[utoipa::path(
+    post,
+    path = "/api/admin/cache/invalidate",
+    tag = "cache",
+    security(("bearer" = [])),
+    request_body = TagsBody,
+    responses(
+        (status = 200, description = "`applied` false: the store could not be reached and the \
+            invalidation is retried in the background", body = Invalidated),
+        BadRequest, Unauthorized, Forbidden, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn invalidate(
     State(state): State<AppState>,
     _: Admin,
@@ -147,15 +185,27 @@ async fn invalidate(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WarmBody {
     /// How many of the most-joined published courses to warm; [`DEFAULT_WARM_TOP`] when absent.
+    #[schema(minimum = 1, maximum = 1000)]
     top: Option<u32>,
 }
 
 /// `POST /api/admin/cache/warm`: warms the entries read first, at this server's warming pace
 /// (`--warm-rate`, `--warm-concurrency`), and answers once they are.
+#[utoipa::path(
+    post,
+    path = "/api/admin/cache/warm",
+    tag = "cache",
+    security(("bearer" = [])),
+    request_body = WarmBody,
+    responses(
+        (status = 200, description = "The entries are stored", body = Warmed),
+        BadRequest, Unauthorized, Forbidden, Conflict, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn warm(
     State(state): State<AppState>,
     _: Admin,
@@ -175,19 +225,39 @@ async fn warm(
 
 /// `GET /api/test/cache?action=stats|clear`, kept for old clients (admins only, unlike the
 /// route it replaces).
+#[utoipa::path(
+    get,
+    path = "/api/test/cache",
+    tag = "cache",
+    security(("bearer" = [])),
+    params(("action" = Option<String>, Query, pattern = "^(stats|clear)$",
+        description = "`stats` (default) or `clear`")),
+    responses(
+        (status = 200, description = "What stats (`action=stats`) or clear (`action=clear`) \
+            answers", body = LegacyAnswer),
+        BadRequest, Unauthorized, Forbidden, Unavailable
+    )
+)]
 async fn legacy(
     State(state): State<AppState>,
     admin: Admin,
     QueryParams(query): QueryParams,
-) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
+) -> Result<Json<LegacyAnswer>, AppError> {
     match query.get("action").map(String::as_str) {
-        None | Some("stats") => stats(State(state), admin)
-            .await
-            .map(IntoResponse::into_response),
-        Some("clear") => clear(State(state), admin)
-            .await
-            .map(IntoResponse::into_response),
+        None | Some("stats") => Ok(Json(LegacyAnswer::Stats(Box::new(
+            stats(State(state), admin).await?.0,
+        )))),
+        Some("clear") => Ok(Json(LegacyAnswer::Cleared(
+            clear(State(state), admin).await?.0,
+        ))),
         Some(_) => Err(ParamError::new("action", "must be stats or clear").into()),
     }
+}
+
+/// What `GET /api/test/cache` answers: the stats, or what clearing deleted.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum LegacyAnswer {
+    Stats(Box<CacheStats>),
+    Cleared(Cleared),
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::http::header::{HeaderValue, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::db::DbError;
 use crate::domain::{FieldError, ParamError};
@@ -70,22 +70,53 @@ impl AppError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            AppError::InvalidParam(_) => "invalid_param",
-            AppError::InvalidBody(_) => "invalid_body",
-            AppError::Unauthorized(_) => "unauthorized",
-            AppError::Forbidden => "forbidden",
-            AppError::NotFound => "not_found",
-            AppError::MethodNotAllowed => "method_not_allowed",
-            AppError::Conflict(_) => "conflict",
-            AppError::PayloadTooLarge => "payload_too_large",
-            AppError::TooManyRequests { .. } => "too_many_requests",
-            AppError::RequestTimeout => "request_timeout",
-            AppError::Busy | AppError::Unavailable(_) => "unavailable",
-            AppError::Internal(_) => "internal",
+            AppError::InvalidParam(_) => ErrorCode::InvalidParam,
+            AppError::InvalidBody(_) => ErrorCode::InvalidBody,
+            AppError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AppError::Forbidden => ErrorCode::Forbidden,
+            AppError::NotFound => ErrorCode::NotFound,
+            AppError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            AppError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            AppError::RequestTimeout => ErrorCode::RequestTimeout,
+            AppError::Busy | AppError::Unavailable(_) => ErrorCode::Unavailable,
+            AppError::Internal(_) => ErrorCode::Internal,
         }
     }
+}
+
+/// What every error answers: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    code: ErrorCode,
+    /// For people; a 5xx never shows internals.
+    message: String,
+}
+
+/// The kind of an error, stable for clients to branch on (docs/API.md, "Errors").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidParam,
+    InvalidBody,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    TooManyRequests,
+    RequestTimeout,
+    Unavailable,
+    Internal,
 }
 
 impl From<DbError> for AppError {
@@ -143,7 +174,12 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
-        let body = Json(json!({"error": {"code": self.code(), "message": self.to_string()}}));
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+            },
+        });
         let mut response = (status, body).into_response();
         if let Some(after) = self.retry_after() {
             response

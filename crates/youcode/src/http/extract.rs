@@ -12,6 +12,8 @@ use axum::http::request::Parts;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{Ref, Required};
 
 use super::cached::cached;
 use super::error::AppError;
@@ -90,6 +92,20 @@ pub trait PathIds: Sized {
     /// # Errors
     /// [`ParamError`] naming the first malformed id.
     fn from_path(params: &RawPathParams) -> Result<Self, ParamError>;
+
+    /// The path params, as the OpenAPI document describes them.
+    fn params() -> Vec<Parameter>;
+}
+
+/// The path param `name`, of the id type named `schema` in the document.
+fn id_param(name: &str, schema: impl Into<String>) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("A UUID; anything else answers 400 `invalid_param`"))
+        .schema(Some(Ref::from_schema_name(schema)))
+        .build()
 }
 
 /// The value of the path param `name` (empty when the route has none, which no parse accepts).
@@ -104,17 +120,41 @@ impl PathIds for CourseId {
     fn from_path(params: &RawPathParams) -> Result<Self, ParamError> {
         CourseId::parse("courseId", path_param(params, "course_id"))
     }
+
+    fn params() -> Vec<Parameter> {
+        vec![id_param(
+            "course_id",
+            <CourseId as utoipa::ToSchema>::name(),
+        )]
+    }
 }
 
 impl PathIds for LessonId {
     fn from_path(params: &RawPathParams) -> Result<Self, ParamError> {
         LessonId::parse("lessonId", path_param(params, "lesson_id"))
     }
+
+    fn params() -> Vec<Parameter> {
+        vec![id_param(
+            "lesson_id",
+            <LessonId as utoipa::ToSchema>::name(),
+        )]
+    }
 }
 
 impl PathIds for (CourseId, LessonId) {
     fn from_path(params: &RawPathParams) -> Result<Self, ParamError> {
         Ok((CourseId::from_path(params)?, LessonId::from_path(params)?))
+    }
+
+    fn params() -> Vec<Parameter> {
+        [CourseId::params(), LessonId::params()].concat()
+    }
+}
+
+impl<T: PathIds> utoipa::IntoParams for Ids<T> {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        T::params()
     }
 }
 

@@ -3,19 +3,63 @@
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
-async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// What `GET /healthz` answers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    /// `ok`, or `down` when the database does not answer.
+    #[schema(value_type = String, pattern = "^(ok|down)$")]
+    status: &'static str,
+    #[schema(value_type = String, pattern = "^(ok|down)$")]
+    database: &'static str,
+    #[schema(value_type = String, pattern = "^(ok|degraded|off)$")]
+    cache: &'static str,
+    /// When instances share a bus (every set-up but a single SQLite instance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bus: Option<BusHealth>,
+    /// Hits served by the in-process tier since start (`--cache tiered` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local_hits: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct BusHealth {
+    /// `redis` or `postgres`.
+    #[schema(value_type = String)]
+    name: &'static str,
+    /// `unheard` while the instance has not heard itself on the bus within its lease.
+    #[schema(value_type = String, pattern = "^(ok|unheard)$")]
+    state: &'static str,
+    instance: String,
+    /// Live instances, this one included.
+    instances: usize,
+}
+
+/// Whether the database answers and how the cache is.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "The database does not answer", body = Health)
+    )
+)]
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database_ok = state.db.ping().await.is_ok();
     let cache = &state.cache;
     let store_ok = match cache.store() {
@@ -41,21 +85,18 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut body = json!({
-        "status": if database_ok { "ok" } else { "down" },
-        "database": if database_ok { "ok" } else { "down" },
-        "cache": cache_status,
-    });
-    if let Some(fleet) = fleet {
-        body["bus"] = json!({
-            "name": fleet.bus,
-            "state": if fleet.live { "ok" } else { "unheard" },
-            "instance": fleet.instance,
-            "instances": fleet.members.len() + 1,
-        });
-    }
-    if cache.local_tier_usage().is_some() {
-        body["localHits"] = json!(cache.stats().local_hits);
-    }
+    let database = if database_ok { "ok" } else { "down" };
+    let body = Health {
+        status: database,
+        database,
+        cache: cache_status,
+        bus: fleet.map(|fleet| BusHealth {
+            name: fleet.bus,
+            state: if fleet.live { "ok" } else { "unheard" },
+            instance: fleet.instance,
+            instances: fleet.members.len() + 1,
+        }),
+        local_hits: cache.local_tier_usage().map(|_| cache.stats().local_hits),
+    };
     (status, Json(body))
 }

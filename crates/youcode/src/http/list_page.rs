@@ -5,13 +5,15 @@ use serde::Serialize;
 use crate::domain::Page;
 
 /// A page of a list, as every list route answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPage<T> {
     pub data: Vec<T>,
+    /// Items of the whole list.
     pub total: i64,
     pub page: u32,
     pub limit: u32,
+    /// ceil(total / limit).
     pub total_pages: i64,
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Below the resources: `cached` (cached reads and `X-Cache`), `list_page` (the page every list
 //! route answers), `extract` (typed request parts), `body_limit` and `body_deadline` (what a
-//! request body may cost), `error` (the API's error type), `metrics` (`GET /metrics` on its own
-//! listener, and the counting of requests), `warm` (filling a cold cache).
+//! request body may cost), `error` (the API's error type), `openapi` (the OpenAPI document the
+//! routes' declarations make, and the error answers they name), `metrics` (`GET /metrics` on
+//! its own listener, and the counting of requests), `warm` (filling a cold cache).
 
 mod admin;
 mod auth;
@@ -18,6 +19,7 @@ mod health;
 mod invalidate;
 mod list_page;
 pub mod metrics;
+pub mod openapi;
 mod public;
 mod user;
 mod warm;
@@ -25,6 +27,7 @@ mod warm;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
+use utoipa_axum::router::OpenApiRouter;
 
 pub use body_limit::{MAX_BODY_BYTES, MAX_CONTENT_BODY_BYTES};
 pub use error::AppError;
@@ -34,17 +37,30 @@ pub use warm::{LESSONS_PER_COURSE, PUBLIC_PAGES, Warmed, warm};
 use crate::db::outbox;
 use crate::state::AppState;
 
-/// The whole API, ready to serve or to test with `oneshot`.
-pub fn app(state: AppState) -> Router {
-    let body_timeout = state.config.limits.body_timeout;
-    let counted = state.config.metrics_addr.is_some();
-    let router = Router::new()
+/// Every route, each declared once with its OpenAPI description: the router and the document
+/// (`GET /api/openapi.json`) come from the same declarations.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
         .merge(auth::router())
         .merge(public::router())
         .merge(user::router())
         .merge(admin::router())
         .merge(cache_admin::router())
         .merge(health::router())
+        .merge(openapi::router())
+}
+
+/// The OpenAPI 3.1 document of the API, as `GET /api/openapi.json` answers it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// The whole API, ready to serve or to test with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let body_timeout = state.config.limits.body_timeout;
+    let counted = state.config.metrics_addr.is_some();
+    let (routes, _) = routes().split_for_parts();
+    let router = routes
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(

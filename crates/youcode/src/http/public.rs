@@ -1,23 +1,36 @@
 //! Routes anyone may call.
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
 use bytes::Bytes;
-use cachette::Fetched;
+use cachette::{Fetched, Outcome};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cached::{cached, cached_bytes, json_bytes};
 use super::error::AppError;
 use super::extract::QueryParams;
 use super::list_page::ListPage;
+use super::openapi::{BadRequest, Unavailable};
+use crate::db::PublicLesson;
 use crate::domain::ListParams;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/public/lessons", get(public_lessons))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(public_lessons))
 }
 
+/// PUBLIC lessons of PUBLISHED courses, by course name then rank. No token needed.
+#[utoipa::path(
+    get,
+    path = "/api/public/lessons",
+    tag = "public",
+    params(ListParams),
+    responses(
+        (status = 200, body = ListPage<PublicLesson>, headers(("X-Cache" = Outcome))),
+        BadRequest, Unavailable
+    )
+)]
 async fn public_lessons(
     State(state): State<AppState>,
     QueryParams(query): QueryParams,

@@ -5,16 +5,18 @@
 //! popular lesson is fetched once for everybody and a user's write refreshes only their entry.
 //! Both parts are decoded as typed values: an entry that does not decode is a miss, never a 500.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use bytes::Bytes;
 use cachette::{Fetched, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tracing::warn;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::cached::{
     cached, cached_bytes, cached_or_stale, cached_with, combined, json_bytes, json_value, refresh,
@@ -24,25 +26,28 @@ use super::error::AppError;
 use super::extract::{Ids, JsonBody, QueryParams, SignedIn};
 use super::invalidate::invalidate;
 use super::list_page::ListPage;
+use super::openapi::{
+    BadRequest, NotFound, PayloadTooLarge, RequestTimeout, Unauthorized, Unavailable,
+};
 use crate::cache::course_list::{Chunk, CourseList, CourseListCodec, chunks_for};
 use crate::cache::invalidation::{self, EnrolmentOutcome};
 use crate::cache::keys::{CHUNK_LEN, course_list_split, in_earlier_part};
-use crate::db::{JoinedPart, LearnerState, PublishedCourse, PublishedLesson, now_ms};
-use crate::domain::{CourseId, LessonId, LessonState, ListParams, Progress, Search, UserId};
+use crate::db::{
+    JoinedPart, LearnerState, PublishedCourse, PublishedLesson, UserCourseItem, UserParticipant,
+    now_ms,
+};
+use crate::domain::{CourseId, LessonId, LessonState, ListParams, Page, Progress, Search, UserId};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/user/courses", get(courses))
-        .route("/api/user/courses/{course_id}", get(course))
-        .route(
-            "/api/user/courses/{course_id}/participants",
-            get(participants),
-        )
-        .route("/api/user/courses/{course_id}/join", post(join))
-        .route("/api/user/courses/{course_id}/leave", post(leave))
-        .route("/api/user/lessons/{lesson_id}", get(lesson))
-        .route("/api/user/lessons/{lesson_id}/progress", put(set_progress))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(courses))
+        .routes(routes!(course))
+        .routes(routes!(participants))
+        .routes(routes!(join))
+        .routes(routes!(leave))
+        .routes(routes!(lesson))
+        .routes(routes!(set_progress))
 }
 
 /// The signed-in user's enrolment and progress in `course`, from the cache.
@@ -101,6 +106,18 @@ async fn read_course_list_part(
     )?)
 }
 
+/// The courses the user is enrolled in, newest enrolment first.
+#[utoipa::path(
+    get,
+    path = "/api/user/courses",
+    tag = "user",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, body = ListPage<UserCourseItem>, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, Unavailable
+    )
+)]
 async fn courses(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -228,7 +245,7 @@ fn not_json() -> AppError {
 }
 
 /// A published course as one user sees it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UserCourseDetail<'a> {
     id: CourseId,
@@ -238,10 +255,12 @@ struct UserCourseDetail<'a> {
     creator_name: &'a str,
     enrolled: bool,
     lesson_count: usize,
+    /// Its PUBLISHED and PUBLIC lessons, by rank, with the user's progress (`NOT_STARTED` when
+    /// not enrolled).
     lessons: Vec<UserCourseLesson<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserCourseLesson<'a> {
     id: LessonId,
     name: &'a str,
@@ -280,6 +299,18 @@ pub(super) async fn published_lesson_page(
     .await
 }
 
+/// A PUBLISHED course as the user sees it (a DRAFT one is 404).
+#[utoipa::path(
+    get,
+    path = "/api/user/courses/{course_id}",
+    tag = "user",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    responses(
+        (status = 200, body = UserCourseDetail, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, NotFound, Unavailable
+    )
+)]
 async fn course(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -320,6 +351,18 @@ async fn course(
     json_value(&detail, combined(&[shared.outcome, learner.outcome]))
 }
 
+/// The course's participants, by join date (never their emails); only for participants.
+#[utoipa::path(
+    get,
+    path = "/api/user/courses/{course_id}/participants",
+    tag = "user",
+    security(("bearer" = [])),
+    params(Ids<CourseId>, Page),
+    responses(
+        (status = 200, body = ListPage<UserParticipant>, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, NotFound, Unavailable
+    )
+)]
 async fn participants(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -350,13 +393,22 @@ async fn participants(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Enrolment {
     course_id: CourseId,
     enrolled: bool,
 }
 
+/// Joins a PUBLISHED course (idempotent: joining again keeps the join date).
+#[utoipa::path(
+    post,
+    path = "/api/user/courses/{course_id}/join",
+    tag = "user",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    responses((status = 200, body = Enrolment), BadRequest, Unauthorized, NotFound, Unavailable)
+)]
 async fn join(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -365,6 +417,15 @@ async fn join(
     set_enrolment(&state, user.id, course, true).await
 }
 
+/// Leaves a course (idempotent).
+#[utoipa::path(
+    post,
+    path = "/api/user/courses/{course_id}/leave",
+    tag = "user",
+    security(("bearer" = [])),
+    params(Ids<CourseId>),
+    responses((status = 200, body = Enrolment), BadRequest, Unauthorized, NotFound, Unavailable)
+)]
 async fn leave(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -410,13 +471,26 @@ async fn set_enrolment(
 }
 
 /// A lesson as one user reads it: the shared page and the user's progress.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserLesson<'a> {
     #[serde(flatten)]
     page: &'a PublishedLesson,
     progress: Progress,
 }
 
+/// A PUBLISHED lesson of a course the user is enrolled in, or a PUBLIC one, of a PUBLISHED
+/// course, with the user's progress.
+#[utoipa::path(
+    get,
+    path = "/api/user/lessons/{lesson_id}",
+    tag = "user",
+    security(("bearer" = [])),
+    params(Ids<LessonId>),
+    responses(
+        (status = 200, body = UserLesson, headers(("X-Cache" = Outcome))),
+        BadRequest, Unauthorized, NotFound, Unavailable
+    )
+)]
 async fn lesson(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,
@@ -435,19 +509,32 @@ async fn lesson(
     json_value(&answer, combined(&[shared.outcome, learner.outcome]))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProgressUpdate {
     progress: Progress,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ProgressSaved {
     lesson_id: LessonId,
     progress: Progress,
 }
 
+/// Saves the user's progress in a lesson they may read, of a course they are enrolled in.
+#[utoipa::path(
+    put,
+    path = "/api/user/lessons/{lesson_id}/progress",
+    tag = "user",
+    security(("bearer" = [])),
+    params(Ids<LessonId>),
+    request_body = ProgressUpdate,
+    responses(
+        (status = 200, body = ProgressSaved),
+        BadRequest, Unauthorized, NotFound, RequestTimeout, PayloadTooLarge, Unavailable
+    )
+)]
 async fn set_progress(
     State(state): State<AppState>,
     SignedIn(user): SignedIn,

@@ -32,7 +32,7 @@ pub const LESSONS_PER_COURSE: usize = 10;
 const PUBLIC_PAGE_LIMIT: u32 = 10;
 
 /// What one warming did, entry by entry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Warmed {
     /// Entries fetched from the database and stored.

@@ -17,6 +17,7 @@ mod helpers;
 mod isolation;
 mod logout;
 mod metrics;
+mod openapi;
 mod outbox;
 mod public;
 mod redis_down;
