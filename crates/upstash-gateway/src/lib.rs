@@ -132,7 +132,12 @@ async fn handle(
             let body = json!({ "error": format!("Redis unreachable: {error}") });
             return answer(StatusCode::SERVICE_UNAVAILABLE, body);
         }
-        Err(error) => return answer(StatusCode::BAD_REQUEST, json!({ "error": error_text(&error) })),
+        Err(error) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({ "error": error_text(&error) }),
+            );
+        }
     };
     let mut answers = results.into_iter().map(|value| match value {
         Value::ServerError(error) => Err(server_error_text(&error)),
@@ -196,7 +201,10 @@ fn parse_request(method: &Method, path: &str, body: &[u8]) -> Result<(Mode, Vec<
             if commands.is_empty() {
                 return Err("ERR empty pipeline".into());
             }
-            let commands = commands.iter().map(parse_command).collect::<Result<_, _>>()?;
+            let commands = commands
+                .iter()
+                .map(parse_command)
+                .collect::<Result<_, _>>()?;
             let mode = if path == "/pipeline" {
                 Mode::Pipeline
             } else {
@@ -274,9 +282,12 @@ fn to_json(value: Value, base64: bool) -> Json {
         Value::BulkString(bytes) => Json::String(String::from_utf8_lossy(&bytes).into_owned()),
         Value::Okay => Json::String("OK".into()),
         Value::SimpleString(text) => Json::String(text),
-        Value::Array(items) | Value::Set(items) => {
-            Json::Array(items.into_iter().map(|item| to_json(item, base64)).collect())
-        }
+        Value::Array(items) | Value::Set(items) => Json::Array(
+            items
+                .into_iter()
+                .map(|item| to_json(item, base64))
+                .collect(),
+        ),
         Value::Map(pairs) => Json::Array(
             pairs
                 .into_iter()

@@ -128,7 +128,9 @@ impl UpstashStore {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .map_err(|error| StoreError::Backend(format!("cannot build the HTTP client: {error}")))?;
+            .map_err(|error| {
+                StoreError::Backend(format!("cannot build the HTTP client: {error}"))
+            })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -171,7 +173,11 @@ impl UpstashStore {
         answers.into_iter().map(take_result).collect()
     }
 
-    async fn post(&self, url: &Url, body: &(impl serde::Serialize + ?Sized)) -> Result<Json, StoreError> {
+    async fn post(
+        &self,
+        url: &Url,
+        body: &(impl serde::Serialize + ?Sized),
+    ) -> Result<Json, StoreError> {
         let body = serde_json::to_vec(body).map_err(|e| StoreError::Backend(e.to_string()))?;
         let response = self
             .inner
@@ -213,7 +219,11 @@ impl UpstashStore {
     }
 
     /// One `SCAN` step: the next cursor (0 when done) and a batch of matching keys.
-    async fn scan_step(&self, cursor: u64, pattern: &str) -> Result<(u64, Vec<String>), StoreError> {
+    async fn scan_step(
+        &self,
+        cursor: u64,
+        pattern: &str,
+    ) -> Result<(u64, Vec<String>), StoreError> {
         let result = self
             .command(vec![
                 "SCAN".into(),
@@ -244,7 +254,15 @@ impl UpstashStore {
     async fn memory_usage(&self, keys: &[String]) -> Option<u64> {
         let commands: Vec<Command> = keys
             .iter()
-            .map(|key| vec!["MEMORY".into(), "USAGE".into(), key.into(), "SAMPLES".into(), "0".into()])
+            .map(|key| {
+                vec![
+                    "MEMORY".into(),
+                    "USAGE".into(),
+                    key.into(),
+                    "SAMPLES".into(),
+                    "0".into(),
+                ]
+            })
             .collect();
         let sizes = self.pipeline(&commands).await.ok()?;
         Some(sizes.iter().filter_map(Json::as_u64).sum())
@@ -269,7 +287,9 @@ fn take_result(answer: Json) -> Result<Json, StoreError> {
         return Err(unexpected("something that is not an object"));
     };
     if let Some(error) = answer.remove("error") {
-        let error = error.as_str().map_or_else(|| error.to_string(), str::to_owned);
+        let error = error
+            .as_str()
+            .map_or_else(|| error.to_string(), str::to_owned);
         return Err(StoreError::Backend(format!("Upstash: {error}")));
     }
     answer
@@ -362,7 +382,15 @@ impl Store for UpstashStore {
             .zip(&fresh)
             .map(|(&key, generation)| {
                 let bits = generation.to_bits().to_string();
-                vec!["SET".into(), key.into(), bits.into(), "NX".into(), "GET".into(), "PX".into(), ttl.clone()]
+                vec![
+                    "SET".into(),
+                    key.into(),
+                    bits.into(),
+                    "NX".into(),
+                    "GET".into(),
+                    "PX".into(),
+                    ttl.clone(),
+                ]
             })
             .collect();
         let previous = self.pipeline(&commands).await?;
@@ -376,7 +404,13 @@ impl Store for UpstashStore {
                     None => {
                         // Not written by us: replace it, which also invalidates its entries.
                         let bits = fresh.to_bits().to_string();
-                        rewrite.push(vec!["SET".into(), (*key).into(), bits.into(), "PX".into(), ttl.clone()]);
+                        rewrite.push(vec![
+                            "SET".into(),
+                            (*key).into(),
+                            bits.into(),
+                            "PX".into(),
+                            ttl.clone(),
+                        ]);
                         generations.push(fresh);
                     }
                 },
@@ -398,7 +432,13 @@ impl Store for UpstashStore {
             .iter()
             .map(|&key| {
                 let bits = Generation::random().to_bits().to_string();
-                vec!["SET".into(), key.into(), bits.into(), "XX".into(), "KEEPTTL".into()]
+                vec![
+                    "SET".into(),
+                    key.into(),
+                    bits.into(),
+                    "XX".into(),
+                    "KEEPTTL".into(),
+                ]
             })
             .collect();
         self.pipeline(&commands).await.map(drop)
@@ -555,7 +595,9 @@ mod tests {
     #[test]
     fn only_http_urls_are_accepted_and_the_error_names_no_token() {
         for url in ["redis://127.0.0.1:6379", "example.upstash.io", ""] {
-            let error = UpstashStore::new(url, "s3cret-token").unwrap_err().to_string();
+            let error = UpstashStore::new(url, "s3cret-token")
+                .unwrap_err()
+                .to_string();
             assert!(!error.contains("s3cret-token"), "{error}");
         }
     }
@@ -565,7 +607,10 @@ mod tests {
         let envelope = vec![0u8, 0xff, 0x80, b'{', b'}'];
         let stored = BASE64.encode(&envelope).into_bytes();
         assert_eq!(decode_entry(stored), Bytes::from(envelope));
-        assert_eq!(decode_entry(b"not base64!".to_vec()), Bytes::from_static(b"not base64!"));
+        assert_eq!(
+            decode_entry(b"not base64!".to_vec()),
+            Bytes::from_static(b"not base64!")
+        );
     }
 
     #[test]
@@ -583,6 +628,9 @@ mod tests {
         assert!(parse_read(serde_json::json!([42]), 0).is_err());
         let read = parse_read(serde_json::json!([null, BASE64.encode("7")]), 1).unwrap();
         assert_eq!(read.entry, None);
-        assert_eq!(read.generations.as_slice(), &[Some(Generation::from_bits(7))]);
+        assert_eq!(
+            read.generations.as_slice(),
+            &[Some(Generation::from_bits(7))]
+        );
     }
 }

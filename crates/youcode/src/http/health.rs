@@ -18,11 +18,24 @@ pub fn router() -> Router<AppState> {
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database_ok = state.db.ping().await.is_ok();
     let cache = &state.cache;
+    // Why the store fails, where that helps an operator (a refused Upstash token); never a
+    // secret.
+    let mut store_error = None;
     let store_ok = match cache.store() {
         cachette::AnyStore::Redis(redis) if cache.config().enabled => {
             tokio::time::timeout(Duration::from_millis(500), redis.ping())
                 .await
                 .is_ok_and(|pinged| pinged.is_ok())
+        }
+        cachette::AnyStore::Upstash(upstash) if cache.config().enabled => {
+            match tokio::time::timeout(Duration::from_millis(500), upstash.ping()).await {
+                Ok(Ok(())) => true,
+                Ok(Err(error @ cachette::StoreError::Unauthorized(_))) => {
+                    store_error = Some(error.to_string());
+                    false
+                }
+                _ => false,
+            }
         }
         _ => true,
     };
@@ -46,6 +59,9 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         "database": if database_ok { "ok" } else { "down" },
         "cache": cache_status,
     });
+    if let Some(error) = store_error {
+        body["cacheError"] = json!(error);
+    }
     if let Some(fleet) = fleet {
         body["bus"] = json!({
             "name": fleet.bus,
