@@ -63,7 +63,8 @@
 //!   fetch time limits.
 //! - `refresh`: [`Cache::get_or_refresh`], reads that need not wait for their fetch
 //!   (stale-while-revalidate, soft and hard fetch timeouts).
-//! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs), `AnyStore`.
+//! - [`store`]: the `Store` trait; `MemoryStore` (moka), `RedisStore` (redis-rs),
+//!   `UpstashStore` (Upstash's REST API, reqwest; feature `upstash`), `AnyStore`.
 //! - `cache`: `Cache` — `get_or_fetch` (and `_raw`, `_with`), invalidation, fallback,
 //!   administration.
 //! - `codec`: [`Codec`], how a value becomes a payload: [`Json`] (serde), [`Raw`] (bytes), or a
@@ -121,4 +122,6 @@ pub use refresh::FetchTimedOut;
 pub use stats::{Lookups, Outcome, StatsSnapshot};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
+#[cfg(feature = "upstash")]
+pub use store::UpstashStore;
 pub use store::{AnyStore, MemoryStore, Store, StoreError, Usage};

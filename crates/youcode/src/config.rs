@@ -67,12 +67,16 @@ pub struct BenchArgs {
     /// from DATABASE_URL, so a benchmark never seeds a database by accident.
     #[arg(long)]
     pub database_url: Option<String>,
-    /// Cache of the server bench starts [default: tiered when --redis-url is given, else memory].
+    /// Cache of the server bench starts [default: upstash when --upstash-url and
+    /// --upstash-token are given, else tiered when --redis-url is, else memory].
     #[arg(long, value_enum)]
     pub cache: Option<CacheBackend>,
     /// Redis of the server bench starts.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Upstash database of the server bench starts (`--cache upstash`).
+    #[command(flatten)]
+    pub upstash: UpstashArgs,
     /// TTL override of the servers bench starts, `POLICY=SECONDS` (repeatable), as for
     /// `serve`: short TTLs make reads of just-expired entries common.
     #[arg(long = "ttl", value_parser = parse_ttl)]
@@ -153,6 +157,10 @@ pub enum CacheBackend {
     Memory,
     /// A Redis server shared by every instance; every hit is a Redis round trip.
     Redis,
+    /// An Upstash database over its REST API, shared by every instance; every hit is an HTTP
+    /// round trip. No in-process tier: the REST API has no pub/sub connection to keep one
+    /// fresh.
+    Upstash,
     /// An in-process tier in each instance in front of a shared Redis, kept fresh over Redis
     /// pub/sub: a hit of the tier makes no network call.
     Tiered,
@@ -161,9 +169,12 @@ pub enum CacheBackend {
 }
 
 impl CacheBackend {
-    /// `chosen`, or the default: tiered when a Redis URL is given, else memory.
-    pub fn chosen(chosen: Option<Self>, redis_url: Option<&str>) -> Self {
-        chosen.unwrap_or(if redis_url.is_some() {
+    /// `chosen`, or the default: upstash when `upstash` has a URL and a token, else tiered
+    /// when a Redis URL is given, else memory.
+    pub fn chosen(chosen: Option<Self>, redis_url: Option<&str>, upstash: &UpstashArgs) -> Self {
+        chosen.unwrap_or(if upstash.is_set() {
+            Self::Upstash
+        } else if redis_url.is_some() {
             Self::Tiered
         } else {
             Self::Memory
@@ -176,14 +187,59 @@ impl CacheBackend {
     }
 }
 
+/// A secret taken from the command line or the environment: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(secret: &str) -> Result<Self, Self::Err> {
+        Ok(Self(secret.to_owned()))
+    }
+}
+
+/// Where an Upstash database is, as the original system configured it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct UpstashArgs {
+    /// REST URL of the Upstash database of `--cache upstash` (or of an `upstash-gateway`).
+    #[arg(long, env = "UPSTASH_REDIS_REST_URL")]
+    pub upstash_url: Option<String>,
+    /// REST token of that database; never printed.
+    #[arg(long, env = "UPSTASH_REDIS_REST_TOKEN", hide_env_values = true)]
+    pub upstash_token: Option<Secret>,
+}
+
+impl UpstashArgs {
+    /// Whether both the URL and the token are given.
+    pub fn is_set(&self) -> bool {
+        self.upstash_url.is_some() && self.upstash_token.is_some()
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CacheArgs {
-    /// The cache store [default: tiered when REDIS_URL is set, else memory].
+    /// The cache store [default: upstash when UPSTASH_REDIS_REST_URL and
+    /// UPSTASH_REDIS_REST_TOKEN are set, else tiered when REDIS_URL is, else memory].
     #[arg(long, env = "YOUCODE_CACHE", value_enum)]
     pub cache: Option<CacheBackend>,
     /// `redis://…` or `rediss://…` (TLS).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    #[command(flatten)]
+    pub upstash: UpstashArgs,
     /// Prefix of every cache key; instances sharing a Redis share data only under the same one.
     #[arg(long, env = "YOUCODE_CACHE_NAMESPACE", default_value = "youcode")]
     pub cache_namespace: String,
@@ -588,6 +644,8 @@ impl Default for Policies {
 pub struct CacheConfig {
     pub backend: CacheBackend,
     pub redis_url: Option<String>,
+    /// The database of `--cache upstash`.
+    pub upstash: UpstashArgs,
     pub namespace: String,
     pub memory_bytes: u64,
     /// Budget of the in-process tier in front of Redis (`tiered` only).
@@ -603,6 +661,7 @@ impl CacheConfig {
         Self {
             backend: CacheBackend::Memory,
             redis_url: None,
+            upstash: UpstashArgs::default(),
             namespace: namespace.to_owned(),
             memory_bytes: 128 << 20,
             tier_bytes: 64 << 20,
@@ -615,8 +674,9 @@ impl CacheConfig {
 impl From<CacheArgs> for CacheConfig {
     fn from(args: CacheArgs) -> Self {
         Self {
-            backend: CacheBackend::chosen(args.cache, args.redis_url.as_deref()),
+            backend: CacheBackend::chosen(args.cache, args.redis_url.as_deref(), &args.upstash),
             redis_url: args.redis_url,
+            upstash: args.upstash,
             namespace: args.cache_namespace,
             memory_bytes: args.cache_memory_mb << 20,
             tier_bytes: args.cache_tier_mb << 20,
@@ -802,6 +862,28 @@ mod tests {
         assert_eq!((session.soft_timeout, session.hard_timeout), (None, None));
         assert_eq!(session.stale_if_error, Duration::ZERO);
         assert!(Cli::try_parse_from(["youcode", "--fetch-hard-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn upstash_is_the_default_when_its_url_and_token_are_both_given() {
+        let cache = |args: &[&str]| {
+            let cli = Cli::try_parse_from(std::iter::once("youcode").chain(args.iter().copied()));
+            CacheConfig::from(cli.unwrap().serve.cache)
+        };
+        let upstash = [
+            "--upstash-url",
+            "https://db.upstash.io",
+            "--upstash-token",
+            "T0k3n",
+        ];
+        let chosen = cache(&upstash);
+        assert_eq!(chosen.backend, CacheBackend::Upstash);
+        assert!(!format!("{chosen:?}").contains("T0k3n"), "{chosen:?}");
+        let with_redis = [&upstash[..], &["--redis-url", "redis://127.0.0.1"]].concat();
+        assert_eq!(cache(&with_redis).backend, CacheBackend::Upstash);
+        assert_eq!(cache(&upstash[..2]).backend, CacheBackend::Memory);
+        let chosen = [&upstash[..], &["--cache", "redis"]].concat();
+        assert_eq!(cache(&chosen).backend, CacheBackend::Redis);
     }
 
     #[test]

@@ -49,7 +49,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use cachette::{AnyStore, Cache, FleetConfig, MemoryStore, Namespace, RedisBus, RedisStore};
+use cachette::{
+    AnyStore, Cache, FleetConfig, MemoryStore, Namespace, RedisBus, RedisStore, UpstashStore,
+};
 use tokio::net::TcpListener;
 
 use crate::config::{CacheBackend, CacheConfig, Config};
@@ -96,6 +98,12 @@ impl Application {
             tracing::warn!(
                 "the cache bus cannot be heard: serving without the in-process cache until it can"
             );
+        }
+        if let AnyStore::Upstash(store) = cache.store()
+            && let Err(error) = store.ping().await
+        {
+            // Not fatal: the cache bypasses the store until it answers.
+            tracing::error!(url = store.url(), %error, "the Upstash cache store cannot be used");
         }
         if config.seed_demo && !db.has_users().await? {
             db::seed::seed_demo(&db).await?;
@@ -223,13 +231,17 @@ pub fn build_cache(config: &CacheConfig, database_url: Option<&str>) -> anyhow::
     } else {
         None
     };
-    let store: AnyStore = match redis_url {
-        Some(url) => RedisStore::new(url)
+    let store: AnyStore = match (redis_url, config.backend) {
+        (Some(url), _) => RedisStore::new(url)
             .with_context(|| format!("invalid Redis URL {}", db::redact(url)))?
             .into(),
-        None => MemoryStore::new(config.memory_bytes).into(),
+        (None, CacheBackend::Upstash) => upstash_store(config)?.into(),
+        (None, _) => MemoryStore::new(config.memory_bytes).into(),
     };
     let bus: Option<Arc<dyn cachette::Bus>> = match (redis_url, database_url) {
+        // Instances share the Upstash store itself, as they share Redis with `--cache redis`;
+        // with no in-process view to keep fresh they need no bus (and REST has no pub/sub).
+        _ if config.backend == CacheBackend::Upstash => None,
         (Some(url), _) => Some(Arc::new(
             RedisBus::new(url, &format!("{}bus", namespace.prefix()))
                 .with_context(|| format!("invalid Redis URL {}", db::redact(url)))?,
@@ -254,6 +266,17 @@ pub fn build_cache(config: &CacheConfig, database_url: Option<&str>) -> anyhow::
         );
     }
     Ok(builder.build())
+}
+
+/// The Upstash store of `--cache upstash`.
+fn upstash_store(config: &CacheConfig) -> anyhow::Result<UpstashStore> {
+    let (Some(url), Some(token)) = (&config.upstash.upstash_url, &config.upstash.upstash_token)
+    else {
+        anyhow::bail!(
+            "--cache upstash needs --upstash-url and --upstash-token (or UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN)"
+        );
+    };
+    UpstashStore::new(url, token.expose()).with_context(|| format!("invalid Upstash URL {url}"))
 }
 
 /// Extra time allowed for joining the cache bus at start, beyond two leases.

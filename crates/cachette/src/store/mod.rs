@@ -26,6 +26,8 @@ mod glob;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(feature = "upstash")]
+mod upstash;
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,6 +39,8 @@ pub(crate) use self::glob::glob_match;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
+#[cfg(feature = "upstash")]
+pub use self::upstash::UpstashStore;
 use crate::generation::Generation;
 
 /// How much longer than the entries built under it a tag generation lives, so that it never
@@ -96,6 +100,9 @@ pub enum StoreError {
     Backend(String),
     #[error("store operation timed out")]
     Timeout,
+    /// The store refused our credentials: retrying will not help until they are fixed.
+    #[error("store refused the credentials: {0}")]
+    Unauthorized(String),
 }
 
 /// A key-value backend for [`Cache`](crate::Cache).
@@ -196,6 +203,8 @@ pub enum AnyStore {
     Memory(MemoryStore),
     #[cfg(feature = "redis")]
     Redis(RedisStore),
+    #[cfg(feature = "upstash")]
+    Upstash(UpstashStore),
 }
 
 impl From<MemoryStore> for AnyStore {
@@ -211,12 +220,21 @@ impl From<RedisStore> for AnyStore {
     }
 }
 
+#[cfg(feature = "upstash")]
+impl From<UpstashStore> for AnyStore {
+    fn from(store: UpstashStore) -> Self {
+        Self::Upstash(store)
+    }
+}
+
 macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyStore::Memory($store) => $call,
             #[cfg(feature = "redis")]
             AnyStore::Redis($store) => $call,
+            #[cfg(feature = "upstash")]
+            AnyStore::Upstash($store) => $call,
         }
     };
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cachette::store::{LeaseAttempt, LeaseToken, Read};
-use cachette::{Generation, MemoryStore, Namespace, Policy, RedisStore, Store, StoreError, Usage};
+use cachette::{
+    Generation, MemoryStore, Namespace, Policy, RedisStore, Store, StoreError, UpstashStore, Usage,
+};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -37,6 +39,18 @@ pub async fn redis_store() -> RedisStore {
             redis_url()
         )
     });
+    store
+}
+
+/// An Upstash store through a gateway of its own (on this test's runtime) over `REDIS_URL`,
+/// with a random token.
+pub async fn upstash_store() -> UpstashStore {
+    let token = format!("token-{:016x}", rand::random::<u64>());
+    let addr = upstash_gateway::spawn(&redis_url(), &token)
+        .await
+        .unwrap_or_else(|e| panic!("the Upstash gateway cannot start over {}: {e}", redis_url()));
+    let store = UpstashStore::new(&format!("http://{addr}"), &token).expect("a valid URL");
+    store.ping().await.expect("the gateway answers");
     store
 }
 
@@ -190,6 +204,13 @@ impl GenerationLife for RedisStore {
     }
 }
 
+impl GenerationLife for UpstashStore {
+    async fn generation_life(&self, key: &str) -> Option<Duration> {
+        // The gateway's Redis, asked directly: the REST store has no reason to expose PTTL.
+        redis_store().await.generation_life(key).await
+    }
+}
+
 /// Waits until `condition` holds, checking every 50 ms; panics, naming `what`, after `limit`.
 pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut condition: F)
 where
@@ -206,7 +227,8 @@ where
     }
 }
 
-/// Runs each listed test (an `async fn(store)`) once on the memory store and once on Redis.
+/// Runs each listed test (an `async fn(store)`) once on the memory store, once on Redis, and
+/// once on Upstash's REST API through the workspace's gateway.
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
         mod memory {
@@ -222,6 +244,14 @@ macro_rules! suite {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     super::$test(crate::support::redis_store().await).await;
+                }
+            )*
+        }
+        mod upstash {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::support::upstash_store().await).await;
                 }
             )*
         }

@@ -99,7 +99,7 @@ async fn measure_running(args: &BenchArgs) -> anyhow::Result<BenchReport> {
 /// Starts `--instances` servers for each run (the cache off, then on, with `--compare`), on
 /// the database of `--database-url`, seeded first when empty, and drives them.
 async fn measure_own_servers(args: &BenchArgs) -> anyhow::Result<BenchReport> {
-    let cache = CacheBackend::chosen(args.cache, args.redis_url.as_deref());
+    let cache = CacheBackend::chosen(args.cache, args.redis_url.as_deref(), &args.upstash);
     anyhow::ensure!(
         !(args.compare && cache == CacheBackend::Off),
         "--compare runs with the cache off, then with --cache: choose memory, redis or tiered"

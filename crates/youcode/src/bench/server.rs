@@ -17,6 +17,7 @@ pub fn config(database_url: &str, backend: CacheBackend, args: &BenchArgs) -> Co
     let mut cache = CacheConfig::memory(&namespace);
     cache.backend = backend;
     cache.redis_url = args.redis_url.clone();
+    cache.upstash = args.upstash.clone();
     cache.policies = Policies::with_overrides(
         &args.ttl,
         Refresh {

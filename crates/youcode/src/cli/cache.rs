@@ -85,12 +85,12 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The shared cache of a deployment: only Redis outlives a process. It joins the deployment's
-/// bus, so instances with an in-process tier hear what it invalidates.
+/// The shared cache of a deployment: only Redis and Upstash outlive a process. With Redis it
+/// joins the deployment's bus, so instances with an in-process tier hear what it invalidates.
 fn open(config: CacheConfig) -> anyhow::Result<crate::state::AppCache> {
-    if !config.backend.uses_redis() {
+    if !config.backend.uses_redis() && config.backend != crate::config::CacheBackend::Upstash {
         anyhow::bail!(
-            "the memory cache lives inside each server process; give --redis-url (or REDIS_URL) to inspect a shared cache, or use GET /api/admin/cache/stats"
+            "the memory cache lives inside each server process; give --redis-url (or REDIS_URL) or --upstash-url and --upstash-token to inspect a shared cache, or use GET /api/admin/cache/stats"
         );
     }
     build_cache(&config, None)

@@ -95,6 +95,7 @@ fn backend_name(state: &AppState) -> &'static str {
     match state.config.cache.backend {
         CacheBackend::Memory => "memory",
         CacheBackend::Redis => "redis",
+        CacheBackend::Upstash => "upstash",
         CacheBackend::Tiered => "tiered",
         CacheBackend::Off => "off",
     }

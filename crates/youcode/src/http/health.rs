@@ -34,6 +34,10 @@ struct Health {
     /// Hits served by the in-process tier since start (`--cache tiered` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     local_hits: Option<u64>,
+    /// Why the store refuses the cache, where that helps an operator (a refused Upstash
+    /// token); never a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_error: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -62,11 +66,24 @@ struct BusHealth {
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database_ok = state.db.ping().await.is_ok();
     let cache = &state.cache;
+    // Why the store fails, where that helps an operator (a refused Upstash token); never a
+    // secret.
+    let mut store_error = None;
     let store_ok = match cache.store() {
         cachette::AnyStore::Redis(redis) if cache.config().enabled => {
             tokio::time::timeout(Duration::from_millis(500), redis.ping())
                 .await
                 .is_ok_and(|pinged| pinged.is_ok())
+        }
+        cachette::AnyStore::Upstash(upstash) if cache.config().enabled => {
+            match tokio::time::timeout(Duration::from_millis(500), upstash.ping()).await {
+                Ok(Ok(())) => true,
+                Ok(Err(error @ cachette::StoreError::Unauthorized(_))) => {
+                    store_error = Some(error.to_string());
+                    false
+                }
+                _ => false,
+            }
         }
         _ => true,
     };
@@ -97,6 +114,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             instances: fleet.members.len() + 1,
         }),
         local_hits: cache.local_tier_usage().map(|_| cache.stats().local_hits),
+        cache_error: store_error,
     };
     (status, Json(body))
 }

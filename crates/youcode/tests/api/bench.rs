@@ -33,6 +33,7 @@ fn short_run(database_url: String, cache: CacheBackend, redis_url: Option<String
         database_url: Some(database_url),
         cache: Some(cache),
         redis_url,
+        upstash: Default::default(),
         dataset: Dataset::Small,
         concurrency: 8,
         seed: 7,

@@ -106,12 +106,21 @@ async fn stats_report_real_figures_after_some_reads(app: TestApp) {
             assert_eq!(stats["fleet"]["bus"], "redis");
             assert_eq!(stats["fleet"]["live"], true);
         }
+        Backend::PostgresUpstash => {
+            assert_eq!(
+                stats["fleet"],
+                Value::Null,
+                "instances share the store, no bus"
+            );
+            assert_eq!(count(&stats["localHits"]), 0);
+        }
     }
     assert_eq!(
         stats["backend"],
         match app.backend {
             Backend::SqliteMemory => "memory",
             Backend::PostgresRedis => "tiered",
+            Backend::PostgresUpstash => "upstash",
         }
     );
     let samples = sample_keys(&stats);
@@ -362,6 +371,7 @@ async fn health_reports_the_database_and_the_cache_ok(app: TestApp) {
                 "the tier's hits are shown"
             );
         }
+        Backend::PostgresUpstash => assert_eq!((bus, local_hits), (None, None)),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Executor as _;
-use youcode::config::{CacheBackend, CacheConfig, Config, PasswordCost, Policies};
+use youcode::config::{CacheBackend, CacheConfig, Config, PasswordCost, Policies, UpstashArgs};
 use youcode::db::NewUser;
 use youcode::domain::Role;
 use youcode::state::AppState;
@@ -19,6 +19,9 @@ pub enum Backend {
     SqliteMemory,
     /// A fresh PostgreSQL database (on `DATABASE_URL`) and Redis (on `REDIS_URL`).
     PostgresRedis,
+    /// A fresh PostgreSQL database and the Upstash store, through an `upstash-gateway` of the
+    /// test's own over `REDIS_URL`.
+    PostgresUpstash,
 }
 
 pub fn redis_url() -> String {
@@ -172,6 +175,10 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         cache.backend = CacheBackend::Tiered;
         cache.redis_url = Some(redis_url());
     }
+    if backend == Backend::PostgresUpstash {
+        cache.backend = CacheBackend::Upstash;
+        cache.upstash = upstash_gateway().await;
+    }
     cache.policies = Policies::default();
     // A short lease, so that joining the bus at start takes little of each test.
     cache.lease = std::time::Duration::from_millis(300);
@@ -199,6 +206,13 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
             )
         });
     }
+    if let cachette::AnyStore::Upstash(store) = app.state().cache.store() {
+        // A refused token is a test's own doing; an unreachable gateway is not.
+        match store.ping().await {
+            Ok(()) | Err(cachette::StoreError::Unauthorized(_)) => {}
+            Err(e) => panic!("the Upstash gateway does not answer: {e}"),
+        }
+    }
     let address = format!("http://127.0.0.1:{}", app.port());
     let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state().clone();
@@ -219,7 +233,20 @@ pub async fn fresh_database_url(backend: Backend) -> String {
             let dir = std::env::temp_dir().join("youcode-tests");
             format!("sqlite://{}/{}.db", dir.display(), unique("db"))
         }
-        Backend::PostgresRedis => create_postgres_database().await,
+        Backend::PostgresRedis | Backend::PostgresUpstash => create_postgres_database().await,
+    }
+}
+
+/// An `upstash-gateway` over `REDIS_URL` with a random token, on this test's runtime; where
+/// the app finds it.
+pub async fn upstash_gateway() -> UpstashArgs {
+    let token = format!("token-{:016x}", rand::random::<u64>());
+    let addr = upstash_gateway::spawn(&redis_url(), &token)
+        .await
+        .unwrap_or_else(|e| panic!("the Upstash gateway cannot start over {}: {e}", redis_url()));
+    UpstashArgs {
+        upstash_url: Some(format!("http://{addr}")),
+        upstash_token: Some(token.parse().unwrap()),
     }
 }
 
@@ -479,10 +506,19 @@ macro_rules! on_both_backends {
                 }
             )*
         }
+        mod postgres_upstash {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::helpers::spawn_app($crate::helpers::Backend::PostgresUpstash).await).await;
+                }
+            )*
+        }
     };
 }
 
-/// Runs `$test(backend)` on SQLite with the memory store and on PostgreSQL with Redis.
+/// Runs `$test(backend)` on SQLite with the memory store, on PostgreSQL with Redis, and on
+/// PostgreSQL with Upstash (through a gateway).
 #[macro_export]
 macro_rules! on_both_backends_with_config {
     ($($test:ident),* $(,)?) => {
@@ -499,6 +535,14 @@ macro_rules! on_both_backends_with_config {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     super::$test($crate::helpers::Backend::PostgresRedis).await;
+                }
+            )*
+        }
+        mod postgres_upstash {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::helpers::Backend::PostgresUpstash).await;
                 }
             )*
         }

@@ -1,8 +1,10 @@
 //! API tests: the real app on port 0, over HTTP.
 //!
 //! Each test gets its own database (a fresh SQLite file, or a fresh PostgreSQL database) and its
-//! own cache namespace, so tests run in parallel. Most tests run twice, on SQLite with the memory
-//! store and on PostgreSQL with Redis (`DATABASE_URL`, `REDIS_URL`); an unreachable server fails.
+//! own cache namespace, so tests run in parallel. Most tests run three times: on SQLite with the
+//! memory store, on PostgreSQL with Redis (`DATABASE_URL`, `REDIS_URL`), and on PostgreSQL with
+//! the Upstash store through an `upstash-gateway` the test starts over that Redis; an
+//! unreachable server fails.
 
 mod admin_routes;
 mod auth;
@@ -27,6 +29,7 @@ mod sign_in;
 mod single_instance;
 mod smoke;
 mod stale;
+mod upstash;
 mod user_routes;
 mod validation;
 mod warming;
