@@ -14,6 +14,8 @@
 //!   ([`cache::keys`]), what each write invalidates ([`cache::invalidation`]), and the layout a
 //!   user's course list is cached in.
 //! - [`http`]: the routes, one module per resource, and the API's error type.
+//! - [`observe`]: what the instance watches about itself: requests per route, samples of the
+//!   cache and database, alerts, invalidations as they happen (for `/admin` and `/healthz`).
 //! - [`server`]: accepting connections and serving them within the limits of the configuration.
 //! - [`cli`]: `seed`, `user create`, `cache …`.
 //! - [`bench`]: `youcode bench`, a mixed workload that measures the cache and checks freshness.
@@ -30,6 +32,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod observe;
 pub mod server;
 pub mod state;
 
@@ -108,6 +111,7 @@ impl Application {
             keys,
             hashing: Arc::new(auth::Hashing::new(&config.login)),
             login_guard,
+            monitor: Arc::new(observe::Monitor::new(config.alerts)),
             config: Arc::new(config),
         };
         Ok(Self {
@@ -160,8 +164,20 @@ impl Application {
         let cache = state.cache.clone();
         let limits = state.config.limits;
         let relay = tokio::spawn(http::relay(state.clone()));
+        let monitor = Arc::clone(&state.monitor);
+        let watch = tokio::spawn(observe::watch(
+            Arc::clone(&monitor),
+            db.clone(),
+            cache.clone(),
+        ));
+        // The dashboard's live streams end when shutdown begins, not at its grace's end.
+        let shutdown = async move {
+            shutdown.await;
+            monitor.stop();
+        };
         let served = server::serve(listener, http::app(state), limits, shutdown).await;
         relay.abort();
+        watch.abort();
         served.context("server error")?;
         // Invalidations that have not reached the store yet get a last chance before exit.
         let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), async {

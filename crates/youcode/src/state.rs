@@ -8,6 +8,7 @@ use crate::auth::{Hashing, LoginGuard};
 use crate::cache::keys::CacheKeys;
 use crate::config::Config;
 use crate::db::Db;
+use crate::observe::Monitor;
 
 /// The application's cache, over whichever store the configuration chose.
 pub type AppCache = Cache<AnyStore>;
@@ -23,4 +24,6 @@ pub struct AppState {
     pub login_guard: Arc<LoginGuard>,
     /// Password hashing, a few at a time.
     pub hashing: Arc<Hashing>,
+    /// What the dashboard and the alerts watch.
+    pub monitor: Arc<Monitor>,
 }

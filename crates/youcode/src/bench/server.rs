@@ -33,6 +33,7 @@ pub fn config(database_url: &str, backend: CacheBackend, args: &BenchArgs) -> Co
         sessions: Default::default(),
         login: Default::default(),
         limits: Default::default(),
+        alerts: Default::default(),
     }
 }
 

@@ -54,6 +54,8 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             "instances": fleet.members.len() + 1,
         });
     }
+    // The alerts firing (`observe::alerts`), as the dashboard's banner shows them.
+    body["alerts"] = json!(state.monitor.alerts());
     if cache.local_tier_usage().is_some() {
         body["localHits"] = json!(cache.stats().local_hits);
     }

@@ -2,7 +2,8 @@
 //!
 //! Below the resources: `cached` (cached reads and `X-Cache`), `list_page` (the page every list
 //! route answers), `extract` (typed request parts), `body_limit` and `body_deadline` (what a
-//! request body may cost), `error` (the API's error type).
+//! request body may cost), `error` (the API's error type). `dashboard` is the page at `/admin`
+//! and its data.
 
 mod admin;
 mod auth;
@@ -11,6 +12,7 @@ mod body_limit;
 mod cache_admin;
 mod cached;
 pub(crate) mod course_list;
+mod dashboard;
 mod error;
 mod extract;
 mod health;
@@ -18,6 +20,8 @@ mod invalidate;
 mod list_page;
 mod public;
 mod user;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -40,6 +44,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(cache_admin::router())
         .merge(health::router())
+        .merge(dashboard::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -50,6 +55,10 @@ pub fn app(state: AppState) -> Router {
         .layer(tower::util::MapRequestLayer::new(move |request| {
             body_deadline::apply(request, body_timeout)
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.monitor),
+            crate::observe::traffic::record,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

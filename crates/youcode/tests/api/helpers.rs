@@ -182,6 +182,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         sessions: Default::default(),
         login: Default::default(),
         limits: Default::default(),
+        alerts: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");

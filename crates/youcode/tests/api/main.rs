@@ -9,6 +9,7 @@ mod auth;
 mod bench;
 mod cache_admin;
 mod connections;
+mod dashboard;
 mod database_outage;
 mod fleet;
 mod freshness;

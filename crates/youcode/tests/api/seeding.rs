@@ -36,6 +36,7 @@ async fn start_two_instances_together(
         sessions: Default::default(),
         login: Default::default(),
         limits: Default::default(),
+        alerts: Default::default(),
     };
     let building =
         async { tokio::join!(Application::build(config()), Application::build(config())) };

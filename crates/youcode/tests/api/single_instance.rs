@@ -23,6 +23,7 @@ fn config(database_url: &str) -> Config {
         sessions: Default::default(),
         login: Default::default(),
         limits: Default::default(),
+        alerts: Default::default(),
     }
 }
 
