@@ -7,6 +7,7 @@
 mod admin_routes;
 mod auth;
 mod bench;
+mod browser;
 mod cache_admin;
 mod connections;
 mod dashboard;

@@ -168,32 +168,51 @@ function svg(name, attributes, text) {
   return element;
 }
 
+/// The chart's span: the history the server has, in whole minutes, from 1 to 5.
+function chartSpan(points) {
+  const oldest = points.length ? points[0].secondsAgo : 0;
+  return Math.min(300, Math.max(60, Math.ceil(oldest / 60) * 60));
+}
+
 function renderChart(points) {
   const chart = $("chart");
-  const [W, H, left, top, bottom, span] = [800, 200, 36, 8, 20, 300];
-  const x = (ago) => left + (W - left - 4) * (1 - Math.min(ago, span) / span);
+  const W = Math.max(chart.clientWidth, 300);
+  const H = 200;
+  chart.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  const [left, right, top, bottom] = [40, 12, 8, 22];
+  const span = chartSpan(points);
+  const x = (ago) => left + (W - left - right) * (1 - Math.min(ago, span) / span);
   const y = (ratio) => top + (H - top - bottom) * (1 - ratio);
   const parts = [];
   for (const ratio of [0, 0.5, 1]) {
-    parts.push(svg("line", { class: "grid", x1: left, x2: W - 4, y1: y(ratio), y2: y(ratio) }));
-    parts.push(svg("text", { class: "axis", x: 2, y: y(ratio) + 4 }, ratio * 100 + "%"));
+    parts.push(svg("line", { class: "grid", x1: left, x2: W - right, y1: y(ratio), y2: y(ratio) }));
+    parts.push(svg("text", { class: "axis", x: 2, y: y(ratio) + 4 }, ratio * 100 + " %"));
   }
-  for (const ago of [300, 240, 180, 120, 60, 0]) {
-    parts.push(svg("text", { class: "axis", x: x(ago) - 12, y: H - 4 }, ago ? `-${ago / 60}m` : "now"));
+  for (let i = 0; i <= 6; i++) {
+    const ago = span - (span / 6) * i;
+    const label = ago === 0 ? "now" : ago % 60 === 0 ? `-${ago / 60} min` : `-${ago} s`;
+    const anchor = i === 0 ? "start" : i === 6 ? "end" : "middle";
+    parts.push(svg("text", { class: "axis", x: x(ago), y: H - 4, "text-anchor": anchor }, label));
   }
-  // One path segment per run of seconds with lookups.
-  let d = "";
+  // One line per run of seconds with lookups, over a shaded area.
+  let line = "";
+  let area = "";
   let run = [];
   const flush = () => {
-    if (run.length === 1) run.push({ ...run[0], secondsAgo: run[0].secondsAgo - 0.5 });
-    run.forEach((p, i) => { d += (i ? "L" : "M") + x(p.secondsAgo).toFixed(1) + "," + y(p.hitRatio).toFixed(1); });
+    if (run.length === 1) run.push({ ...run[0], secondsAgo: Math.max(run[0].secondsAgo - 0.5, 0) });
+    if (run.length) {
+      const path = run.map((p, i) => (i ? "L" : "M") + x(p.secondsAgo).toFixed(1) + "," + y(p.hitRatio).toFixed(1)).join("");
+      line += path;
+      area += path + `L${x(run[run.length - 1].secondsAgo).toFixed(1)},${y(0)}L${x(run[0].secondsAgo).toFixed(1)},${y(0)}Z`;
+    }
     run = [];
   };
   for (const point of points) {
     if (point.hitRatio === null) flush(); else run.push(point);
   }
   flush();
-  parts.push(svg("path", { class: "line", d: d || "M0,0" }));
+  if (area) parts.push(svg("path", { class: "area", d: area }));
+  if (line) parts.push(svg("path", { class: "line", d: line }));
   chart.replaceChildren(...parts);
 }
 
