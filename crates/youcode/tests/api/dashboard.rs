@@ -53,16 +53,22 @@ async fn the_page_and_its_assets_need_no_token(app: TestApp) {
 
 async fn the_data_routes_are_for_admins_only(app: TestApp) {
     let user = app.user().await;
-    for path in DATA_ROUTES {
-        let message = app.get(path, None).await.expect_error(401, "unauthorized");
-        assert!(!message.is_empty(), "{path}");
-        app.get(path, Some("not-a-token"))
-            .await
-            .expect_error(401, "unauthorized");
-        app.get(path, Some(&user.token))
-            .await
-            .expect_error(403, "forbidden");
-    }
+    // Bounded: a stream opened by mistake would never end.
+    let refusals = async {
+        for path in DATA_ROUTES {
+            let message = app.get(path, None).await.expect_error(401, "unauthorized");
+            assert!(!message.is_empty(), "{path}");
+            app.get(path, Some("not-a-token"))
+                .await
+                .expect_error(401, "unauthorized");
+            app.get(path, Some(&user.token))
+                .await
+                .expect_error(403, "forbidden");
+        }
+    };
+    tokio::time::timeout(WAIT, refusals)
+        .await
+        .expect("a refusal answers at once, it never opens a stream");
 }
 
 /// The summary, as an admin sees it.
