@@ -26,6 +26,8 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+// Parsed once at start and consumed: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (the default).
@@ -346,6 +348,8 @@ pub struct ServeArgs {
     pub limits: LimitsArgs,
     #[command(flatten)]
     pub warming: WarmingArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 }
 
 /// Flags of [`Warming`]; their defaults are [`Warming::default`].
@@ -380,11 +384,76 @@ impl Default for Warming {
     }
 }
 
+/// Flags of [`AlertThresholds`]; their defaults are [`AlertThresholds::default`].
+#[derive(Debug, Clone, Args)]
+pub struct AlertArgs {
+    /// Alert when the hit ratio over the alert window is below this (0 turns it off).
+    #[arg(long, env = "YOUCODE_ALERT_HIT_RATIO", default_value_t = AlertThresholds::default().hit_ratio_floor)]
+    pub alert_hit_ratio: f64,
+    /// Fewest lookups in the alert window for the hit ratio to count.
+    #[arg(long, env = "YOUCODE_ALERT_MIN_LOOKUPS", default_value_t = AlertThresholds::default().min_lookups)]
+    pub alert_min_lookups: u64,
+    /// Alert when this many store errors happened in the alert window (0 turns it off).
+    #[arg(long, env = "YOUCODE_ALERT_STORE_ERRORS", default_value_t = AlertThresholds::default().store_errors)]
+    pub alert_store_errors: u64,
+    /// Alert when invalidations have waited for the store this long.
+    #[arg(long, env = "YOUCODE_ALERT_PENDING_AFTER", value_parser = parse_timeout,
+        default_value_t = AlertThresholds::default().pending_after.into())]
+    pub alert_pending_after: humantime::Duration,
+    /// The window the hit ratio and store errors are measured over.
+    #[arg(long, env = "YOUCODE_ALERT_WINDOW", value_parser = parse_timeout,
+        default_value_t = AlertThresholds::default().window.into())]
+    pub alert_window: humantime::Duration,
+}
+
+/// When the in-process alerts (`observe::alerts`) fire. The breaker being open and the
+/// database being down always do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertThresholds {
+    /// The hit ratio below which the cache is not doing its job; 0 turns the alert off.
+    pub hit_ratio_floor: f64,
+    /// Below this many lookups in the window a ratio says nothing (a quiet instance at night).
+    pub min_lookups: u64,
+    /// Store errors in the window that raise an alert; 0 turns the alert off.
+    pub store_errors: u64,
+    /// How long invalidations may wait for the store before it is an alert: while they wait
+    /// the instance serves nothing from the store.
+    pub pending_after: Duration,
+    /// The span the hit ratio and store errors are measured over.
+    pub window: Duration,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        Self {
+            hit_ratio_floor: 0.5,
+            min_lookups: 100,
+            // Any store error sent requests to the database; the breaker alert covers a store
+            // that keeps failing, this one a store that fails now and then.
+            store_errors: 1,
+            pending_after: Duration::from_secs(30),
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
 impl From<WarmingArgs> for Warming {
     fn from(args: WarmingArgs) -> Self {
         Self {
             rate: args.warm_rate,
             concurrency: args.warm_concurrency,
+        }
+    }
+}
+
+impl From<AlertArgs> for AlertThresholds {
+    fn from(args: AlertArgs) -> Self {
+        Self {
+            hit_ratio_floor: args.alert_hit_ratio,
+            min_lookups: args.alert_min_lookups,
+            store_errors: args.alert_store_errors,
+            pending_after: args.alert_pending_after.into(),
+            window: args.alert_window.into(),
         }
     }
 }
@@ -764,6 +833,7 @@ pub struct Config {
     pub login: LoginLimits,
     pub limits: ServerLimits,
     pub warming: Warming,
+    pub alerts: AlertThresholds,
 }
 
 impl Config {
@@ -781,6 +851,7 @@ impl Config {
             login: LoginLimits::default(),
             limits: ServerLimits::default(),
             warming,
+            alerts: AlertThresholds::default(),
         }
     }
 }
@@ -809,6 +880,7 @@ impl From<ServeArgs> for Config {
             },
             limits: args.limits.into(),
             warming: args.warming.into(),
+            alerts: args.alerts.into(),
         }
     }
 }

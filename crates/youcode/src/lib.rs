@@ -16,6 +16,8 @@
 //! - [`http`]: the routes, one module per resource, and the API's error type.
 //! - [`metrics`]: what Prometheus scrapes from `--metrics-addr`: request, cache and database
 //!   figures of one application.
+//! - [`observe`]: what the instance watches about itself: requests per route, samples of the
+//!   cache and database, alerts, invalidations as they happen (for `/admin` and `/healthz`).
 //! - [`server`]: accepting connections and serving them within the limits of the configuration.
 //! - [`cli`]: `seed`, `user create`, `cache …`.
 //! - [`bench`]: `youcode bench`, a mixed workload that measures the cache and checks freshness.
@@ -33,6 +35,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod observe;
 pub mod server;
 pub mod state;
 
@@ -192,11 +195,23 @@ impl Application {
         let cache = state.cache.clone();
         let limits = state.config.limits;
         let relay = tokio::spawn(http::relay(state.clone()));
+        let monitor = Arc::clone(&state.monitor);
+        let watch = tokio::spawn(observe::watch(
+            Arc::clone(&monitor),
+            db.clone(),
+            cache.clone(),
+        ));
+        // The dashboard's live streams end when shutdown begins, not at its grace's end.
+        let shutdown = async move {
+            shutdown.await;
+            monitor.stop();
+        };
         let served = server::serve(listener, http::app(state), limits, shutdown).await;
         relay.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
+        watch.abort();
         served.context("server error")?;
         // Invalidations that have not reached the store yet get a last chance before exit.
         let flushed = tokio::time::timeout(std::time::Duration::from_secs(5), async {

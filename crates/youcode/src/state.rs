@@ -9,6 +9,7 @@ use crate::cache::keys::CacheKeys;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::observe::Monitor;
 
 /// The application's cache, over whichever store the configuration chose.
 pub type AppCache = Cache<AnyStore>;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub hashing: Arc<Hashing>,
     /// What `GET /metrics` answers (on `--metrics-addr`).
     pub metrics: Metrics,
+    /// What the dashboard and the alerts watch.
+    pub monitor: Arc<Monitor>,
 }
 
 impl AppState {
@@ -34,6 +37,7 @@ impl AppState {
         let keys = CacheKeys::new(cache.namespace().clone(), config.cache.policies.clone());
         Self {
             metrics: Metrics::new(cache.clone(), db.clone()),
+            monitor: Arc::new(Monitor::new(config.alerts)),
             db,
             cache,
             keys,

@@ -36,6 +36,7 @@ pub fn config(database_url: &str, backend: CacheBackend, args: &BenchArgs) -> Co
         login: Default::default(),
         limits: Default::default(),
         warming: Default::default(),
+        alerts: Default::default(),
     }
 }
 

@@ -17,6 +17,10 @@ use super::openapi::{
 use super::warm::Warmed;
 use crate::config::{CacheBackend, DEFAULT_WARM_TOP, MAX_WARM_TOP};
 use crate::domain::{ParamError, fields};
+use crate::observe::{
+    self,
+    events::{InvalidationEvent, Source},
+};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -91,7 +95,7 @@ pub async fn cache_stats(state: &AppState) -> Result<CacheStats, AppError> {
     })
 }
 
-fn backend_name(state: &AppState) -> &'static str {
+pub(super) fn backend_name(state: &AppState) -> &'static str {
     match state.config.cache.backend {
         CacheBackend::Memory => "memory",
         CacheBackend::Redis => "redis",
@@ -133,6 +137,13 @@ async fn clear(State(state): State<AppState>, _: Admin) -> Result<Json<Cleared>,
         .clear()
         .await
         .map_err(|e| AppError::Unavailable(e.into()))?;
+    state.monitor.publish(InvalidationEvent {
+        at: observe::now(),
+        source: Source::AdminClear,
+        tags: Vec::new(),
+        count: deleted_keys,
+        applied: true,
+    });
     Ok(Json(Cleared { deleted_keys }))
 }
 
@@ -180,6 +191,14 @@ async fn invalidate(
     }
     let tags: Vec<_> = body.tags.iter().map(|t| state.keys.named(t)).collect();
     let applied = state.cache.invalidate_tags(&tags).await == cachette::Invalidation::Applied;
+    // The tags as typed: the live list is for admins only.
+    state.monitor.publish(InvalidationEvent {
+        at: observe::now(),
+        source: Source::AdminTags,
+        tags: body.tags.clone(),
+        count: tags.len() as u64,
+        applied,
+    });
     Ok(Json(Invalidated {
         invalidated: tags.len(),
         applied,

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::observe::alerts::ActiveAlert;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -38,6 +39,8 @@ struct Health {
     /// token); never a secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_error: Option<String>,
+    /// The alerts firing now (empty when none is).
+    alerts: Vec<ActiveAlert>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -115,6 +118,8 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         }),
         local_hits: cache.local_tier_usage().map(|_| cache.stats().local_hits),
         cache_error: store_error,
+        // The alerts firing (`observe::alerts`), as the dashboard's banner shows them.
+        alerts: state.monitor.alerts(),
     };
     (status, Json(body))
 }

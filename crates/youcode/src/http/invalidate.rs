@@ -6,6 +6,7 @@ use std::time::Duration;
 use cachette::{Invalidation, Tag};
 
 use crate::db::outbox::{self, LeftBehind};
+use crate::observe::events::{InvalidationEvent, Source};
 use crate::state::AppState;
 
 /// How often the relay looks for outbox rows left behind.
@@ -24,9 +25,15 @@ pub const RELAY_DELAY: Duration = Duration::from_secs(1);
 pub async fn invalidate(state: &AppState, tags: &[Tag]) -> Invalidation {
     let owed = outbox::take_owed();
     let invalidation = state.cache.invalidate_tags(tags).await;
+    let applied = invalidation == Invalidation::Applied;
+    state.monitor.publish(InvalidationEvent::of_tags(
+        Source::Write,
+        state.cache.namespace(),
+        tags,
+        applied,
+    ));
     if !owed.is_empty() {
         let db = state.db.clone();
-        let applied = invalidation == Invalidation::Applied;
         let tags: Vec<String> = tags.iter().map(|tag| tag.as_str().to_owned()).collect();
         tokio::spawn(async move {
             if let Err(error) = db.settle_outbox(&owed, applied, &tags).await {
@@ -64,15 +71,21 @@ pub async fn relay(state: AppState) {
 /// Whether the cache has it.
 async fn apply(state: &AppState, rows: &[LeftBehind]) -> bool {
     let cache = &state.cache;
-    let invalidation = if rows.iter().any(|row| row.tags.is_none()) {
-        cache.invalidate_all().await
+    let tags: Vec<Tag> = if rows.iter().any(|row| row.tags.is_none()) {
+        vec![cache.namespace().epoch().clone()]
     } else {
-        let tags: Vec<Tag> = rows
-            .iter()
+        rows.iter()
             .flat_map(|row| row.tags.iter().flatten())
             .filter_map(|tag| cache.namespace().stored_tag(tag))
-            .collect();
-        cache.invalidate_tags(&tags).await
+            .collect()
     };
-    invalidation == Invalidation::Applied
+    // The whole namespace is its epoch's tag (what `invalidate_all` invalidates).
+    let applied = cache.invalidate_tags(&tags).await == Invalidation::Applied;
+    state.monitor.publish(InvalidationEvent::of_tags(
+        Source::Relay,
+        cache.namespace(),
+        &tags,
+        applied,
+    ));
+    applied
 }

@@ -4,7 +4,8 @@
 //! route answers), `extract` (typed request parts), `body_limit` and `body_deadline` (what a
 //! request body may cost), `error` (the API's error type), `openapi` (the OpenAPI document the
 //! routes' declarations make, and the error answers they name), `metrics` (`GET /metrics` on
-//! its own listener, and the counting of requests), `warm` (filling a cold cache).
+//! its own listener, and the counting of requests), `warm` (filling a cold cache). `dashboard` is the page at `/admin`
+//! and its data.
 
 mod admin;
 mod auth;
@@ -13,6 +14,7 @@ mod body_limit;
 mod cache_admin;
 mod cached;
 pub(crate) mod course_list;
+mod dashboard;
 mod error;
 mod extract;
 mod health;
@@ -23,6 +25,8 @@ pub mod openapi;
 mod public;
 mod user;
 mod warm;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -61,6 +65,7 @@ pub fn app(state: AppState) -> Router {
     let counted = state.config.metrics_addr.is_some();
     let (routes, _) = routes().split_for_parts();
     let router = routes
+        .merge(dashboard::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -71,6 +76,10 @@ pub fn app(state: AppState) -> Router {
         .layer(tower::util::MapRequestLayer::new(move |request| {
             body_deadline::apply(request, body_timeout)
         }))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.monitor),
+            crate::observe::traffic::record,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http());
     // Counted only when something scrapes the counts.
     let router = if counted {

@@ -193,6 +193,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         login: Default::default(),
         limits: Default::default(),
         warming: Default::default(),
+        alerts: Default::default(),
     };
     adjust(&mut config);
     let app = Application::build(config).await.expect("the app builds");

@@ -9,8 +9,10 @@
 mod admin_routes;
 mod auth;
 mod bench;
+mod browser;
 mod cache_admin;
 mod connections;
+mod dashboard;
 mod database_outage;
 mod fleet;
 mod freshness;

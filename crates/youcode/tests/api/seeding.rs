@@ -38,6 +38,7 @@ async fn start_two_instances_together(
         login: Default::default(),
         limits: Default::default(),
         warming: Default::default(),
+        alerts: Default::default(),
     };
     let building =
         async { tokio::join!(Application::build(config()), Application::build(config())) };

@@ -25,6 +25,7 @@ fn config(database_url: &str) -> Config {
         login: Default::default(),
         limits: Default::default(),
         warming: Default::default(),
+        alerts: Default::default(),
     }
 }
 
