@@ -26,6 +26,8 @@ mod glob;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(any(feature = "redis", feature = "upstash"))]
+mod scan;
 #[cfg(feature = "upstash")]
 mod upstash;
 

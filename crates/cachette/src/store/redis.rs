@@ -14,6 +14,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, ServerErrorKind, Value};
 
+use super::scan::{self, Scanned};
 use super::{LeaseAttempt, LeaseToken, Read, Store, StoreError, Usage, generation_ttl};
 use crate::generation::Generation;
 
@@ -105,7 +106,9 @@ impl RedisStore {
             .await
             .map_err(backend)
     }
+}
 
+impl Scanned for RedisStore {
     /// One `SCAN` step: the next cursor (0 when done) and a batch of matching keys.
     async fn scan_step(
         &self,
@@ -330,52 +333,14 @@ impl Store for RedisStore {
     }
 
     async fn scan(&self, pattern: &str, limit: usize) -> Result<Vec<String>, StoreError> {
-        let mut found = Vec::new();
-        let mut cursor = 0;
-        loop {
-            let (next, keys) = self.scan_step(cursor, pattern).await?;
-            found.extend(keys);
-            if next == 0 || found.len() >= limit {
-                found.truncate(limit);
-                return Ok(found);
-            }
-            cursor = next;
-        }
+        scan::keys(self, pattern, limit).await
     }
 
     async fn delete_matching(&self, pattern: &str) -> Result<u64, StoreError> {
-        let mut deleted = 0;
-        let mut cursor = 0;
-        loop {
-            let (next, keys) = self.scan_step(cursor, pattern).await?;
-            if !keys.is_empty() {
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                deleted += self.delete(&keys).await?;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
+        scan::delete_matching(self, pattern).await
     }
 
     async fn usage(&self, pattern: &str) -> Result<Usage, StoreError> {
-        let mut usage = Usage {
-            keys: 0,
-            bytes: Some(0),
-        };
-        let mut cursor = 0;
-        loop {
-            let (next, keys) = self.scan_step(cursor, pattern).await?;
-            usage.keys += keys.len() as u64;
-            if usage.bytes.is_some() && !keys.is_empty() {
-                let batch = self.memory_usage(&keys).await;
-                usage.bytes = usage.bytes.zip(batch).map(|(total, batch)| total + batch);
-            }
-            if next == 0 {
-                return Ok(usage);
-            }
-            cursor = next;
-        }
+        scan::usage(self, pattern).await
     }
 }
