@@ -2,17 +2,13 @@
 
 use std::sync::Arc;
 
-use cachette::{AnyStore, Cache};
-
 use crate::auth::{Hashing, LoginGuard};
+pub use crate::cache::AppCache;
 use crate::cache::keys::CacheKeys;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::observe::Monitor;
-
-/// The application's cache, over whichever store the configuration chose.
-pub type AppCache = Cache<AnyStore>;
 
 /// Shared state, cloned into every handler; every field is a cheap handle.
 #[derive(Clone)]

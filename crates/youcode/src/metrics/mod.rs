@@ -20,8 +20,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::cache::AppCache;
 use crate::db::Db;
-use crate::state::AppCache;
 
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;

@@ -7,8 +7,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
+use crate::cache::AppCache;
 use crate::db::Db;
-use crate::state::AppCache;
 
 /// Reads the figures of one application's cache and database at each scrape.
 pub(super) struct Figures {

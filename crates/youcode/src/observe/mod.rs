@@ -18,10 +18,10 @@ use self::alerts::{ActiveAlert, AlertBook, Change};
 use self::events::InvalidationEvent;
 use self::history::{History, Point, Sample};
 use self::traffic::Traffic;
+use crate::cache::AppCache;
 use crate::config::AlertThresholds;
 use crate::db::Db;
 use crate::domain::Timestamp;
-use crate::state::AppCache;
 
 /// How often the monitor samples.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
