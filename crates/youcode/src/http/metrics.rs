@@ -1,17 +1,13 @@
-//! `GET /metrics`, on its own listener (`--metrics-addr`), and the middleware that counts
-//! every answered request of the API.
+//! `GET /metrics`, on its own listener (`--metrics-addr`).
 //!
 //! The metrics listen apart from the API rather than behind admin sign-in: a Prometheus server
 //! cannot sign in (sessions expire), the address can be a private interface or loopback that
 //! the public never reaches, and scrapes neither count as API requests nor wait behind the
 //! API's limits.
 
-use std::time::Instant;
-
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -33,28 +29,4 @@ async fn scrape(State(metrics): State<Metrics>) -> Response {
         metrics.render().await,
     )
         .into_response()
-}
-
-/// Counts each request by its route template (the route has matched when a router layer
-/// runs), method, status and `X-Cache`, with the time to its answer's head.
-pub(super) async fn record(
-    State(metrics): State<Metrics>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    metrics.record_request(metrics::Request {
-        route: route.as_ref().map(MatchedPath::as_str),
-        method: &method,
-        status: response.status(),
-        cache: response
-            .headers()
-            .get("x-cache")
-            .map(|value| value.as_bytes()),
-        elapsed: started.elapsed(),
-    });
-    response
 }

@@ -4,7 +4,8 @@
 //! route answers), `extract` (typed request parts), `body_limit` and `body_deadline` (what a
 //! request body may cost), `error` (the API's error type), `openapi` (the OpenAPI document the
 //! routes' declarations make, and the error answers they name), `metrics` (`GET /metrics` on
-//! its own listener, and the counting of requests), `warm` (filling a cold cache). `dashboard` is the page at `/admin`
+//! its own listener), `recorded` (what every answered request was, for the dashboard and the
+//! metrics), `warm` (filling a cold cache). `dashboard` is the page at `/admin`
 //! and its data.
 
 mod admin;
@@ -23,10 +24,9 @@ mod list_page;
 pub mod metrics;
 pub mod openapi;
 mod public;
+mod recorded;
 mod user;
 mod warm;
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -62,9 +62,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole API, ready to serve or to test with `oneshot`.
 pub fn app(state: AppState) -> Router {
     let body_timeout = state.config.limits.body_timeout;
-    let counted = state.config.metrics_addr.is_some();
     let (routes, _) = routes().split_for_parts();
-    let router = routes
+    routes
         .merge(dashboard::router())
         .fallback(|| async { AppError::NotFound })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
@@ -77,20 +76,11 @@ pub fn app(state: AppState) -> Router {
             body_deadline::apply(request, body_timeout)
         }))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state.monitor),
-            crate::observe::traffic::record,
+            state.clone(),
+            recorded::record,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http());
-    // Counted only when something scrapes the counts.
-    let router = if counted {
-        router.layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::record,
-        ))
-    } else {
-        router
-    };
-    router.with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Runs each write request to the end even if its client goes away: a write commits and then

@@ -3,16 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
 use parking_lot::Mutex;
 use serde::Serialize;
-
-use super::Monitor;
 
 /// The route of a request that matched none: one row for all of them, never their raw paths.
 pub const UNMATCHED: &str = "(unmatched)";
@@ -127,30 +122,6 @@ fn method_name(method: &Method) -> &'static str {
         .iter()
         .find(|known| *known == method)
         .map_or("OTHER", Method::as_str)
-}
-
-/// Middleware: records every request in the monitor's [`Traffic`] once its answer's head is
-/// ready.
-pub async fn record(State(monitor): State<Arc<Monitor>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    let cache = response
-        .headers()
-        .get("x-cache")
-        .and_then(|value| value.to_str().ok());
-    monitor.traffic.record(
-        &method,
-        route.as_deref(),
-        response.status(),
-        cache,
-        started.elapsed(),
-    );
-    response
 }
 
 #[cfg(test)]

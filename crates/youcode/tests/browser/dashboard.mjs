@@ -32,18 +32,20 @@ try {
     await page.fill("#password", password);
     await page.click("#signin-button");
   }
-  const figure = async (id) => Number((await page.textContent(id)).replace(/[^0-9]/g, ""));
-  // Waits until the figure `id` satisfies `test`.
+  // Waits until the figure `id` shows a number that satisfies `test`; answers that number (read
+  // in the same instant, so a refresh under way, which shows "–", is never taken for 0).
   async function until(id, test, what) {
     try {
-      await page.waitForFunction(
+      const shown = await page.waitForFunction(
         ([id, source]) => {
-          const n = Number(document.querySelector(id).textContent.replace(/[^0-9]/g, ""));
-          return document.querySelector(id).textContent !== "–" && new Function("n", source)(n);
+          const text = document.querySelector(id).textContent;
+          const n = Number(text.replace(/[^0-9]/g, ""));
+          return text !== "–" && new Function("n", source)(n) && { n };
         },
         [id, `return ${test};`],
         WAIT,
       );
+      return (await shown.jsonValue()).n;
     } catch (error) {
       throw new Error(`${what}: ${id} stayed at ${await page.textContent(id)}`);
     }
@@ -67,9 +69,8 @@ try {
   await signIn(env("ADMIN_EMAIL"), env("ADMIN_PASSWORD"));
   await page.locator("#board").waitFor({ state: "visible" });
   await page.waitForFunction(() => document.querySelector("#live").textContent === "live", null, WAIT);
-  await until("#keys", "n >= 0", "the key count shows");
-  const lookups = await figure("#lookups");
-  const keys = await figure("#keys");
+  const keys = await until("#keys", "n >= 0", "the key count shows");
+  const lookups = await until("#lookups", "n >= 0", "the lookup count shows");
 
   // Requests move the figures.
   await traffic(12);
@@ -96,12 +97,10 @@ try {
 
   // Clearing drops the key count (the 7 warmed entries at least were there).
   await traffic(4);
-  await until("#keys", "n >= 7", "entries are stored before the clear");
-  const before = await figure("#keys");
+  const before = await until("#keys", "n >= 7", "entries are stored before the clear");
   await page.click("#clear");
   await page.waitForFunction(() => document.querySelector("#action-result").textContent.startsWith("Cleared"), null, WAIT);
-  await until("#keys", `n < ${before}`, "the key count drops after a clear");
-  const after = await figure("#keys");
+  const after = await until("#keys", `n < ${before}`, "the key count drops after a clear");
   await page.waitForFunction(() => document.querySelector("#events").textContent.includes("keys deleted"), null, WAIT);
 
   // A few more seconds of traffic, so that the chart has a line to show.
