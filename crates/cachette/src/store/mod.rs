@@ -241,6 +241,24 @@ macro_rules! dispatch {
     };
 }
 
+impl AnyStore {
+    /// Whether the store answers now: one round trip to a remote store (`PING`), nothing for the
+    /// in-process one. For health checks; not bounded by the store timeout, so callers give it
+    /// a limit of their own.
+    ///
+    /// # Errors
+    /// What the store answered instead ([`StoreError::Unauthorized`] for refused credentials).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Memory(_) => Ok(()),
+            #[cfg(feature = "redis")]
+            AnyStore::Redis(store) => store.ping().await,
+            #[cfg(feature = "upstash")]
+            AnyStore::Upstash(store) => store.ping().await,
+        }
+    }
+}
+
 impl Store for AnyStore {
     fn is_remote(&self) -> bool {
         dispatch!(self, s => s.is_remote())

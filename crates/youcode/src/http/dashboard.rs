@@ -7,7 +7,6 @@
 //! a URL.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
@@ -33,9 +32,6 @@ const STYLE: &str = include_str!("dashboard/dashboard.css");
 /// Everything the page loads comes from this server; scripts only from files.
 const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// Longest wait for the store's answer to a ping.
-const STORE_PING_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -132,13 +128,7 @@ async fn store_figures(state: &AppState) -> StoreFigures {
             memory_bytes: None,
         };
     }
-    let answers = match cache.store() {
-        cachette::AnyStore::Redis(redis) => tokio::time::timeout(STORE_PING_TIMEOUT, redis.ping())
-            .await
-            .is_ok_and(|pinged| pinged.is_ok()),
-        _ => true,
-    };
-    let usage = if answers {
+    let usage = if super::health::store_check(cache).await.answers {
         cache.usage().await.ok()
     } else {
         None

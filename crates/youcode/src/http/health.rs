@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::observe::alerts::ActiveAlert;
-use crate::state::AppState;
+use crate::state::{AppCache, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(health))
@@ -69,33 +69,17 @@ struct BusHealth {
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database_ok = state.db.ping().await.is_ok();
     let cache = &state.cache;
-    // Why the store fails, where that helps an operator (a refused Upstash token); never a
-    // secret.
-    let mut store_error = None;
-    let store_ok = match cache.store() {
-        cachette::AnyStore::Redis(redis) if cache.config().enabled => {
-            tokio::time::timeout(Duration::from_millis(500), redis.ping())
-                .await
-                .is_ok_and(|pinged| pinged.is_ok())
-        }
-        cachette::AnyStore::Upstash(upstash) if cache.config().enabled => {
-            match tokio::time::timeout(Duration::from_millis(500), upstash.ping()).await {
-                Ok(Ok(())) => true,
-                Ok(Err(error @ cachette::StoreError::Unauthorized(_))) => {
-                    store_error = Some(error.to_string());
-                    false
-                }
-                _ => false,
-            }
-        }
-        _ => true,
-    };
+    let store = store_check(cache).await;
     let fleet = cache.fleet_status();
     // Without a lease the instance serves nothing from its in-process cache: slower, not wrong.
     let unheard = fleet.as_ref().is_some_and(|fleet| !fleet.live);
     let cache_status = if !cache.config().enabled {
         "off"
-    } else if !store_ok || cache.is_circuit_open() || cache.has_pending_invalidations() || unheard {
+    } else if !store.answers
+        || cache.is_circuit_open()
+        || cache.has_pending_invalidations()
+        || unheard
+    {
         "degraded"
     } else {
         "ok"
@@ -117,9 +101,44 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             instances: fleet.members.len() + 1,
         }),
         local_hits: cache.local_tier_usage().map(|_| cache.stats().local_hits),
-        cache_error: store_error,
+        cache_error: store.error,
         // The alerts firing (`observe::alerts`), as the dashboard's banner shows them.
         alerts: state.monitor.alerts(),
     };
     (status, Json(body))
+}
+
+/// Whether the cache's store answers, for `/healthz` and the dashboard.
+pub(super) struct StoreCheck {
+    /// It answered a ping within [`STORE_PING_TIMEOUT`] (always, for the in-process store and
+    /// with the cache off, which has nothing to ask).
+    pub answers: bool,
+    /// Why it did not, where that helps an operator (a refused Upstash token); never a secret.
+    pub error: Option<String>,
+}
+
+/// Longest wait for the store's answer to a ping.
+const STORE_PING_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub(super) async fn store_check(cache: &AppCache) -> StoreCheck {
+    if !cache.config().enabled {
+        return StoreCheck {
+            answers: true,
+            error: None,
+        };
+    }
+    match tokio::time::timeout(STORE_PING_TIMEOUT, cache.store().ping()).await {
+        Ok(Ok(())) => StoreCheck {
+            answers: true,
+            error: None,
+        },
+        Ok(Err(error @ cachette::StoreError::Unauthorized(_))) => StoreCheck {
+            answers: false,
+            error: Some(error.to_string()),
+        },
+        _ => StoreCheck {
+            answers: false,
+            error: None,
+        },
+    }
 }
