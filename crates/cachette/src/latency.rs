@@ -16,7 +16,6 @@ pub(crate) struct Latencies {
     /// Calls per bucket, not cumulative; the last counts calls over every bound.
     buckets: [AtomicU64; STORE_CALL_BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
-    count: AtomicU64,
 }
 
 impl Latencies {
@@ -29,7 +28,6 @@ impl Latencies {
         self.buckets[bucket].fetch_add(1, Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.sum_nanos.fetch_add(nanos, Relaxed);
-        self.count.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> StoreCallLatency {
@@ -42,10 +40,12 @@ impl Latencies {
                 (*bound, cumulative)
             })
             .collect();
+        // Every call is in one bucket: the count is their sum, the last one included.
+        let over_every_bound = self.buckets[STORE_CALL_BUCKETS.len()].load(Relaxed);
         StoreCallLatency {
             buckets,
             sum: Duration::from_nanos(self.sum_nanos.load(Relaxed)),
-            count: self.count.load(Relaxed),
+            count: cumulative + over_every_bound,
         }
     }
 }

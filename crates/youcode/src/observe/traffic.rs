@@ -2,7 +2,6 @@
 //! cache (`X-Cache`) and how long it took.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
@@ -17,7 +16,8 @@ pub const UNMATCHED: &str = "(unmatched)";
 #[derive(Default)]
 pub struct Traffic {
     /// A `parking_lot` mutex held only to add to a row: short, never across an await.
-    routes: Mutex<BTreeMap<(&'static str, Arc<str>), Figures>>,
+    /// By route template, then method; a route's name is allocated once, when first seen.
+    routes: Mutex<BTreeMap<Box<str>, BTreeMap<&'static str, Figures>>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,9 +61,13 @@ impl Traffic {
         elapsed: Duration,
     ) {
         let method = method_name(method);
-        let route: Arc<str> = route.unwrap_or(UNMATCHED).into();
+        let route = route.unwrap_or(UNMATCHED);
         let mut routes = self.routes.lock();
-        let figures = routes.entry((method, route)).or_default();
+        if !routes.contains_key(route) {
+            routes.insert(route.into(), BTreeMap::new());
+        }
+        let by_method = routes.get_mut(route).expect("inserted above");
+        let figures = by_method.entry(method).or_default();
         figures.requests += 1;
         match cache {
             Some("HIT") => figures.hits += 1,
@@ -81,24 +85,24 @@ impl Traffic {
 
     /// Every route served so far, by route template then method.
     pub fn rows(&self) -> Vec<RouteTraffic> {
-        let routes = self.routes.lock().clone();
-        let mut rows: Vec<RouteTraffic> = routes
-            .into_iter()
-            .map(|((method, route), f)| RouteTraffic {
-                method,
-                route: route.to_string(),
-                requests: f.requests,
-                hits: f.hits,
-                misses: f.misses,
-                stale: f.stale,
-                bypasses: f.bypasses,
-                server_errors: f.server_errors,
-                mean_ms: millis(f.latency_total) / f.requests.max(1) as f64,
-                max_ms: millis(f.latency_max),
+        let routes = self.routes.lock();
+        routes
+            .iter()
+            .flat_map(|(route, by_method)| {
+                by_method.iter().map(|(&method, f)| RouteTraffic {
+                    method,
+                    route: route.to_string(),
+                    requests: f.requests,
+                    hits: f.hits,
+                    misses: f.misses,
+                    stale: f.stale,
+                    bypasses: f.bypasses,
+                    server_errors: f.server_errors,
+                    mean_ms: millis(f.latency_total) / f.requests.max(1) as f64,
+                    max_ms: millis(f.latency_max),
+                })
             })
-            .collect();
-        rows.sort_by(|a, b| a.route.cmp(&b.route).then(a.method.cmp(b.method)));
-        rows
+            .collect()
     }
 }
 
