@@ -90,47 +90,49 @@ async fn db_queries(app: &TestApp, admin: &TestUser) -> u64 {
         .unwrap()
 }
 
+/// The hits and misses of the shared pages under `prefix` that reading `paths` as the reader
+/// made.
+async fn shared_lookups_of(
+    app: &TestApp,
+    catalogue: &Catalogue,
+    prefix: &str,
+    paths: &[String],
+) -> (u64, u64) {
+    let reader = Some(catalogue.reader.token.as_str());
+    let before = lookups(app, &catalogue.admin, prefix).await;
+    for path in paths {
+        app.get(path, reader).await.expect(200);
+    }
+    let after = lookups(app, &catalogue.admin, prefix).await;
+    (after.0 - before.0, after.1 - before.1)
+}
+
 /// Reads every page warming with `top: 2` fills, as the reader, and asserts the shared part of
 /// each was a hit; then that the third course's page was not warmed.
 async fn assert_top_2_warmed(app: &TestApp, catalogue: &Catalogue) {
-    let reader = Some(catalogue.reader.token.as_str());
-    let admin = &catalogue.admin;
     for page in 1..=3 {
         app.get(&format!("/api/public/lessons?page={page}"), None)
             .await
             .expect_cache(200, "HIT");
     }
-    let before = lookups(app, admin, "published:course").await;
-    for course in &catalogue.courses[..2] {
-        app.get(&format!("/api/user/courses/{course}"), reader)
-            .await
-            .expect(200);
-    }
-    let after = lookups(app, admin, "published:course").await;
+    let course_path = |course: &String| format!("/api/user/courses/{course}");
+    let top_courses: Vec<String> = catalogue.courses[..2].iter().map(course_path).collect();
     assert_eq!(
-        (after.0 - before.0, after.1 - before.1),
+        shared_lookups_of(app, catalogue, "published:course", &top_courses).await,
         (2, 0),
         "both top course pages are hits"
     );
-    let before = lookups(app, admin, "published:lesson").await;
-    for lesson in catalogue.top_2_lessons() {
-        app.get(&format!("/api/user/lessons/{lesson}"), reader)
-            .await
-            .expect(200);
-    }
-    let after = lookups(app, admin, "published:lesson").await;
+    let lessons: Vec<String> = (catalogue.top_2_lessons().iter())
+        .map(|lesson| format!("/api/user/lessons/{lesson}"))
+        .collect();
     assert_eq!(
-        (after.0 - before.0, after.1 - before.1),
+        shared_lookups_of(app, catalogue, "published:lesson", &lessons).await,
         (3, 0),
         "their lessons' pages are hits"
     );
-    let before = lookups(app, admin, "published:course").await;
-    let third = &catalogue.courses[2];
-    app.get(&format!("/api/user/courses/{third}"), reader)
-        .await
-        .expect(200);
-    let after = lookups(app, admin, "published:course").await;
-    assert_eq!(after.1 - before.1, 1, "the third course was not warmed");
+    let third = [course_path(&catalogue.courses[2])];
+    let (_, misses) = shared_lookups_of(app, catalogue, "published:course", &third).await;
+    assert_eq!(misses, 1, "the third course was not warmed");
 }
 
 async fn warming_fills_the_public_pages_the_most_joined_courses_and_their_lessons(
