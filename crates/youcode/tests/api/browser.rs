@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::helpers::{Backend, spawn_app};
 
 /// Longest the whole browser session may take.
-const BROWSER_LIMIT: Duration = Duration::from_secs(120);
+const BROWSER_LIMIT: Duration = Duration::from_secs(240);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_chromium_signs_in_shows_traffic_and_clears() {

@@ -11,7 +11,9 @@ const env = (name) => {
   return value;
 };
 const base = env("DASHBOARD_URL");
-const WAIT = { timeout: 15000 };
+// Long enough for a loaded machine: the page refreshes its figures every second, but under a
+// full test suite one refresh may take seconds.
+const WAIT = { timeout: 40000, polling: 100 };
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
